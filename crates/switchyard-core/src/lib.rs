@@ -1,0 +1,17 @@
+//! Switchyard's domain: validated identifiers, the normalized event model, and the
+//! provider schemes that prove a webhook is genuine and turn it into an event.
+//!
+//! Architecture invariant: this crate depends on neither a web framework nor a
+//! database driver. It sees a request as headers, a query string and raw bytes
+//! ([`provider::Inbound`]) and answers with plain data, so every scheme can be
+//! tested, property-tested and fuzzed without a server.
+
+pub mod event;
+pub mod ids;
+pub mod provider;
+pub mod providers;
+pub mod sig;
+
+pub use event::{Normalized, Reply};
+pub use ids::{EventType, IdError, ProviderName, WebhookId};
+pub use provider::{Inbound, ParseError, Provider, Secret, VerifyError};

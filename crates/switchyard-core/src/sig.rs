@@ -1,0 +1,219 @@
+//! Shared building blocks for signature schemes and body decoding: HMAC over raw
+//! bytes, constant-time comparison, timestamp windows, and JSON/form bodies.
+
+use hmac::{Hmac, Mac};
+use subtle::ConstantTimeEq;
+
+use crate::{provider::Inbound, ParseError, Secret, VerifyError};
+
+/// The digest a generic HMAC scheme uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// How a signature is written in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Hex,
+    Base64,
+}
+
+/// HMAC of the concatenation of `parts` under `key`.
+pub fn hmac(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    macro_rules! run {
+        ($d:ty) => {{
+            // HMAC accepts keys of any length, so this cannot fail.
+            let mut mac = match Hmac::<$d>::new_from_slice(key) {
+                Ok(m) => m,
+                Err(_) => unreachable!("HMAC takes keys of any length"),
+            };
+            for p in parts {
+                mac.update(p);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }};
+    }
+    match alg {
+        Algorithm::Sha1 => run!(sha1::Sha1),
+        Algorithm::Sha256 => run!(sha2::Sha256),
+        Algorithm::Sha512 => run!(sha2::Sha512),
+    }
+}
+
+/// HMAC-SHA256 of the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    hmac(Algorithm::Sha256, key, parts)
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Decodes a signature as written in a header.
+pub fn decode(enc: Encoding, s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    match enc {
+        Encoding::Hex => hex::decode(s.trim()).ok(),
+        Encoding::Base64 => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok(),
+    }
+}
+
+/// True when `given` equals the HMAC of `parts` under any of `secrets`.
+pub fn any_secret_matches(
+    alg: Algorithm,
+    secrets: &[Secret],
+    parts: &[&[u8]],
+    given: &[u8],
+) -> bool {
+    // Every secret is tried, so the time taken does not reveal which one matched.
+    let mut ok = false;
+    for s in secrets {
+        ok |= ct_eq(&hmac(alg, s.expose(), parts), given);
+    }
+    ok
+}
+
+/// Verifies a header holding `prefix` + the encoded HMAC of the body, the scheme of
+/// GitHub (`sha256=<hex>`), Shopify (base64), Sentry, Linear and many others.
+pub fn verify_body_hmac(
+    req: &Inbound<'_>,
+    secrets: &[Secret],
+    header: &'static str,
+    prefix: &str,
+    alg: Algorithm,
+    enc: Encoding,
+) -> Result<(), VerifyError> {
+    let value = req.header(header).ok_or(VerifyError::Missing(header))?;
+    let encoded = strip_prefix_ci(value, prefix).ok_or(VerifyError::Malformed(header))?;
+    let given = decode(enc, encoded).ok_or(VerifyError::Malformed(header))?;
+    if any_secret_matches(alg, secrets, &[req.body], &given) {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+    {
+        Some(&s[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// Checks that `ts` (Unix seconds) lies within `tolerance` seconds of `now`, on
+/// either side.
+pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError> {
+    if ts
+        .checked_sub(now)
+        .map(i64::abs)
+        .is_some_and(|d| d <= tolerance)
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::Stale(tolerance))
+    }
+}
+
+/// Decodes a JSON body. A missing media type is taken as JSON.
+pub fn json_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseError> {
+    match req.media_type().as_deref() {
+        None | Some("application/json") => parse_json(req.body),
+        Some(mt) if mt.ends_with("+json") => parse_json(req.body),
+        Some(mt) => Err(ParseError::UnsupportedMedia(mt.to_owned())),
+    }
+}
+
+/// Decodes a JSON body, or a form body as senders like GitHub and Slack post it:
+/// a form with a `payload` field holding JSON becomes that JSON; any other form
+/// becomes an object of its fields (Slack slash commands).
+pub fn json_or_form_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseError> {
+    match req.media_type().as_deref() {
+        Some("application/x-www-form-urlencoded") => form_body(req.body),
+        _ => json_body(req),
+    }
+}
+
+/// Parses bytes as JSON with an error a sender can act on.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ParseError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ParseError::Malformed(format!("body is not valid JSON: {e}")))
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn form_body(body: &[u8]) -> Result<serde_json::Value, ParseError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(ParseError::Malformed("form body is not UTF-8".into()));
+    }
+    let mut map = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if k == "payload" {
+            return parse_json(v.as_bytes());
+        }
+        map.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc4231_case_2_hmac_sha256() {
+        // RFC 4231, test case 2.
+        let mac = hmac_sha256(b"Jefe", &[b"what do ya want for nothing?"]);
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn window() {
+        assert!(check_window(1000, 1300, 300).is_ok());
+        assert!(check_window(1000, 1301, 300).is_err());
+        assert!(check_window(1301, 1000, 300).is_err());
+        assert!(check_window(i64::MIN, i64::MAX, 300).is_err());
+    }
+
+    #[test]
+    fn form_with_payload_is_its_json() {
+        let v = form_body(b"payload=%7B%22a%22%3A1%7D").unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1}));
+        let v = form_body(b"command=%2Fdeploy&text=now").unwrap();
+        assert_eq!(v, serde_json::json!({"command": "/deploy", "text": "now"}));
+    }
+
+    proptest! {
+        #[test]
+        fn split_parts_hash_like_the_whole(a in proptest::collection::vec(any::<u8>(), 0..64),
+                                           b in proptest::collection::vec(any::<u8>(), 0..64),
+                                           key in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let whole: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
+            prop_assert_eq!(hmac_sha256(&key, &[&a, &b]), hmac_sha256(&key, &[&whole]));
+        }
+
+        #[test]
+        fn ct_eq_is_eq(a in proptest::collection::vec(any::<u8>(), 0..40), b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(ct_eq(&a, &b), a == b);
+        }
+
+        #[test]
+        fn form_body_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = form_body(&body);
+        }
+    }
+}
