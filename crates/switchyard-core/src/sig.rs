@@ -115,11 +115,9 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// Checks that `ts` (Unix seconds) lies within `tolerance` seconds of `now`, on
 /// either side.
 pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError> {
-    if ts
-        .checked_sub(now)
-        .map(i64::abs)
-        .is_some_and(|d| d <= tolerance)
-    {
+    // `abs_diff` cannot overflow, unlike `abs` of a difference that is exactly
+    // `i64::MIN`, which a sender can reach by choosing `ts = i64::MIN + now`.
+    if u64::try_from(tolerance).is_ok_and(|t| ts.abs_diff(now) <= t) {
         Ok(())
     } else {
         Err(VerifyError::Stale(tolerance))
@@ -187,6 +185,9 @@ mod tests {
         assert!(check_window(1000, 1301, 300).is_err());
         assert!(check_window(1301, 1000, 300).is_err());
         assert!(check_window(i64::MIN, i64::MAX, 300).is_err());
+        // The difference is exactly i64::MIN here; it must neither panic nor pass.
+        assert!(check_window(i64::MIN + 1000, 1000, 300).is_err());
+        assert!(check_window(1000, 1000, -1).is_err());
     }
 
     #[test]

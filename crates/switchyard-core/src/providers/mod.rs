@@ -5,9 +5,31 @@ use crate::Provider;
 pub mod crewai;
 pub mod generic;
 pub mod github;
+pub mod gitlab;
+pub mod jira;
+pub mod linear;
+pub mod notion;
+pub mod sentry;
+pub mod shopify;
+pub mod slack;
+pub mod standard;
+pub mod stripe;
 
 /// Every known provider, looked up by [`by_name`].
-pub static ALL: &[&dyn Provider] = &[&github::GitHub, &generic::Generic, &crewai::CrewAi];
+pub static ALL: &[&dyn Provider] = &[
+    &github::GitHub,
+    &generic::Generic,
+    &crewai::CrewAi,
+    &gitlab::GitLab,
+    &jira::Jira,
+    &notion::Notion,
+    &slack::Slack,
+    &stripe::Stripe,
+    &shopify::Shopify,
+    &sentry::Sentry,
+    &linear::Linear,
+    &standard::Standard,
+];
 
 /// The provider called `name`, if Switchyard knows it.
 pub fn by_name(name: &str) -> Option<&'static dyn Provider> {
@@ -44,6 +66,15 @@ pub(crate) mod testkit {
             self
         }
 
+        /// Sets a header from arbitrary bytes, for property tests; bytes that are not a
+        /// valid header value leave the header unset.
+        pub fn raw_header(mut self, k: &'static str, v: &[u8]) -> Self {
+            if let Ok(v) = http::HeaderValue::from_bytes(v) {
+                self.headers.insert(k, v);
+            }
+            self
+        }
+
         pub fn query(mut self, q: &str) -> Self {
             self.query = Some(q.to_owned());
             self
@@ -62,6 +93,24 @@ pub(crate) mod testkit {
                 now: self.now,
             }
         }
+    }
+
+    /// HMAC-SHA256 straight from the `hmac` crate, so tests sign requests without
+    /// going through the code under test in [`crate::sig`].
+    pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(msg);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Arbitrary bytes for a header value, most of them valid, for never-panic tests.
+    pub fn header_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..80),
+            "[ -~]{0,80}".prop_map(String::into_bytes),
+        ]
     }
 }
 
