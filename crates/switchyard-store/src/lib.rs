@@ -1,1 +1,146 @@
-//! placeholder
+//! Switchyard's durable store: one [`Store`] trait with an embedded SQLite and a
+//! PostgreSQL implementation, chosen from the database URL at start-up. Each has its
+//! own `migrations/` folder; queries are built at run time (`QueryBuilder`, `bind`)
+//! because one build must serve both databases.
+//!
+//! Writes arrive in batches ([`Store::write_batch`]): the server's group-commit
+//! writer gathers concurrent requests into one transaction, so one fsync covers many
+//! acknowledged events.
+
+mod common;
+mod crypto;
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use crypto::{SealError, Sealer};
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in the store. Callers map these to opaque 500s (or 503 when the
+/// database is unreachable); the detail goes to the log, never to a sender.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The durable store. Every method either commits fully or changes nothing.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+
+    /// How many batches may be written at once. SQLite has a single writer; a
+    /// PostgreSQL server overlaps several transactions' round trips and fsyncs.
+    fn writer_concurrency(&self) -> usize;
+
+    /// Applies this store's migrations.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Writes `ops` in one transaction and returns one outcome per op, in order,
+    /// only after the commit is durable. An event whose (webhook, delivery id) is
+    /// already stored is not written again: its outcome names the stored event.
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<Event>>;
+
+    /// Events newest first, without payloads.
+    async fn list_events(&self, q: &EventQuery) -> Result<Vec<EventSummary>>;
+
+    async fn count_events(&self) -> Result<i64>;
+
+    /// Refused requests, newest first.
+    async fn list_rejections(&self, limit: i64) -> Result<Vec<Rejection>>;
+
+    /// Creates or replaces a webhook.
+    async fn put_webhook(&self, w: &WebhookRecord) -> Result<()>;
+
+    async fn get_webhook(&self, webhook_id: &str) -> Result<Option<WebhookRecord>>;
+
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>>;
+
+    /// True when a webhook was deleted.
+    async fn delete_webhook(&self, webhook_id: &str) -> Result<bool>;
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+
+    /// Stores `value` under `key` unless the key exists; returns the value stored.
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String>;
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (the folder is created) or
+/// `postgres://...` / `postgresql://...`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::Url(format!(
+            "{}: expected sqlite://PATH or postgres://...",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host/...
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_owned()
+}
+
+/// Microseconds since the Unix epoch, the store's unit of time.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// A new time-ordered id with a type prefix (`evt_0190...`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = new_id("evt");
+        let b = new_id("evt");
+        assert!(a < b, "{a} !< {b}");
+    }
+}

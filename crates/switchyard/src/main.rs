@@ -1,1 +1,158 @@
-fn main() {}
+//! The `switchyard` binary: `serve`, `migrate`, and admin verbs over the store.
+//! anyhow lives here, at the edge; the libraries return typed errors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use switchyard_server::{App, Config};
+
+mod webhooks;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A self-hosted webhook gateway for AI-agent systems"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (migrations run first).
+    Serve(ServeArgs),
+    /// Apply the store's migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage webhooks kept in the store.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCmd),
+}
+
+/// Where the store is.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// `sqlite://PATH` (the default, folder created) or `postgres://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/switchyard.db",
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// Folder for generated keys.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Master key sealing stored secrets (base64 of 32 bytes); default: DATA_DIR/secret.key.
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[arg(long, env = "WEBHOOK_SERVER_HOST", default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, env = "WEBHOOK_SERVER_PORT", default_value_t = 8000)]
+    port: u16,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Largest accepted body in bytes; larger ones get 413.
+    #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Admin API key; when unset, one is generated on first start and printed once.
+    #[arg(long, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Migrate(args) => {
+                let store = switchyard_store::open(&args.database_url).await?;
+                store.migrate().await?;
+                eprintln!(
+                    "switchyard: migrations applied to {}",
+                    switchyard_store::redact_url(&args.database_url)
+                );
+                Ok(())
+            }
+            Command::Webhooks(cmd) => webhooks::run(cmd).await,
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(args.store.database_url.clone(), args.store.data_dir.clone());
+    config.max_body_bytes = args.max_body_bytes;
+    config.admin_key = args.admin_key;
+    config.secret_key = args.store.secret_key;
+    config.secrets_from_env(|k| std::env::var(k).ok());
+    let configured: Vec<&str> = config.provider_secrets.keys().map(String::as_str).collect();
+
+    let app = App::build(config.clone())
+        .await
+        .context("starting the store")?;
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
+        .with_context(|| format!("invalid listen address {}:{}", args.host, args.port))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        store = %switchyard_store::redact_url(&args.store.database_url),
+        secrets_for = ?configured,
+        "switchyard listening"
+    );
+    app.run(listener, shutdown_signal()).await?;
+    tracing::info!("switchyard stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,105 @@
+//! Server configuration. The binary fills it from flags and environment variables
+//! (clap with `env`); tests build it directly. Secrets are held as
+//! [`switchyard_core::Secret`], whose `Debug` is redacted.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use switchyard_core::{providers, Secret};
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Where generated files live (the admin key, the master key).
+    pub data_dir: PathBuf,
+    /// Bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// The admin API key from `SWITCHYARD_ADMIN_KEY`; when `None`, one is generated
+    /// on first start and only its hash is kept.
+    pub admin_key: Option<String>,
+    /// The master key sealing stored secrets (`SWITCHYARD_SECRET_KEY`, base64 of 32
+    /// bytes); when `None`, `data_dir/secret.key` is used, created on first start.
+    pub secret_key: Option<String>,
+    /// Secrets of each provider's default endpoint `/webhooks/{provider}`, by provider.
+    pub provider_secrets: HashMap<String, Vec<Secret>>,
+}
+
+impl Config {
+    /// A configuration with defaults and no secrets.
+    pub fn new(database_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            data_dir: data_dir.into(),
+            max_body_bytes: 1024 * 1024,
+            admin_key: None,
+            secret_key: None,
+            provider_secrets: HashMap::new(),
+        }
+    }
+
+    /// Reads each provider's default-endpoint secrets from the environment:
+    /// `{PROVIDER}_WEBHOOK_SECRET` and, during rotation, `{PROVIDER}_WEBHOOK_SECRET_PREVIOUS`
+    /// (both valid). `generic` and `crewai` use seed 003's `WEBHOOK_SECRET`;
+    /// `standard` uses `STANDARD_WEBHOOK_SECRET`.
+    pub fn secrets_from_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        for p in providers::ALL {
+            let var = env_var_for(p.name());
+            let mut secrets = Vec::new();
+            for name in [var.clone(), format!("{var}_PREVIOUS")] {
+                if let Some(v) = get(&name).filter(|v| !v.is_empty()) {
+                    secrets.push(Secret::new(v.into_bytes()));
+                }
+            }
+            if !secrets.is_empty() {
+                self.provider_secrets.insert(p.name().to_owned(), secrets);
+            }
+        }
+    }
+
+    /// The default endpoint's secrets for `provider`.
+    pub fn secrets_for(&self, provider: &str) -> &[Secret] {
+        self.provider_secrets
+            .get(provider)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+/// The environment variable holding `provider`'s default-endpoint secret.
+pub fn env_var_for(provider: &str) -> String {
+    match provider {
+        "generic" | "crewai" => "WEBHOOK_SECRET".to_owned(),
+        p => format!(
+            "{}_WEBHOOK_SECRET",
+            p.to_ascii_uppercase().replace('-', "_")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_follow_the_seeds() {
+        assert_eq!(env_var_for("github"), "GITHUB_WEBHOOK_SECRET");
+        assert_eq!(env_var_for("generic"), "WEBHOOK_SECRET");
+        assert_eq!(env_var_for("crewai"), "WEBHOOK_SECRET");
+        let mut c = Config::new("sqlite://x.db", ".");
+        c.secrets_from_env(|k| match k {
+            "GITHUB_WEBHOOK_SECRET" => Some("new".into()),
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS" => Some("old".into()),
+            "WEBHOOK_SECRET" => Some("w".into()),
+            _ => None,
+        });
+        assert_eq!(c.secrets_for("github").len(), 2);
+        assert_eq!(c.secrets_for("crewai").len(), 1);
+        assert!(c.secrets_for("stripe").is_empty());
+        assert!(
+            !format!("{c:?}").contains("new"),
+            "secrets must not appear in Debug"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The group-commit writer. Request handlers hand it their write and wait; it gathers
+//! whatever has queued up while the previous transaction was committing into one
+//! batch, commits it once, and only then answers each handler. One fsync so covers
+//! many events, and no handler is answered before its event is durable.
+
+use std::sync::Arc;
+
+use switchyard_store::{Store, StoreError, WriteOp, WriteOutcome};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinSet;
+
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 512;
+/// How many writes may wait for the writer before handlers wait to enqueue.
+const QUEUE: usize = 16 * 1024;
+
+type Job = (
+    WriteOp,
+    oneshot::Sender<Result<WriteOutcome, Arc<StoreError>>>,
+);
+
+/// Why a write was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("store: {0}")]
+    Store(Arc<StoreError>),
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+/// A cheap handle to submit writes.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer tasks. They run until every [`Writer`] handle is dropped and
+    /// the queue is drained; await the returned set to know they are done.
+    pub fn spawn(store: Arc<dyn Store>) -> (Self, JoinSet<()>) {
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut tasks = JoinSet::new();
+        for _ in 0..store.writer_concurrency().max(1) {
+            let (store, rx) = (store.clone(), rx.clone());
+            tasks.spawn(async move { run(store, rx).await });
+        }
+        (Self { tx }, tasks)
+    }
+
+    /// Writes `op` and returns once it is committed.
+    pub async fn submit(&self, op: WriteOp) -> Result<WriteOutcome, WriteError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((op, done))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        match wait.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(WriteError::Store(e)),
+            Err(_) => Err(WriteError::Stopped),
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            // Only one writer task gathers at a time; the others are committing.
+            let mut rx = rx.lock().await;
+            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        metrics::histogram!("switchyard_write_batch_size").record(batch.len() as f64);
+        let (ops, dones): (Vec<WriteOp>, Vec<_>) = batch.drain(..).unzip();
+        match store.write_batch(&ops).await {
+            Ok(outcomes) => {
+                for (done, outcome) in dones.into_iter().zip(outcomes) {
+                    let _ = done.send(Ok(outcome));
+                }
+            }
+            Err(e) if ops.len() > 1 => {
+                // One bad write must not fail its neighbours: retry each alone.
+                tracing::warn!(error = %e, size = ops.len(), "batch failed; retrying its writes one by one");
+                for (op, done) in ops.iter().zip(dones) {
+                    let result = store
+                        .write_batch(std::slice::from_ref(op))
+                        .await
+                        .map_err(Arc::new)
+                        .and_then(|mut o| {
+                            o.pop()
+                                .ok_or_else(|| Arc::new(StoreError::Corrupt("no outcome".into())))
+                        });
+                    let _ = done.send(result);
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for done in dones {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
