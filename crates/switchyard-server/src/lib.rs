@@ -22,6 +22,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use switchyard_store::{Sealer, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use writer::Writer;
@@ -41,6 +42,7 @@ pub struct AppState {
 pub struct App {
     state: AppState,
     writer_tasks: JoinSet<()>,
+    stop_writer: CancellationToken,
 }
 
 impl App {
@@ -61,7 +63,8 @@ impl App {
         )
         .await?;
         let sealer = auth::load_sealer(config.secret_key.as_deref(), &config.data_dir)?;
-        let (writer, writer_tasks) = Writer::spawn(store.clone());
+        let stop_writer = CancellationToken::new();
+        let (writer, writer_tasks) = Writer::spawn(store.clone(), stop_writer.clone());
         let state = AppState {
             store,
             writer,
@@ -73,6 +76,7 @@ impl App {
         Ok(Self {
             state,
             writer_tasks,
+            stop_writer,
         })
     }
 
@@ -91,6 +95,7 @@ impl App {
         let Self {
             state,
             mut writer_tasks,
+            stop_writer,
         } = self;
         let app = router(state);
         axum::serve(
@@ -99,8 +104,9 @@ impl App {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
-        // The router (and with it every Writer handle) is gone: the writer drains its
-        // queue and stops.
+        // Every request has been answered; the writer commits anything still queued
+        // (nothing should be) and stops, even if a handle to it lives on elsewhere.
+        stop_writer.cancel();
         while writer_tasks.join_next().await.is_some() {}
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use switchyard_store::{Store, StoreError, WriteOp, WriteOutcome};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -35,15 +36,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer tasks. They run until every [`Writer`] handle is dropped and
-    /// the queue is drained; await the returned set to know they are done.
-    pub fn spawn(store: Arc<dyn Store>) -> (Self, JoinSet<()>) {
+    /// Starts the writer tasks. They run until `stop` is cancelled (or every
+    /// [`Writer`] handle is dropped); then they refuse new writes, commit what is
+    /// queued, and end. Await the returned set to know they are done.
+    pub fn spawn(store: Arc<dyn Store>, stop: CancellationToken) -> (Self, JoinSet<()>) {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let mut tasks = JoinSet::new();
         for _ in 0..store.writer_concurrency().max(1) {
-            let (store, rx) = (store.clone(), rx.clone());
-            tasks.spawn(async move { run(store, rx).await });
+            let (store, rx, stop) = (store.clone(), rx.clone(), stop.clone());
+            tasks.spawn(async move { run(store, rx, stop).await });
         }
         (Self { tx }, tasks)
     }
@@ -63,15 +65,24 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stop: CancellationToken) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     loop {
-        {
+        let received = {
             // Only one writer task gathers at a time; the others are committing.
             let mut rx = rx.lock().await;
-            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                return;
+            tokio::select! {
+                biased;
+                n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+                _ = stop.cancelled() => {
+                    // No new writes; what is queued is still committed and answered.
+                    rx.close();
+                    rx.recv_many(&mut batch, MAX_BATCH).await
+                }
             }
+        };
+        if received == 0 {
+            return;
         }
         metrics::histogram!("switchyard_write_batch_size").record(batch.len() as f64);
         let (ops, dones): (Vec<WriteOp>, Vec<_>) = batch.drain(..).unzip();

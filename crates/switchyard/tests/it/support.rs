@@ -1,7 +1,6 @@
 //! Test support: stores on both databases, a `TestApp` serving on 127.0.0.1:0, and
 //! request signing written independently of the code under test.
 
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -62,7 +61,10 @@ pub async fn fresh_store(kind: Kind, dir: &std::path::Path) -> Arc<dyn Store> {
                 .connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"));
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await
+                .expect("create schema");
             admin.close().await;
             let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
                 .expect("pg url")
@@ -83,10 +85,15 @@ pub async fn fresh_pg_database() -> String {
         .connect(&url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
     admin.close().await;
     // Replace the database name (the last path segment) in the URL.
-    let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
@@ -101,7 +108,6 @@ pub const GENERIC_SECRET: &str = "generic-secret";
 /// A running server on 127.0.0.1:0 with its own store.
 pub struct TestApp {
     pub base: String,
-    pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub state: switchyard_server::AppState,
@@ -126,9 +132,13 @@ impl TestApp {
             _ => None,
         });
         configure(&mut config);
-        let app = App::with_store(config, store.clone()).await.expect("build app");
+        let app = App::with_store(config, store.clone())
+            .await
+            .expect("build app");
         let state = app.state().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(listener, async move {
@@ -136,7 +146,7 @@ impl TestApp {
         }));
         Self {
             base: format!("http://{addr}"),
-            addr,
+
             client: reqwest::Client::new(),
             store,
             state,
@@ -152,20 +162,34 @@ impl TestApp {
 
     /// GET an admin API path with the admin key; returns status and JSON.
     pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self.client.get(self.url(path)).bearer_auth(ADMIN_KEY).send().await.expect("send");
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .expect("send");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// POSTs a GitHub-signed delivery.
-    pub async fn post_github(&self, event: &str, delivery: &str, body: &str) -> (u16, serde_json::Value) {
+    pub async fn post_github(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
         let r = self
             .client
             .post(self.url("/webhooks/github"))
             .header("content-type", "application/json")
             .header("x-github-event", event)
             .header("x-github-delivery", delivery)
-            .header("x-hub-signature-256", github_signature(GITHUB_SECRET, body.as_bytes()))
+            .header(
+                "x-hub-signature-256",
+                github_signature(GITHUB_SECRET, body.as_bytes()),
+            )
             .body(body.to_owned())
             .send()
             .await
@@ -187,7 +211,10 @@ impl TestApp {
 
 /// `sha256=<hex HMAC-SHA256>` as GitHub sends it.
 pub fn github_signature(secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), body)))
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), body))
+    )
 }
 
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
@@ -198,7 +225,10 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 
 /// A realistic GitHub `issues` payload.
 pub fn issue_body(number: u64, action: &str, labels: &[&str]) -> String {
-    let labels: Vec<_> = labels.iter().map(|l| serde_json::json!({"name": l})).collect();
+    let labels: Vec<_> = labels
+        .iter()
+        .map(|l| serde_json::json!({"name": l}))
+        .collect();
     serde_json::json!({
         "action": action,
         "issue": {"number": number, "title": format!("Issue {number}"), "body": "It crashes.",

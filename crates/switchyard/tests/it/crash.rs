@@ -1,0 +1,253 @@
+//! Crash safety with real processes: the `switchyard` binary is started, fed signed
+//! deliveries, and killed with SIGKILL mid-stream. Every delivery that got a 2xx must
+//! be in the store after a restart — on SQLite and on PostgreSQL. A SIGTERM must
+//! drain in-flight requests and exit cleanly.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard_store::EventQuery;
+
+use crate::both_stores;
+use crate::support::{
+    fresh_pg_database, github_signature, issue_body, Kind, ADMIN_KEY, GITHUB_SECRET,
+};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `switchyard serve --port 0` and waits for its listening line.
+    fn start(db_url: &str, data_dir: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("DATABASE_URL", db_url)
+            .env("SWITCHYARD_DATA_DIR", data_dir)
+            .env("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
+            .env("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchyard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("addr=") {
+                        let addr: String = line[i + 5..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace())
+                            .collect();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("switchyard did not report its address");
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn db_url_for(kind: Kind, dir: &std::path::Path) -> String {
+    match kind {
+        Kind::Sqlite => format!("sqlite://{}", dir.join("crash.db").display()),
+        Kind::Postgres => fresh_pg_database().await,
+    }
+}
+
+/// Sends distinct signed deliveries from `workers` tasks until `stop`, recording
+/// the delivery ids that were answered 2xx.
+fn stream(
+    base: String,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let body = issue_body(1, "opened", &["bug"]);
+    let sig = github_signature(GITHUB_SECRET, body.as_bytes());
+    (0..workers)
+        .map(|w| {
+            let (base, body, sig, stop, acked) = (
+                base.clone(),
+                body.clone(),
+                sig.clone(),
+                stop.clone(),
+                acked.clone(),
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let delivery = format!("w{w}-{i}");
+                    let r = client
+                        .post(format!("{base}/webhooks/github"))
+                        .header("content-type", "application/json")
+                        .header("x-github-event", "issues")
+                        .header("x-github-delivery", &delivery)
+                        .header("x-hub-signature-256", &sig)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => acked.lock().unwrap().push(delivery),
+                        Ok(r) => panic!("unexpected status {}", r.status()),
+                        // The server is gone (killed); keep trying until told to stop.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+async fn stored_deliveries(db_url: &str) -> HashSet<String> {
+    let store = switchyard_store::open(db_url).await.expect("open store");
+    let mut out = HashSet::new();
+    let mut q = EventQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_events(&q).await.expect("list");
+        let Some(last) = page.last() else { break };
+        q.before = Some(last.event_id.clone());
+        out.extend(page.into_iter().filter_map(|e| e.delivery_id));
+    }
+    out
+}
+
+both_stores!(
+    sigkill_loses_no_acknowledged_event,
+    sigterm_drains_and_exits_cleanly
+);
+
+async fn sigkill_loses_no_acknowledged_event(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = db_url_for(kind, dir.path()).await;
+    let mut server = Server::start(&db_url, dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let workers = stream(server.base.clone(), 16, stop.clone(), acked.clone());
+
+    // Let a good number of deliveries through, then kill the server mid-stream.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 400 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 400,
+        "only {} deliveries acknowledged before the kill",
+        acked.len()
+    );
+
+    // Restart on the same store: everything acknowledged is there.
+    let restarted = Server::start(&db_url, dir.path());
+    let stored = stored_deliveries(&db_url).await;
+    let missing: Vec<&String> = acked.iter().filter(|d| !stored.contains(*d)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged deliveries lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+
+    // And the restarted server recognises them as redeliveries.
+    let client = reqwest::Client::new();
+    let body = issue_body(1, "opened", &["bug"]);
+    for d in acked.iter().step_by(acked.len() / 20 + 1) {
+        let r = client
+            .post(format!("{}/webhooks/github", restarted.base))
+            .header("content-type", "application/json")
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", d)
+            .header(
+                "x-hub-signature-256",
+                github_signature(GITHUB_SECRET, body.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "redelivery of {d}");
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["duplicate"],
+            true
+        );
+    }
+}
+
+async fn sigterm_drains_and_exits_cleanly(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = db_url_for(kind, dir.path()).await;
+    let mut server = Server::start(&db_url, dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let workers = stream(server.base.clone(), 8, stop.clone(), acked.clone());
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 100 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    // It must exit by itself, successfully, within a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "switchyard did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    let stored = stored_deliveries(&db_url).await;
+    assert!(
+        acked.iter().all(|d| stored.contains(d)),
+        "an acknowledged delivery is missing after SIGTERM"
+    );
+}

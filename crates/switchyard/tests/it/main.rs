@@ -1,0 +1,11 @@
+//! Switchyard's integration tests, one binary (matklad, "Delete Cargo Integration
+//! Tests"). Every suite runs on SQLite and on PostgreSQL (`both_stores!`); the
+//! PostgreSQL half reads its server from `SWITCHYARD_TEST_PG_URL` and fails without it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod crash;
+mod http;
+mod story;
