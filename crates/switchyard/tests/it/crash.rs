@@ -70,10 +70,13 @@ impl Drop for Server {
     }
 }
 
-async fn db_url_for(kind: Kind, dir: &std::path::Path) -> String {
+async fn db_url_for(kind: Kind, dir: &std::path::Path) -> (String, Option<PgDatabase>) {
     match kind {
-        Kind::Sqlite => format!("sqlite://{}", dir.join("crash.db").display()),
-        Kind::Postgres => fresh_pg_database().await,
+        Kind::Sqlite => (format!("sqlite://{}", dir.join("crash.db").display()), None),
+        Kind::Postgres => {
+            let db = fresh_pg_database().await;
+            (db.url.clone(), Some(db))
+        }
     }
 }
 
@@ -149,7 +152,7 @@ both_stores!(
 
 async fn sigkill_loses_no_acknowledged_event(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = db_url_for(kind, dir.path()).await;
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
     let mut server = Server::start(&db_url, dir.path());
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -212,7 +215,7 @@ async fn sigkill_loses_no_acknowledged_event(kind: Kind) {
 
 async fn sigterm_drains_and_exits_cleanly(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = db_url_for(kind, dir.path()).await;
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
     let mut server = Server::start(&db_url, dir.path());
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));

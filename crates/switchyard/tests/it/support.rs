@@ -76,8 +76,9 @@ pub async fn fresh_store(kind: Kind, dir: &std::path::Path) -> Arc<dyn Store> {
     store
 }
 
-/// A fresh PostgreSQL database for tests that run the real binary.
-pub async fn fresh_pg_database() -> String {
+/// A fresh PostgreSQL database for tests that run the real binary; dropped when the
+/// guard is (at the end of a passing test).
+pub async fn fresh_pg_database() -> PgDatabase {
     let url = pg_url();
     let name = format!("sy_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::postgres::PgPoolOptions::new()
@@ -95,9 +96,27 @@ pub async fn fresh_pg_database() -> String {
         .split_once('?')
         .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    match query {
+    let db_url = match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
+    };
+    PgDatabase { admin_url: url, name, url: db_url }
+}
+
+/// A database made by [`fresh_pg_database`].
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Drops the database, disconnecting whoever is still on it.
+    pub async fn drop_now(self) {
+        if let Ok(admin) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&admin).await;
+            admin.close().await;
+        }
     }
 }
 
