@@ -14,7 +14,7 @@ use switchyard_store::EventQuery;
 
 use crate::both_stores;
 use crate::support::{
-    fresh_pg_database, github_signature, issue_body, Kind, ADMIN_KEY, GITHUB_SECRET,
+    fresh_pg_database, github_signature, issue_body, Kind, PgDatabase, ADMIN_KEY, GITHUB_SECRET,
 };
 
 struct Server {
@@ -211,6 +211,10 @@ async fn sigkill_loses_no_acknowledged_event(kind: Kind) {
             true
         );
     }
+    drop(restarted);
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
 }
 
 async fn sigterm_drains_and_exits_cleanly(kind: Kind) {
@@ -253,4 +257,7 @@ async fn sigterm_drains_and_exits_cleanly(kind: Kind) {
         acked.iter().all(|d| stored.contains(d)),
         "an acknowledged delivery is missing after SIGTERM"
     );
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
 }

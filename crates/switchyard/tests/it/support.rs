@@ -100,7 +100,11 @@ pub async fn fresh_pg_database() -> PgDatabase {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     };
-    PgDatabase { admin_url: url, name, url: db_url }
+    PgDatabase {
+        admin_url: url,
+        name,
+        url: db_url,
+    }
 }
 
 /// A database made by [`fresh_pg_database`].
@@ -113,8 +117,17 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// Drops the database, disconnecting whoever is still on it.
     pub async fn drop_now(self) {
-        if let Ok(admin) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&admin).await;
+        if let Ok(admin) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.admin_url)
+            .await
+        {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&admin)
+            .await;
             admin.close().await;
         }
     }
