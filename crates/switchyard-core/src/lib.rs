@@ -1,5 +1,6 @@
 //! Switchyard's domain: validated identifiers, the normalized event model, and the
-//! provider schemes that prove a webhook is genuine and turn it into an event.
+//! provider schemes that prove a webhook is genuine and turn it into an event, and
+//! the routing rules (seed 002's webhook configs) that decide what an event triggers.
 //!
 //! Architecture invariant: this crate depends on neither a web framework nor a
 //! database driver. It sees a request as headers, a query string and raw bytes
@@ -14,6 +15,7 @@ pub mod event;
 pub mod ids;
 pub mod provider;
 pub mod providers;
+pub mod routing;
 pub mod sig;
 
 pub use event::{Normalized, Reply};

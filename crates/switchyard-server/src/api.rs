@@ -25,7 +25,7 @@ pub struct ListParams {
     limit: Option<i64>,
 }
 
-fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -143,4 +143,29 @@ fn event_json(e: &Event) -> Value {
         "task_id": e.task_id,
         "response_sent": e.response_sent,
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxParams {
+    limit: Option<i64>,
+}
+
+/// `GET /api/outbox`: outbound work recorded by routing and the interactive API,
+/// newest first.
+pub async fn list_outbox(
+    State(st): State<AppState>,
+    params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let rows = st.store.list_outbox(check_limit(p.limit)?).await?;
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let payload = serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null);
+            json!({"delivery_id": r.outbox_id, "kind": r.kind, "webhook_id": r.webhook_id, "event_id": r.event_id,
+                   "command_id": r.command_id, "payload": payload, "status": r.status, "created_at": rfc3339(r.created_at)})
+        })
+        .collect();
+    Ok(Json(json!({"outbox": rows})))
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Secrets of each provider's default endpoint `/webhooks/{provider}`, by provider.
     pub provider_secrets: HashMap<String, Vec<Secret>>,
+    /// The folder of webhook config files (`*.json`, `*.yaml`), watched for changes.
+    pub config_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             admin_key: None,
             secret_key: None,
             provider_secrets: HashMap::new(),
+            config_dir: None,
         }
     }
 

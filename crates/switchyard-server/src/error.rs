@@ -90,3 +90,69 @@ pub async fn wrong_method() -> ApiError {
         "method not allowed on this endpoint",
     )
 }
+
+/// A JSON body whose rejections are answered in the house error format: 415 for a
+/// missing or wrong content type, 400 for malformed JSON, 422 for JSON of the wrong
+/// shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                Err(ApiError::bad_request("malformed_body", e.body_text()))
+            }
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.body_text(),
+            )),
+            Err(e) => Err(ApiError::bad_request("malformed_body", e.body_text())),
+        }
+    }
+}
+
+impl ApiError {
+    /// 422 with a list of field problems.
+    pub fn invalid_fields(fields: Vec<(String, String)>) -> FieldsError {
+        FieldsError(fields)
+    }
+}
+
+/// 422 `invalid_config` with `fields: [{"path", "message"}]`.
+#[derive(Debug)]
+pub struct FieldsError(pub Vec<(String, String)>);
+
+impl IntoResponse for FieldsError {
+    fn into_response(self) -> Response {
+        let first = self
+            .0
+            .first()
+            .map(|(p, m)| format!("{p}: {m}"))
+            .unwrap_or_default();
+        let fields: Vec<_> = self
+            .0
+            .iter()
+            .map(|(p, m)| serde_json::json!({"path": p, "message": m}))
+            .collect();
+        let body = serde_json::json!({"error": {
+            "code": "invalid_config",
+            "message": format!("{} problem(s); first: {first}", self.0.len()),
+            "fields": fields,
+        }});
+        (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    }
+}

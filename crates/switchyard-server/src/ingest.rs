@@ -6,6 +6,7 @@
 //! log without its body.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -17,6 +18,7 @@ use switchyard_core::{providers, Inbound, ParseError, Provider, Reply, Secret};
 use switchyard_store::{new_id, now_micros, NewEvent, NewRejection, WriteOp, WriteOutcome};
 
 use crate::error::ApiError;
+use crate::registry::Entry;
 use crate::AppState;
 
 /// `POST /webhooks/{provider}`: the provider's default webhook, configured from env.
@@ -62,6 +64,8 @@ struct Target {
     webhook_id: String,
     provider: &'static dyn Provider,
     secrets: Vec<Secret>,
+    /// The registered webhook and its commands, if any.
+    entry: Option<Arc<Entry>>,
 }
 
 /// A refusal: the error to answer and what to write to the audit log.
@@ -92,7 +96,26 @@ fn resolve_default(st: &AppState, provider: &str) -> Result<Target, Refusal> {
             ),
         )
     })?;
-    let secrets = st.config.secrets_for(p.name()).to_vec();
+    // A registered webhook whose id is the provider's name configures the default
+    // endpoint's commands (and may carry its own secret).
+    let entry = st
+        .registry
+        .get(p.name())
+        .filter(|e| e.config.provider == p.name());
+    if entry.as_ref().is_some_and(|e| !e.config.enabled) {
+        return Err(Refusal::new(
+            Some(p.name()),
+            Some(p.name()),
+            ApiError::not_found(
+                "webhook_disabled",
+                format!("/webhooks/{} is disabled", p.name()),
+            ),
+        ));
+    }
+    let secrets = match &entry {
+        Some(e) if !e.secrets.is_empty() => e.secrets.clone(),
+        _ => st.config.secrets_for(p.name()).to_vec(),
+    };
     if secrets.is_empty() && p.requires_secret() {
         // Serving a signing provider without its secret would accept forgeries.
         let var = crate::config::env_var_for(p.name());
@@ -112,6 +135,7 @@ fn resolve_default(st: &AppState, provider: &str) -> Result<Target, Refusal> {
         webhook_id: p.name().to_owned(),
         provider: p,
         secrets,
+        entry,
     })
 }
 
@@ -131,47 +155,32 @@ async fn resolve_stored(
         )
     };
     let p = providers::by_name(provider).ok_or_else(unknown)?;
-    if switchyard_core::WebhookId::parse(webhook_id).is_err() {
-        return Err(unknown());
-    }
-    let record = match st.store.get_webhook(webhook_id).await {
-        Ok(Some(r)) if r.enabled && r.provider == p.name() => r,
-        Ok(_) => return Err(unknown()),
-        Err(e) => {
-            return Err(Refusal::new(
-                Some(webhook_id),
-                Some(provider),
-                ApiError::internal(e),
-            ))
-        }
+    let entry = match st.registry.get(webhook_id) {
+        Some(e) if e.config.enabled && e.config.provider == p.name() => e,
+        _ => return Err(unknown()),
     };
-    let mut secrets = Vec::new();
-    for sealed in record.sealed_secrets() {
-        match st.sealer.open(&sealed) {
-            Ok(s) => secrets.push(Secret::new(s)),
-            Err(e) => {
-                return Err(Refusal::new(
-                    Some(webhook_id),
-                    Some(provider),
-                    ApiError::internal(e),
-                ))
-            }
-        }
-    }
+    // A webhook without a secret of its own uses its provider's default secret.
+    let secrets = if entry.secrets.is_empty() {
+        st.config.secrets_for(p.name()).to_vec()
+    } else {
+        entry.secrets.clone()
+    };
     if secrets.is_empty() && p.requires_secret() {
+        let var = crate::config::env_var_for(p.name());
         return Err(Refusal::new(
             Some(webhook_id),
             Some(provider),
             ApiError::not_found(
                 "webhook_not_configured",
-                format!("webhook {webhook_id:?} has no secret"),
+                format!("webhook {webhook_id:?} has no secret and {var} is not set"),
             ),
         ));
     }
     Ok(Target {
-        webhook_id: record.webhook_id,
+        webhook_id: entry.webhook_id.clone(),
         provider: p,
         secrets,
+        entry: Some(entry),
     })
 }
 
@@ -264,19 +273,35 @@ async fn accept(
         subject: n.subject.clone(),
         actor: n.actor.clone(),
         thread_key: n.thread_key.clone(),
+        matched: "[]".into(),
+        matched_command: None,
+        task_id: None,
+        response_sent: false,
+        effects: Vec::new(),
+        answers: None,
     };
-    let (event_id, duplicate) = match st.writer.submit(WriteOp::Event(event)).await {
+    let mut event = event;
+    let plan = match &t.entry {
+        Some(entry) => crate::route::plan(entry, &mut event, &n.payload),
+        None => crate::route::Plan::default(),
+    };
+    let (event_id, duplicate, matched) = match st.writer.submit(WriteOp::Event(event)).await {
         Ok(WriteOutcome::Event {
             event_id,
             duplicate,
-        }) => (event_id, duplicate),
-        Ok(WriteOutcome::Rejection) => {
+            matched,
+        }) => (event_id, duplicate, matched),
+        Ok(_) => {
             return Err(refuse(ApiError::internal(
-                "writer answered a rejection for an event",
+                "writer answered something else for an event",
             )))
         }
         Err(e) => return Err(refuse(ApiError::unavailable(e))),
     };
+    if plan.created_tasks && !duplicate {
+        st.tasks_ready.notify_waiters();
+    }
+    st.events_committed.notify_waiters();
     if duplicate {
         metrics::counter!("switchyard_webhooks_duplicates_total", "provider" => name).increment(1);
     } else {
@@ -287,12 +312,27 @@ async fn accept(
     if let Some(Reply::Json(v)) = n.reply {
         return Ok((StatusCode::OK, Json(v)).into_response());
     }
+    if let Some(text) = plan.respond {
+        // A respond command's rendered template is the answer: JSON when it parses.
+        return Ok(match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if v.is_object() || v.is_array() => (StatusCode::OK, Json(v)).into_response(),
+            _ => (
+                StatusCode::OK,
+                [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                text,
+            )
+                .into_response(),
+        });
+    }
     let status = if duplicate {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    let body = serde_json::json!({"event_id": event_id, "duplicate": duplicate, "matched": []});
+    let matched: serde_json::Value =
+        serde_json::from_str(&matched).unwrap_or_else(|_| serde_json::json!([]));
+    let body =
+        serde_json::json!({"event_id": event_id, "duplicate": duplicate, "matched": matched});
     Ok((status, Json(body)).into_response())
 }
 

@@ -4,12 +4,18 @@
 //! in-flight requests and the writer before returning — so tests can pass a port-0
 //! listener and a oneshot, and the binary passes SIGINT/SIGTERM.
 
+pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod config_dir;
 pub mod error;
 pub mod ingest;
 pub mod ops;
+pub mod questions;
+pub mod registry;
+pub mod route;
+pub mod webhooks_api;
 pub mod writer;
 
 use std::future::Future;
@@ -36,6 +42,12 @@ pub struct AppState {
     pub sealer: Sealer,
     pub admin: auth::AdminAuth,
     pub metrics: PrometheusHandle,
+    /// Woken when tasks are created or returned to a queue (lease long-polls).
+    pub tasks_ready: Arc<tokio::sync::Notify>,
+    /// Woken after events commit (question long-polls).
+    pub events_committed: Arc<tokio::sync::Notify>,
+    /// Registered webhooks, compiled.
+    pub registry: registry::Registry,
 }
 
 /// A server ready to run.
@@ -72,7 +84,18 @@ impl App {
             sealer,
             admin,
             metrics: ops::metrics_handle(),
+            tasks_ready: Arc::new(tokio::sync::Notify::new()),
+            events_committed: Arc::new(tokio::sync::Notify::new()),
+            registry: registry::Registry::default(),
         };
+        state
+            .registry
+            .refresh_stored(state.store.as_ref(), &state.sealer)
+            .await?;
+        if let Some(dir) = &state.config.config_dir {
+            std::fs::create_dir_all(dir)?;
+            config_dir::load(dir, &state.registry);
+        }
         Ok(Self {
             state,
             writer_tasks,
@@ -97,6 +120,35 @@ impl App {
             mut writer_tasks,
             stop_writer,
         } = self;
+        let background = CancellationToken::new();
+        let mut loops = JoinSet::new();
+        if let Some(dir) = state.config.config_dir.clone() {
+            loops.spawn(config_dir::watch(
+                dir,
+                state.registry.clone(),
+                background.clone(),
+                std::time::Duration::from_secs(1),
+            ));
+        }
+        {
+            // Other replicas (and the CLI) change stored webhooks: pick that up.
+            let (st, stop) = (state.clone(), background.clone());
+            loops.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    }
+                    if let Err(e) = st
+                        .registry
+                        .refresh_stored(st.store.as_ref(), &st.sealer)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not refresh webhooks from the store");
+                    }
+                }
+            });
+        }
         let app = router(state);
         axum::serve(
             listener,
@@ -106,6 +158,8 @@ impl App {
         .await?;
         // Every request has been answered; the writer commits anything still queued
         // (nothing should be) and stops, even if a handle to it lives on elsewhere.
+        background.cancel();
+        while loops.join_next().await.is_some() {}
         stop_writer.cancel();
         while writer_tasks.join_next().await.is_some() {}
         Ok(())
@@ -118,6 +172,43 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(api::list_events))
         .route("/events/{id}", get(api::get_event))
         .route("/rejections", get(api::list_rejections))
+        .route(
+            "/webhooks",
+            get(webhooks_api::list).post(webhooks_api::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks_api::get)
+                .put(webhooks_api::put)
+                .delete(webhooks_api::delete),
+        )
+        .route("/webhooks/{id}/enable", post(webhooks_api::enable))
+        .route("/webhooks/{id}/disable", post(webhooks_api::disable))
+        .route(
+            "/webhooks/{id}/commands",
+            get(webhooks_api::list_commands).post(webhooks_api::add_command),
+        )
+        .route(
+            "/webhooks/{id}/commands/{cmd_id}",
+            axum::routing::put(webhooks_api::put_command).delete(webhooks_api::delete_command),
+        )
+        .route("/webhooks/{id}/comment", post(webhooks_api::comment))
+        .route("/webhooks/{id}/ask", post(webhooks_api::ask))
+        .route("/webhooks/{id}/respond", post(webhooks_api::respond))
+        .route("/outbox", get(api::list_outbox))
+        .route("/agents", get(agents::list).post(agents::create))
+        .route(
+            "/agents/{name}",
+            get(agents::get).put(agents::put).delete(agents::delete),
+        )
+        .route("/agents/{name}/tasks/lease", post(agents::lease))
+        .route("/tasks", get(agents::list_tasks))
+        .route("/tasks/{id}", get(agents::get_task))
+        .route("/tasks/{id}/heartbeat", post(agents::heartbeat))
+        .route("/tasks/{id}/complete", post(agents::complete))
+        .route("/tasks/{id}/fail", post(agents::fail))
+        .route("/questions/{id}", get(questions::get))
+        .route("/questions/{id}/wait", get(questions::wait))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

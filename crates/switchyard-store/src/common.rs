@@ -21,14 +21,44 @@ pub(crate) fn chunk_lengths(mut n: usize) -> Vec<usize> {
 
 pub(crate) const EVENT_COLUMNS: &str =
     "event_id, webhook_id, provider, event_type, delivery_id, received_at, \
-     headers, payload, source, subject, actor, thread_key, matched_command, task_id, response_sent";
+     headers, payload, source, subject, actor, thread_key, matched_command, task_id, response_sent, matched";
+pub(crate) const TASK_COLUMNS: &str =
+    "task_id, agent, status, message, event_id, command_id, webhook_id, attempts, \
+     lease_id, lease_expires_at, result, error, created_at, updated_at";
+pub(crate) const QUESTION_COLUMNS: &str =
+    "question_id, event_id, webhook_id, command_id, thread_key, asker, question, \
+     status, answer, answer_event_id, answered_by, created_at, answered_at";
+pub(crate) const AGENT_COLUMNS: &str =
+    "name, description, mode, url, secret, created_at, updated_at";
 pub(crate) const SUMMARY_COLUMNS: &str =
     "event_id, webhook_id, provider, event_type, delivery_id, received_at, source, subject, actor, thread_key";
 pub(crate) const WEBHOOK_COLUMNS: &str =
     "webhook_id, name, provider, enabled, secrets, config_json, created_at, created_by, updated_at";
 
+/// Task columns as read: a lease past its expiry reads as `queued`, because the task
+/// is back in its queue. Bind the current time once, where `{now}` stands.
+pub(crate) fn task_select_head() -> String {
+    "SELECT task_id, agent, CASE WHEN status = 'leased' AND lease_expires_at < ".to_owned()
+}
+pub(crate) const TASK_SELECT_TAIL: &str = " THEN 'queued' ELSE status END AS status, message, event_id, command_id, \
+     webhook_id, attempts, lease_id, lease_expires_at, result, error, created_at, updated_at FROM tasks";
+
 macro_rules! impl_store {
-    ($ty:ty, $db:ty, kind: $kind:literal, migrations: $mig:literal) => {
+    ($ty:ty, $db:ty, kind: $kind:literal, migrations: $mig:literal, skip_locked: $lock:literal) => {
+        impl $ty {
+            /// Turns the row an update returned (or its absence) into an answer.
+            async fn task_update(&self, task_id: &str, row: Option<$crate::Task>) -> $crate::Result<$crate::TaskUpdate> {
+                use $crate::Store;
+                Ok(match row {
+                    Some(t) => $crate::TaskUpdate::Done(t),
+                    None => match self.get_task(task_id).await? {
+                        Some(t) => $crate::TaskUpdate::Conflict(t),
+                        None => $crate::TaskUpdate::NotFound,
+                    },
+                })
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $ty {
             fn kind(&self) -> &'static str {
@@ -57,7 +87,7 @@ macro_rules! impl_store {
                     .iter()
                     .filter_map(|op| match op {
                         WriteOp::Event(e) => Some(e),
-                        WriteOp::Rejection(_) => None,
+                        _ => None,
                     })
                     .collect();
                 let mut inserted = std::collections::HashSet::new();
@@ -67,7 +97,8 @@ macro_rules! impl_store {
                     rest = tail;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO events (event_id, webhook_id, provider, event_type, delivery_id, \
-                         received_at, headers, payload, source, subject, actor, thread_key) ",
+                         received_at, headers, payload, source, subject, actor, thread_key, \
+                         matched, matched_command, task_id, response_sent) ",
                     );
                     qb.push_values(chunk, |mut b, e| {
                         b.push_bind(e.event_id.as_str())
@@ -81,12 +112,77 @@ macro_rules! impl_store {
                             .push_bind(e.source.as_deref())
                             .push_bind(e.subject.as_deref())
                             .push_bind(e.actor.as_deref())
-                            .push_bind(e.thread_key.as_deref());
+                            .push_bind(e.thread_key.as_deref())
+                            .push_bind(e.matched.as_str())
+                            .push_bind(e.matched_command.as_deref())
+                            .push_bind(e.task_id.as_deref())
+                            .push_bind(e.response_sent);
                     });
                     qb.push(" ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING event_id");
                     let rows: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     inserted.extend(rows.into_iter().map(|(id,)| id));
                 }
+
+                // Replies on threads with open questions answer them, before this
+                // batch opens new ones. One query finds the candidates for the batch.
+                let threads: Vec<&str> = events
+                    .iter()
+                    .filter(|e| e.answers.is_some() && inserted.contains(&e.event_id))
+                    .filter_map(|e| e.thread_key.as_deref())
+                    .collect();
+                if !threads.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT question_id, thread_key, asker, question FROM questions WHERE status = 'open' AND thread_key IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for t in &threads {
+                        sep.push_bind(*t);
+                    }
+                    qb.push(")");
+                    let open: Vec<(String, Option<String>, Option<String>, String)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    let mut answered = std::collections::HashSet::new();
+                    for e in &events {
+                        let (Some(thread), Some(cand)) = (e.thread_key.as_deref(), e.answers.as_ref()) else { continue };
+                        if !inserted.contains(&e.event_id) {
+                            continue;
+                        }
+                        for (qid, qthread, asker, question) in &open {
+                            let by_asker = asker.is_some() && asker.as_deref() == cand.actor.as_deref();
+                            if qthread.as_deref() != Some(thread)
+                                || by_asker
+                                || cand.text.trim() == question.trim()
+                                || answered.contains(qid)
+                            {
+                                continue;
+                            }
+                            answered.insert(qid.clone());
+                            let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE questions SET status = 'answered', answer = ");
+                            qb.push_bind(cand.text.as_str());
+                            qb.push(", answer_event_id = ");
+                            qb.push_bind(e.event_id.as_str());
+                            qb.push(", answered_by = ");
+                            qb.push_bind(cand.actor.as_deref());
+                            qb.push(", answered_at = ");
+                            qb.push_bind(e.received_at);
+                            qb.push(" WHERE question_id = ");
+                            qb.push_bind(qid.as_str());
+                            qb.push(" AND status = 'open'");
+                            qb.build().execute(&mut *tx).await?;
+                        }
+                    }
+                }
+
+                // The work new events created, and the interactive API's.
+                let mut effects: Vec<&$crate::Effect> = Vec::new();
+                for op in ops {
+                    match op {
+                        WriteOp::Event(e) if inserted.contains(&e.event_id) => effects.extend(e.effects.iter()),
+                        WriteOp::Effects(list) => effects.extend(list.iter()),
+                        _ => {}
+                    }
+                }
+                $crate::common::write_effects!($db, &mut *tx, effects);
 
                 let mut out = Vec::with_capacity(ops.len());
                 for op in ops {
@@ -94,16 +190,19 @@ macro_rules! impl_store {
                         WriteOp::Event(e) if inserted.contains(&e.event_id) => out.push(WriteOutcome::Event {
                             event_id: e.event_id.clone(),
                             duplicate: false,
+                            matched: e.matched.clone(),
                         }),
                         WriteOp::Event(e) => {
                             // Not inserted: a delivery already stored, perhaps earlier
                             // in this very batch.
-                            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT event_id FROM events WHERE webhook_id = ");
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                                "SELECT event_id, matched FROM events WHERE webhook_id = ",
+                            );
                             qb.push_bind(e.webhook_id.as_str());
                             qb.push(" AND delivery_id = ");
                             qb.push_bind(e.delivery_id.as_deref());
-                            let (event_id,): (String,) = qb.build_query_as().fetch_one(&mut *tx).await?;
-                            out.push(WriteOutcome::Event { event_id, duplicate: true });
+                            let (event_id, matched): (String, String) = qb.build_query_as().fetch_one(&mut *tx).await?;
+                            out.push(WriteOutcome::Event { event_id, duplicate: true, matched });
                         }
                         WriteOp::Rejection(r) => {
                             let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -121,6 +220,7 @@ macro_rules! impl_store {
                             qb.build().execute(&mut *tx).await?;
                             out.push(WriteOutcome::Rejection);
                         }
+                        WriteOp::Effects(_) => out.push(WriteOutcome::Effects),
                     }
                 }
                 tx.commit().await?;
@@ -248,11 +348,254 @@ macro_rules! impl_store {
                 qb.build().execute(&self.writer).await?;
                 Ok(())
             }
+
+            async fn put_agent(&self, a: &$crate::Agent) -> $crate::Result<()> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO agents ({}) ", $crate::common::AGENT_COLUMNS));
+                qb.push_values(std::iter::once(a), |mut b, a| {
+                    b.push_bind(a.name.as_str())
+                        .push_bind(a.description.as_str())
+                        .push_bind(a.mode.as_str())
+                        .push_bind(a.url.as_deref())
+                        .push_bind(a.secret.as_deref())
+                        .push_bind(a.created_at)
+                        .push_bind(a.updated_at);
+                });
+                qb.push(
+                    " ON CONFLICT (name) DO UPDATE SET description = excluded.description, mode = excluded.mode, \
+                     url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
+                );
+                qb.build().execute(&self.writer).await?;
+                Ok(())
+            }
+
+            async fn get_agent(&self, name: &str) -> $crate::Result<Option<$crate::Agent>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM agents WHERE name = ", $crate::common::AGENT_COLUMNS));
+                qb.push_bind(name);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
+            async fn list_agents(&self) -> $crate::Result<Vec<$crate::Agent>> {
+                let sql = format!("SELECT {} FROM agents ORDER BY name", $crate::common::AGENT_COLUMNS);
+                Ok(sqlx::query_as(&sql).fetch_all(&self.reader).await?)
+            }
+
+            async fn delete_agent(&self, name: &str) -> $crate::Result<bool> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM agents WHERE name = ");
+                qb.push_bind(name);
+                Ok(qb.build().execute(&self.writer).await?.rows_affected() > 0)
+            }
+
+            async fn lease_tasks(&self, agent: &str, max: i64, lease_micros: i64) -> $crate::Result<Vec<$crate::Task>> {
+                let now = $crate::now_micros();
+                let lease_id = $crate::new_id("lease");
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tasks SET status = 'leased', lease_id = ");
+                qb.push_bind(lease_id.as_str());
+                qb.push(", lease_expires_at = ");
+                qb.push_bind(now + lease_micros);
+                qb.push(", attempts = attempts + 1, updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE task_id IN (SELECT task_id FROM tasks WHERE agent = ");
+                qb.push_bind(agent);
+                qb.push(" AND (status = 'queued' OR (status = 'leased' AND lease_expires_at < ");
+                qb.push_bind(now);
+                qb.push(")) ORDER BY created_at, task_id LIMIT ");
+                qb.push_bind(max);
+                qb.push($lock);
+                qb.push(format!(") RETURNING {}", $crate::common::TASK_COLUMNS));
+                let mut tasks: Vec<$crate::Task> = qb.build_query_as().fetch_all(&self.writer).await?;
+                tasks.sort_by(|a, b| (a.created_at, &a.task_id).cmp(&(b.created_at, &b.task_id)));
+                Ok(tasks)
+            }
+
+            async fn heartbeat_task(&self, task_id: &str, lease_id: &str, lease_micros: i64) -> $crate::Result<$crate::TaskUpdate> {
+                let now = $crate::now_micros();
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tasks SET lease_expires_at = ");
+                qb.push_bind(now + lease_micros);
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE task_id = ");
+                qb.push_bind(task_id);
+                qb.push(" AND lease_id = ");
+                qb.push_bind(lease_id);
+                qb.push(" AND status = 'leased' AND lease_expires_at >= ");
+                qb.push_bind(now);
+                qb.push(format!(" RETURNING {}", $crate::common::TASK_COLUMNS));
+                let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&self.writer).await?;
+                self.task_update(task_id, row).await
+            }
+
+            async fn finish_task(&self, task_id: &str, lease_id: &str, finish: &$crate::TaskFinish) -> $crate::Result<$crate::TaskUpdate> {
+                let now = $crate::now_micros();
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tasks SET status = ");
+                match finish {
+                    $crate::TaskFinish::Complete { result } => {
+                        qb.push_bind("completed");
+                        qb.push(", result = ");
+                        qb.push_bind(result.as_deref());
+                    }
+                    $crate::TaskFinish::Fail { error, retry } => {
+                        qb.push_bind(if *retry { "queued" } else { "failed" });
+                        qb.push(", error = ");
+                        qb.push_bind(error.as_str());
+                        qb.push(", lease_expires_at = NULL");
+                    }
+                }
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE task_id = ");
+                qb.push_bind(task_id);
+                qb.push(" AND lease_id = ");
+                qb.push_bind(lease_id);
+                qb.push(" AND status = 'leased' AND lease_expires_at >= ");
+                qb.push_bind(now);
+                qb.push(format!(" RETURNING {}", $crate::common::TASK_COLUMNS));
+                let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&self.writer).await?;
+                self.task_update(task_id, row).await
+            }
+
+            async fn get_task(&self, task_id: &str) -> $crate::Result<Option<$crate::Task>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new($crate::common::task_select_head());
+                qb.push_bind($crate::now_micros());
+                qb.push($crate::common::TASK_SELECT_TAIL);
+                qb.push(" WHERE task_id = ");
+                qb.push_bind(task_id);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
+            async fn list_tasks(&self, q: &$crate::TaskQuery) -> $crate::Result<Vec<$crate::Task>> {
+                let now = $crate::now_micros();
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM (");
+                qb.push($crate::common::task_select_head());
+                qb.push_bind(now);
+                qb.push($crate::common::TASK_SELECT_TAIL);
+                qb.push(") t WHERE 1 = 1");
+                if let Some(a) = &q.agent {
+                    qb.push(" AND agent = ");
+                    qb.push_bind(a.as_str());
+                }
+                if let Some(s) = &q.status {
+                    qb.push(" AND status = ");
+                    qb.push_bind(s.as_str());
+                }
+                if let Some(b) = &q.before {
+                    qb.push(" AND task_id < ");
+                    qb.push_bind(b.as_str());
+                }
+                qb.push(" ORDER BY task_id DESC LIMIT ");
+                qb.push_bind(q.limit);
+                Ok(qb.build_query_as().fetch_all(&self.reader).await?)
+            }
+
+            async fn get_question(&self, question_id: &str) -> $crate::Result<Option<$crate::Question>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM questions WHERE question_id = ",
+                    $crate::common::QUESTION_COLUMNS
+                ));
+                qb.push_bind(question_id);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
+            async fn list_questions_for_event(&self, event_id: &str) -> $crate::Result<Vec<$crate::Question>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM questions WHERE event_id = ",
+                    $crate::common::QUESTION_COLUMNS
+                ));
+                qb.push_bind(event_id);
+                qb.push(" ORDER BY question_id");
+                Ok(qb.build_query_as().fetch_all(&self.reader).await?)
+            }
+
+            async fn list_outbox(&self, limit: i64) -> $crate::Result<Vec<$crate::OutboxRow>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, created_at \
+                     FROM outbox ORDER BY outbox_id DESC LIMIT ",
+                );
+                qb.push_bind(limit);
+                Ok(qb.build_query_as().fetch_all(&self.reader).await?)
+            }
         }
     };
 }
 
 pub(crate) use impl_store;
+
+/// Inserts tasks, questions and outbox rows, tasks and outbox in multi-row chunks.
+/// Duplicates of an idempotency key are skipped, not errors.
+macro_rules! write_effects {
+    ($db:ty, $conn:expr, $effects:expr) => {{
+        let effects: Vec<&$crate::Effect> = $effects;
+        let tasks: Vec<&$crate::NewTask> = effects
+            .iter()
+            .filter_map(|e| match e {
+                $crate::Effect::Task(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let mut rest = &tasks[..];
+        for len in $crate::common::chunk_lengths(tasks.len()) {
+            let (chunk, tail) = rest.split_at(len);
+            rest = tail;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO tasks (task_id, agent, status, message, event_id, command_id, webhook_id, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, t| {
+                b.push_bind(t.task_id.as_str())
+                    .push_bind(t.agent.as_str())
+                    .push_bind("queued")
+                    .push_bind(t.message.as_str())
+                    .push_bind(t.event_id.as_deref())
+                    .push_bind(t.command_id.as_deref())
+                    .push_bind(t.webhook_id.as_deref())
+                    .push_bind(t.created_at)
+                    .push_bind(t.created_at);
+            });
+            qb.push(" ON CONFLICT (event_id, command_id) DO NOTHING");
+            qb.build().execute($conn).await?;
+        }
+        for e in &effects {
+            match e {
+                $crate::Effect::Task(_) => {}
+                $crate::Effect::Question(q) => {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO questions (question_id, event_id, webhook_id, command_id, thread_key, asker, question, status, created_at) ",
+                    );
+                    qb.push_values(std::iter::once(q), |mut b, q| {
+                        b.push_bind(q.question_id.as_str())
+                            .push_bind(q.event_id.as_deref())
+                            .push_bind(q.webhook_id.as_str())
+                            .push_bind(q.command_id.as_deref())
+                            .push_bind(q.thread_key.as_deref())
+                            .push_bind(q.asker.as_deref())
+                            .push_bind(q.question.as_str())
+                            .push_bind("open")
+                            .push_bind(q.created_at);
+                    });
+                    qb.build().execute($conn).await?;
+                }
+                $crate::Effect::Outbox(o) => {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO outbox (outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, created_at) ",
+                    );
+                    qb.push_values(std::iter::once(o), |mut b, o| {
+                        b.push_bind(o.outbox_id.as_str())
+                            .push_bind(o.kind.as_str())
+                            .push_bind(o.webhook_id.as_deref())
+                            .push_bind(o.event_id.as_deref())
+                            .push_bind(o.command_id.as_deref())
+                            .push_bind(o.payload.as_str())
+                            .push_bind("pending")
+                            .push_bind(o.idempotency_key.as_str())
+                            .push_bind(o.created_at);
+                    });
+                    qb.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+                    qb.build().execute($conn).await?;
+                }
+            }
+        }
+    }};
+}
+
+pub(crate) use write_effects;
 
 #[cfg(test)]
 mod tests {

@@ -85,6 +85,48 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String>;
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Creates or replaces an agent.
+    async fn put_agent(&self, agent: &Agent) -> Result<()>;
+
+    async fn get_agent(&self, name: &str) -> Result<Option<Agent>>;
+
+    async fn list_agents(&self) -> Result<Vec<Agent>>;
+
+    async fn delete_agent(&self, name: &str) -> Result<bool>;
+
+    /// Leases up to `max` of `agent`'s queued tasks (oldest first), including tasks
+    /// whose lease expired, for `lease_micros`. Two callers never get the same task:
+    /// SQLite has one writer; PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn lease_tasks(&self, agent: &str, max: i64, lease_micros: i64) -> Result<Vec<Task>>;
+
+    /// Extends a live lease.
+    async fn heartbeat_task(
+        &self,
+        task_id: &str,
+        lease_id: &str,
+        lease_micros: i64,
+    ) -> Result<TaskUpdate>;
+
+    /// Completes or fails a task held under a live lease.
+    async fn finish_task(
+        &self,
+        task_id: &str,
+        lease_id: &str,
+        finish: &TaskFinish,
+    ) -> Result<TaskUpdate>;
+
+    async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
+
+    /// Tasks newest first.
+    async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>>;
+
+    async fn get_question(&self, question_id: &str) -> Result<Option<Question>>;
+
+    async fn list_questions_for_event(&self, event_id: &str) -> Result<Vec<Question>>;
+
+    /// Outbound work, newest first.
+    async fn list_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

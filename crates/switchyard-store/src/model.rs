@@ -3,21 +3,50 @@
 use serde::Serialize;
 
 /// One write in a group-committed batch.
+// Events are the common case and move once into the writer's queue; boxing them to
+// shrink the rare variants would cost an allocation per event instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum WriteOp {
+    /// An event, with the work matching it created; the work is written only if the
+    /// event is new.
     Event(NewEvent),
     Rejection(NewRejection),
+    /// Work created outside ingest (the interactive API).
+    Effects(Vec<Effect>),
 }
 
 /// The result of one [`WriteOp`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// The event is stored under `event_id`; `duplicate` when it was stored before.
+    /// `matched` is the JSON list of what matching created, the original's for a
+    /// duplicate.
     Event {
         event_id: String,
         duplicate: bool,
+        matched: String,
     },
     Rejection,
+    Effects,
+}
+
+/// Work an event (or an API call) creates, committed with it.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Task(NewTask),
+    Question(NewQuestion),
+    Outbox(NewOutbox),
+}
+
+/// A reply that may answer open questions on its thread.
+#[derive(Debug, Clone)]
+pub struct AnswerCandidate {
+    /// Who wrote it; a question is never answered by its asker.
+    pub actor: Option<String>,
+    /// The reply's text. An event whose text is the question itself (Switchyard's
+    /// own post coming back) answers nothing.
+    pub text: String,
 }
 
 /// An accepted request, normalized, ready to store.
@@ -37,6 +66,45 @@ pub struct NewEvent {
     pub subject: Option<String>,
     pub actor: Option<String>,
     pub thread_key: Option<String>,
+    /// JSON list for the 202 answer's `matched`.
+    pub matched: String,
+    /// Seed 002's event-log columns: the first matched command, the first task.
+    pub matched_command: Option<String>,
+    pub task_id: Option<String>,
+    pub response_sent: bool,
+    pub effects: Vec<Effect>,
+    pub answers: Option<AnswerCandidate>,
+}
+
+impl NewEvent {
+    /// An event with nothing matched.
+    pub fn plain(
+        event_id: String,
+        webhook_id: String,
+        provider: String,
+        event_type: String,
+    ) -> Self {
+        Self {
+            event_id,
+            webhook_id,
+            provider,
+            event_type,
+            delivery_id: None,
+            received_at: crate::now_micros(),
+            headers: "{}".into(),
+            payload: "{}".into(),
+            source: None,
+            subject: None,
+            actor: None,
+            thread_key: None,
+            matched: "[]".into(),
+            matched_command: None,
+            task_id: None,
+            response_sent: false,
+            effects: Vec::new(),
+            answers: None,
+        }
+    }
 }
 
 /// A stored event.
@@ -57,6 +125,7 @@ pub struct Event {
     pub matched_command: Option<String>,
     pub task_id: Option<String>,
     pub response_sent: bool,
+    pub matched: String,
 }
 
 /// A stored event without its payload and headers, for listings.
@@ -131,4 +200,140 @@ impl WebhookRecord {
     pub fn sealed_secrets(&self) -> Vec<String> {
         serde_json::from_str(&self.secrets).unwrap_or_default()
     }
+}
+
+/// A task to create.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub task_id: String,
+    pub agent: String,
+    pub message: String,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A stored task. `status` is `queued`, `leased`, `completed` or `failed`; a lease
+/// past its expiry reads as `queued`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Task {
+    pub task_id: String,
+    pub agent: String,
+    pub status: String,
+    pub message: String,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub attempts: i64,
+    pub lease_id: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Filters for listing tasks, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub agent: Option<String>,
+    pub status: Option<String>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// What happened to a heartbeat, completion or failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskUpdate {
+    Done(Task),
+    /// No such task.
+    NotFound,
+    /// The task is not held under this lease (expired and re-leased, or finished).
+    Conflict(Task),
+}
+
+/// A question to open.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub question_id: String,
+    pub event_id: Option<String>,
+    pub webhook_id: String,
+    pub command_id: Option<String>,
+    pub thread_key: Option<String>,
+    pub asker: Option<String>,
+    pub question: String,
+    pub created_at: i64,
+}
+
+/// A stored question; `status` is `open` or `answered`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Question {
+    pub question_id: String,
+    pub event_id: Option<String>,
+    pub webhook_id: String,
+    pub command_id: Option<String>,
+    pub thread_key: Option<String>,
+    pub asker: Option<String>,
+    pub question: String,
+    pub status: String,
+    pub answer: Option<String>,
+    pub answer_event_id: Option<String>,
+    pub answered_by: Option<String>,
+    pub created_at: i64,
+    pub answered_at: Option<i64>,
+}
+
+/// Outbound work to record.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub outbox_id: String,
+    /// `comment`, `ask`, `forward`, `respond` (to a response URL), `run_workflow`.
+    pub kind: String,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    /// JSON with everything needed to carry it out.
+    pub payload: String,
+    pub idempotency_key: String,
+    pub created_at: i64,
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub outbox_id: String,
+    pub kind: String,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub payload: String,
+    pub status: String,
+    pub idempotency_key: String,
+    pub created_at: i64,
+}
+
+/// A registered agent. `secret` is sealed.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Agent {
+    pub name: String,
+    pub description: String,
+    pub mode: String,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How a leased task ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskFinish {
+    Complete {
+        result: Option<String>,
+    },
+    /// With `retry`, back to the queue; otherwise `failed`.
+    Fail {
+        error: String,
+        retry: bool,
+    },
 }

@@ -38,4 +38,11 @@ impl PgStore {
     }
 }
 
-crate::common::impl_store!(PgStore, sqlx::Postgres, kind: "postgres", migrations: "./migrations/postgres");
+// Replicas lease concurrently: each skips rows another transaction has locked.
+crate::common::impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    kind: "postgres",
+    migrations: "./migrations/postgres",
+    skip_locked: " FOR UPDATE SKIP LOCKED"
+);

@@ -62,4 +62,5 @@ impl SqliteStore {
     }
 }
 
-crate::common::impl_store!(SqliteStore, sqlx::Sqlite, kind: "sqlite", migrations: "./migrations/sqlite");
+// SQLite has one writer, so the lease's select-then-update is already atomic.
+crate::common::impl_store!(SqliteStore, sqlx::Sqlite, kind: "sqlite", migrations: "./migrations/sqlite", skip_locked: "");

@@ -62,6 +62,13 @@ struct ServeArgs {
     /// Largest accepted body in bytes; larger ones get 413.
     #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// Folder of webhook config files (*.json, *.yaml), reloaded on change.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CONFIG_DIR",
+        default_value = "./data/config/webhooks"
+    )]
+    config_dir: PathBuf,
     /// Admin API key; when unset, one is generated on first start and printed once.
     #[arg(long, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
@@ -101,6 +108,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.admin_key = args.admin_key;
     config.secret_key = args.store.secret_key;
     config.secrets_from_env(|k| std::env::var(k).ok());
+    config.config_dir = Some(args.config_dir);
     let configured: Vec<&str> = config.provider_secrets.keys().map(String::as_str).collect();
 
     let app = App::build(config.clone())

@@ -105,6 +105,18 @@ impl Provider for Slack {
             // Slack checks a slash command's certificate with a form holding
             // `ssl_check=1`; it expects an ordinary 200.
             _ if payload.get("ssl_check").is_some() => "ssl_check".to_owned(),
+            // Slack's (legacy) outgoing webhooks post a form for each message in a
+            // public channel that starts with a trigger word: `channel_name`, `text`,
+            // `timestamp`, `trigger_word`. That is a message in a channel, and it is
+            // the shape seed 002's Slack example (`{{text}}`, `#engineering`) reads.
+            _ if payload.get("channel_name").is_some() && payload.get("timestamp").is_some() => {
+                thread_ts = str_at(&payload, "/timestamp");
+                delivery_id = match (str_at(&payload, "/channel_id"), &thread_ts) {
+                    (Some(c), Some(ts)) => Some(format!("{c}:{ts}")),
+                    _ => None,
+                };
+                "message.channels".to_owned()
+            }
             _ => {
                 return Err(ParseError::Malformed(
                     "body is not an event, a slash command or an interaction".into(),
@@ -238,6 +250,20 @@ mod tests {
         assert_eq!(
             Slack.verify(&doc_request(DOC_BODY).inbound(), &secrets),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn outgoing_webhook_form_is_a_channel_message() {
+        let body = "token=t&team_id=T1&channel_id=C0ENG&channel_name=engineering&timestamp=1700000000.000100&user_id=U1&user_name=alice&text=deploy+staging&trigger_word=deploy";
+        let r = Req::new(body).header("content-type", "application/x-www-form-urlencoded");
+        let n = Slack.normalize(&r.inbound()).unwrap();
+        assert_eq!(n.event_type.as_str(), "message.channels");
+        assert_eq!(n.payload["text"], "deploy staging");
+        assert_eq!(n.delivery_id.as_deref(), Some("C0ENG:1700000000.000100"));
+        assert_eq!(
+            n.thread_key.as_deref(),
+            Some("slack:C0ENG:1700000000.000100")
         );
     }
 

@@ -504,6 +504,9 @@ async fn stored_webhooks_with_rotation(kind: Kind) {
         updated_at: now,
     };
     app.store.put_webhook(&record).await.unwrap();
+    // Rows written behind the server's back (as the CLI does) are picked up by the
+    // registry's refresh; run it now rather than wait for the next tick.
+    app.reload_registry().await;
     assert!(
         !record.secrets.contains("old-secret"),
         "secrets are stored sealed"
@@ -565,7 +568,9 @@ async fn stored_webhooks_with_rotation(kind: Kind) {
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
 
     record.enabled = false;
+    record.updated_at += 1;
     app.store.put_webhook(&record).await.unwrap();
+    app.reload_registry().await;
     let r = post("new-secret", "f", "/webhooks/github/github-issues-001")
         .await
         .unwrap();

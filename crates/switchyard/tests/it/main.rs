@@ -8,4 +8,5 @@ mod support;
 
 mod crash;
 mod http;
+mod routing;
 mod story;

@@ -19,6 +19,7 @@ fn event(id: &str, webhook: &str, delivery: Option<&str>, ty: &str) -> NewEvent 
         subject: None,
         actor: Some("octocat".into()),
         thread_key: Some("github:acme/app#1".into()),
+        ..NewEvent::plain(String::new(), String::new(), String::new(), String::new())
     }
 }
 
@@ -43,6 +44,7 @@ async fn batch_dedups_and_keeps_order(kind: Kind) {
     let ev = |id: &str, dup| WriteOutcome::Event {
         event_id: id.into(),
         duplicate: dup,
+        matched: "[]".into(),
     };
     assert_eq!(
         out,

@@ -230,6 +230,15 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Makes the registry read the store's webhooks now.
+    pub async fn reload_registry(&self) {
+        self.state
+            .registry
+            .refresh_stored(self.store.as_ref(), &self.state.sealer)
+            .await
+            .expect("refresh registry");
+    }
+
     /// Stops the server gracefully and waits for it (and its writer) to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -1,0 +1,181 @@
+//! The webhook registry: every registered webhook, compiled and held in memory so
+//! ingest never waits on a database read to route an event.
+//!
+//! Two sources feed it. Webhooks created through the API are rows in the store; the
+//! registry reloads them when another replica changes them (a cheap poll of the
+//! newest `updated_at`). Webhooks defined by files in the config folder are read by
+//! [`crate::config_dir`]; a file-defined id shadows a stored one with the same id and
+//! is read-only through the API (edit the file instead). A broken file is kept as an
+//! error beside the webhooks and never disturbs the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
+use switchyard_core::Secret;
+use switchyard_store::{Sealer, Store, WebhookRecord};
+
+/// Where a webhook's definition lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Api,
+    File(PathBuf),
+}
+
+/// One registered webhook, ready to serve.
+pub struct Entry {
+    pub webhook_id: String,
+    /// The definition without its secrets.
+    pub config: WebhookConfig,
+    pub compiled: CompiledWebhook,
+    /// The webhook's own secrets, opened. Empty means "the provider's default secret".
+    pub secrets: Vec<Secret>,
+    pub origin: Origin,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("webhook_id", &self.webhook_id)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    stored: HashMap<String, Arc<Entry>>,
+    files: HashMap<String, Arc<Entry>>,
+    /// Files that could not be loaded, with why.
+    file_errors: BTreeMap<PathBuf, String>,
+    /// The newest `updated_at` seen in the store, to notice other replicas' changes.
+    stored_version: (usize, i64),
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl Registry {
+    /// The webhook with this id: a file's definition first, then the store's.
+    pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .files
+            .get(id)
+            .or_else(|| inner.stored.get(id))
+            .cloned()
+    }
+
+    /// Every webhook, by id.
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut by_id: BTreeMap<&str, Arc<Entry>> = BTreeMap::new();
+        for (id, e) in &inner.stored {
+            by_id.insert(id, e.clone());
+        }
+        for (id, e) in &inner.files {
+            by_id.insert(id, e.clone());
+        }
+        by_id.into_values().collect()
+    }
+
+    pub fn file_errors(&self) -> Vec<(PathBuf, String)> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .file_errors
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
+    }
+
+    /// Replaces everything the config folder defines.
+    pub fn set_files(&self, files: HashMap<String, Arc<Entry>>, errors: BTreeMap<PathBuf, String>) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.files = files;
+        inner.file_errors = errors;
+    }
+
+    /// Puts one stored webhook (after an API change on this replica).
+    pub fn put_stored(&self, e: Entry) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.stored.insert(e.webhook_id.clone(), Arc::new(e));
+    }
+
+    pub fn remove_stored(&self, id: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.stored.remove(id);
+    }
+
+    /// Reloads the stored webhooks when the store's version moved (another replica,
+    /// or the CLI, changed them). Rows that no longer compile are logged and skipped.
+    pub async fn refresh_stored(
+        &self,
+        store: &dyn Store,
+        sealer: &Sealer,
+    ) -> switchyard_store::Result<()> {
+        let records = store.list_webhooks().await?;
+        let version = (
+            records.len(),
+            records.iter().map(|r| r.updated_at).max().unwrap_or(0),
+        );
+        {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if inner.stored_version == version && !inner.stored.is_empty() {
+                return Ok(());
+            }
+        }
+        let mut stored = HashMap::new();
+        for r in records {
+            match entry_from_record(&r, sealer) {
+                Ok(e) => {
+                    stored.insert(e.webhook_id.clone(), Arc::new(e));
+                }
+                Err(why) => {
+                    tracing::error!(webhook = %r.webhook_id, %why, "stored webhook skipped")
+                }
+            }
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.stored = stored;
+        inner.stored_version = version;
+        Ok(())
+    }
+}
+
+/// Builds a registry entry from a stored row.
+pub fn entry_from_record(r: &WebhookRecord, sealer: &Sealer) -> Result<Entry, String> {
+    let mut config: WebhookConfig =
+        if r.config_json.trim().is_empty() || r.config_json.trim() == "{}" {
+            // Rows made by `switchyard webhooks create` carry no config: no commands.
+            WebhookConfig::from_value(serde_json::json!({"name": r.name, "provider": r.provider}))
+                .map_err(|e| format!("{e:?}"))?
+        } else {
+            WebhookConfig::from_json(r.config_json.as_bytes()).map_err(|e| format!("{e:?}"))?
+        };
+    config.webhook_id = Some(r.webhook_id.clone());
+    config.enabled = r.enabled;
+    config.secret = None;
+    config.secrets = Vec::new();
+    let compiled = CompiledWebhook::compile(&config).map_err(|e| format!("{e:?}"))?;
+    let mut secrets = Vec::new();
+    for sealed in r.sealed_secrets() {
+        secrets.push(Secret::new(
+            sealer.open(&sealed).map_err(|e| e.to_string())?,
+        ));
+    }
+    Ok(Entry {
+        webhook_id: r.webhook_id.clone(),
+        config,
+        compiled,
+        secrets,
+        origin: Origin::Api,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}

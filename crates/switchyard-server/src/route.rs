@@ -1,0 +1,178 @@
+//! Turns matches into work. The registry's compiled commands decide which commands
+//! match an event; this module turns each match into the rows that carry it out
+//! (tasks, questions, outbox messages) so they are committed in the event's own
+//! transaction, and into the `matched` list of the 202 answer.
+
+use serde_json::{json, Value};
+use switchyard_core::routing::{Action, EventView, Match};
+use switchyard_store::{
+    new_id, AnswerCandidate, Effect, NewEvent, NewOutbox, NewQuestion, NewTask,
+};
+
+use crate::registry::Entry;
+
+/// What routing decided for one event.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The HTTP answer a `respond` command chose.
+    pub respond: Option<String>,
+    /// Whether any task was created (wakes lease long-polls).
+    pub created_tasks: bool,
+}
+
+/// The text of a reply, for answering questions: comments and messages only, so a
+/// label change on a thread answers nothing.
+pub fn reply_text(payload: &Value) -> Option<String> {
+    [
+        "/comment/body",           // GitHub, Jira
+        "/object_attributes/note", // GitLab notes
+        "/event/text",             // Slack Events API
+        "/data/body",              // Linear comments
+    ]
+    .iter()
+    .find_map(|p| payload.pointer(p).and_then(Value::as_str))
+    .or_else(|| {
+        // Slack slash commands and messages posted as forms carry `text`.
+        payload
+            .get("command")
+            .and(payload.get("text"))
+            .and_then(Value::as_str)
+    })
+    .map(str::to_owned)
+}
+
+/// Routes `event` (already normalized, not yet stored) through `entry`'s commands,
+/// filling in its matched list, seed 002's log columns and its effects.
+pub fn plan(entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
+    let view = EventView {
+        event_id: &event.event_id,
+        webhook_id: &event.webhook_id,
+        provider: &event.provider,
+        event_type: &event.event_type,
+        payload,
+        source: event.source.as_deref(),
+        subject: event.subject.as_deref(),
+        actor: event.actor.as_deref(),
+        thread_key: event.thread_key.as_deref(),
+    };
+    let matches = entry.compiled.route(&view);
+    let mut plan = Plan::default();
+    let mut matched = Vec::with_capacity(matches.len());
+    for m in matches {
+        matched.push(apply(entry, event, payload, m, &mut plan));
+    }
+    event.matched = Value::Array(matched).to_string();
+    if event.thread_key.is_some() {
+        event.answers = reply_text(payload).map(|text| AnswerCandidate {
+            actor: event.actor.clone(),
+            text,
+        });
+    }
+    plan
+}
+
+fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &mut Plan) -> Value {
+    let mut out = json!({"command_id": m.command_id, "action": m.action.as_str()});
+    if event.matched_command.is_none() {
+        event.matched_command = Some(m.command_id.clone());
+    }
+    let message = match m.message {
+        Ok(msg) => msg,
+        Err(why) => {
+            // A template that fails to render is recorded, and its action skipped:
+            // an agent should not get a task whose text is an error.
+            tracing::warn!(event_id = %event.event_id, command = %m.command_id, error = %why, "template render failed");
+            out["error"] = json!(format!("template: {why}"));
+            return out;
+        }
+    };
+    let now = event.received_at;
+    let key = |kind: &str| format!("{}:{}:{kind}", event.event_id, m.command_id);
+    let outbox = |kind: &str, body: Value| NewOutbox {
+        outbox_id: new_id("msg"),
+        kind: kind.to_owned(),
+        webhook_id: Some(event.webhook_id.clone()),
+        event_id: Some(event.event_id.clone()),
+        command_id: Some(m.command_id.clone()),
+        payload: body.to_string(),
+        idempotency_key: key(kind),
+        created_at: now,
+    };
+    let target = json!({
+        "provider": event.provider,
+        "source": event.source,
+        "subject": event.subject,
+        "thread_key": event.thread_key,
+        "response_url": payload.get("response_url"),
+    });
+    match m.action {
+        Action::CreateTask => {
+            let task_id = new_id("task");
+            event.effects.push(Effect::Task(NewTask {
+                task_id: task_id.clone(),
+                agent: m.agent.clone().unwrap_or_default(),
+                message,
+                event_id: Some(event.event_id.clone()),
+                command_id: Some(m.command_id.clone()),
+                webhook_id: Some(event.webhook_id.clone()),
+                created_at: now,
+            }));
+            if event.task_id.is_none() {
+                event.task_id = Some(task_id.clone());
+            }
+            plan.created_tasks = true;
+            out["agent"] = json!(m.agent);
+            out["task_id"] = json!(task_id);
+        }
+        Action::Respond => {
+            // The first respond command answers the sender; later ones are recorded.
+            if plan.respond.is_none() {
+                plan.respond = Some(message);
+                event.response_sent = true;
+            }
+        }
+        Action::Comment => {
+            let o = outbox("comment", json!({"message": message, "target": target}));
+            out["delivery_id"] = json!(o.outbox_id);
+            event.effects.push(Effect::Outbox(o));
+        }
+        Action::Ask => {
+            let question_id = new_id("q");
+            let o = outbox(
+                "ask",
+                json!({"question": message, "question_id": question_id, "target": target}),
+            );
+            out["delivery_id"] = json!(o.outbox_id);
+            out["question_id"] = json!(question_id);
+            out["checkpoint_id"] = json!(question_id);
+            event.effects.push(Effect::Outbox(o));
+            event.effects.push(Effect::Question(NewQuestion {
+                question_id,
+                event_id: Some(event.event_id.clone()),
+                webhook_id: event.webhook_id.clone(),
+                command_id: Some(m.command_id.clone()),
+                thread_key: event.thread_key.clone(),
+                asker: entry.config.bot_user.clone(),
+                question: message,
+                created_at: now,
+            }));
+        }
+        Action::Forward => {
+            let o = outbox(
+                "forward",
+                json!({"url": m.url, "message": message, "event_id": event.event_id}),
+            );
+            out["delivery_id"] = json!(o.outbox_id);
+            event.effects.push(Effect::Outbox(o));
+        }
+        Action::RunWorkflow => {
+            let o = outbox(
+                "run_workflow",
+                json!({"workflow": m.workflow, "message": message, "inputs": payload.get("inputs").unwrap_or(payload)}),
+            );
+            out["delivery_id"] = json!(o.outbox_id);
+            event.effects.push(Effect::Outbox(o));
+        }
+    }
+    out
+}
