@@ -114,6 +114,7 @@ both_stores!(
     config_folder_reloads_without_restart,
     lease_complete_fail_expire,
     concurrent_consumers_never_share_a_task,
+    two_replicas_share_one_queue,
     lease_long_poll_wakes_on_new_task,
     interactive_endpoints_record_work,
     agents_api,
@@ -1081,4 +1082,70 @@ async fn agents_api(kind: Kind) {
     let (s, _) = app.api_get("/api/agents/executor").await;
     assert_eq!(s, 404);
     app.stop().await;
+}
+
+async fn two_replicas_share_one_queue(kind: Kind) {
+    let a = std::sync::Arc::new(seed_app(kind).await);
+    // The second server sees the first one's webhooks (they live in the store).
+    let b = std::sync::Arc::new(TestApp::replica_of(&a).await);
+    let (s, v) = b
+        .github_to(
+            "/webhooks/github/github-issues-001",
+            "your-webhook-secret",
+            "issues",
+            "r-0",
+            &issue_body(1, "opened", &["bug"]),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let mut ids = make_tasks(&a, 30).await;
+    ids.push(v["matched"][0]["task_id"].as_str().unwrap().to_owned());
+    let mut consumers = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+        consumers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let (s, v) = app
+                    .api(
+                        reqwest::Method::POST,
+                        "/api/agents/planning/tasks/lease",
+                        Some(json!({"max": 2, "lease_seconds": 60})),
+                    )
+                    .await;
+                assert_eq!(s, 200);
+                let got = v["tasks"].as_array().unwrap().clone();
+                if got.is_empty() {
+                    return mine;
+                }
+                for t in got {
+                    let id = t["task_id"].as_str().unwrap().to_owned();
+                    let (s, _) = app
+                        .api(
+                            reqwest::Method::POST,
+                            &format!("/api/tasks/{id}/complete"),
+                            Some(json!({"lease_id": t["lease_id"]})),
+                        )
+                        .await;
+                    assert_eq!(s, 200, "the holder of a lease completes it");
+                    mine.push(id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for c in consumers {
+        all.extend(c.await.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(
+        all.len(),
+        unique.len(),
+        "a task was leased by two consumers"
+    );
+    assert_eq!(unique.len(), ids.len());
+    let (_, done) = a
+        .api_get("/api/tasks?agent=planning&status=completed&limit=100")
+        .await;
+    assert_eq!(done["tasks"].as_array().unwrap().len(), ids.len());
 }

@@ -156,6 +156,25 @@ impl TestApp {
     pub async fn spawn_with(kind: Kind, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = fresh_store(kind, dir.path()).await;
+        Self::spawn_on(store, dir, configure).await
+    }
+
+    /// A second replica: another server on `other`'s store (and master key).
+    pub async fn replica_of(other: &TestApp) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(
+            other._dir.path().join("secret.key"),
+            dir.path().join("secret.key"),
+        )
+        .expect("copy key");
+        Self::spawn_on(other.store.clone(), dir, |_| {}).await
+    }
+
+    async fn spawn_on(
+        store: Arc<dyn Store>,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::new("unused://", dir.path());
         config.admin_key = Some(ADMIN_KEY.into());
         config.secrets_from_env(|k| match k {
