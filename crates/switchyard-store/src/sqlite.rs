@@ -44,6 +44,9 @@ impl SqliteStore {
             // survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            // Multi-row inserts need a statement journal; on disk it costs an open,
+            // writes and an unlink per batch (BENCHMARKS.md). Memory is enough.
+            .pragma("temp_store", "memory")
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
