@@ -664,38 +664,4 @@ mod tests {
         let obj = Body::Object(vec![(Key::Known(1), Val::Float(f64::NAN))]);
         assert_eq!(obj.bytes(), br#"{"action":null}"#);
     }
-
-    /// How far the fuzzer got: `cargo test -- --ignored --nocapture corpus_stats`
-    /// after a run, to see that signed, verified and normalized requests are reached.
-    #[test]
-    #[ignore]
-    fn corpus_stats() {
-        for p in ALL {
-            let dir = format!(
-                "{}/corpus/provider_{}",
-                env!("CARGO_MANIFEST_DIR"),
-                p.name()
-            );
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let (mut n, mut s, mut v, mut z) = (0, 0, 0, 0);
-            for e in entries.flatten() {
-                let data = std::fs::read(e.path()).expect("corpus file");
-                let Ok(req) = Request::arbitrary_take_rest(arbitrary::Unstructured::new(&data))
-                else {
-                    continue;
-                };
-                let out = run_provider(*p, &req);
-                n += 1;
-                s += usize::from(out.signed);
-                v += usize::from(out.verified);
-                z += usize::from(out.normalized);
-            }
-            println!(
-                "{:10} {n:6} inputs  {s:5} signed  {v:5} verified  {z:5} normalized",
-                p.name()
-            );
-        }
-    }
 }
