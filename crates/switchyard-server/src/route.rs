@@ -41,6 +41,25 @@ pub fn reply_text(payload: &Value) -> Option<String> {
     .map(str::to_owned)
 }
 
+/// Where a write-back goes: the provider, the source thread and, for Slack, the
+/// event's `response_url`. Shared by routing and the interactive API so the delivery
+/// engine reads one shape.
+pub fn target_json(
+    provider: &str,
+    source: Option<&str>,
+    subject: Option<&str>,
+    thread_key: Option<&str>,
+    payload: &Value,
+) -> Value {
+    json!({
+        "provider": provider,
+        "source": source,
+        "subject": subject,
+        "thread_key": thread_key,
+        "response_url": payload.get("response_url"),
+    })
+}
+
 /// Routes `event` (already normalized, not yet stored) through `entry`'s commands,
 /// filling in its matched list, seed 002's log columns and its effects.
 pub fn plan(entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
@@ -98,13 +117,13 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
         idempotency_key: key(kind),
         created_at: now,
     };
-    let target = json!({
-        "provider": event.provider,
-        "source": event.source,
-        "subject": event.subject,
-        "thread_key": event.thread_key,
-        "response_url": payload.get("response_url"),
-    });
+    let target = target_json(
+        &event.provider,
+        event.source.as_deref(),
+        event.subject.as_deref(),
+        event.thread_key.as_deref(),
+        payload,
+    );
     match m.action {
         Action::CreateTask => {
             let task_id = new_id("task");

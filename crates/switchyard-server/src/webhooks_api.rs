@@ -460,13 +460,13 @@ async fn interact(
             )
         })?;
     let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-    let target = json!({
-        "provider": event.provider,
-        "source": event.source,
-        "subject": event.subject,
-        "thread_key": event.thread_key,
-        "response_url": payload.get("response_url"),
-    });
+    let target = crate::route::target_json(
+        &event.provider,
+        event.source.as_deref(),
+        event.subject.as_deref(),
+        event.thread_key.as_deref(),
+        &payload,
+    );
     // Retrying the same call with the same Idempotency-Key creates nothing new.
     let key_part = headers
         .get("idempotency-key")
