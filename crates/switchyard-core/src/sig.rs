@@ -112,6 +112,58 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
+/// The prefix of a Standard Webhooks secret written as base64.
+const WHSEC: &str = "whsec_";
+
+/// The HMAC key a Standard Webhooks secret stands for: `whsec_<base64>` is the
+/// base64 decoded (`None` if it is not valid, padded, standard base64), any other
+/// secret is its own bytes.
+pub fn standard_secret_key(secret: &str) -> Option<Vec<u8>> {
+    standard_secret_key_bytes(secret.as_bytes())
+}
+
+/// [`standard_secret_key`] for a secret held as bytes, as [`Secret`] holds it.
+pub fn standard_secret_key_bytes(secret: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    match secret.strip_prefix(WHSEC.as_bytes()) {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok(),
+        None => Some(secret.to_vec()),
+    }
+}
+
+/// One Standard Webhooks signature, `v1,<base64>`: the HMAC-SHA256 under `key` of
+/// `{msg_id}.{timestamp}.{body}`, sent in `webhook-signature` beside `webhook-id`
+/// (= `msg_id`) and `webhook-timestamp` (= `timestamp`, Unix seconds). `key` is the
+/// decoded key ([`standard_secret_key`]), not the `whsec_` text.
+pub fn standard_signature(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    let ts = timestamp.to_string();
+    let mac = hmac_sha256(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
+}
+
+/// The whole `webhook-signature` value: one [`standard_signature`] per key, in the
+/// order given, separated by single spaces. While a secret is rotated both keys sign,
+/// the new one first, so receivers holding either secret accept the message. No keys
+/// give an empty string, which no receiver accepts.
+pub fn standard_signature_header(
+    keys: &[&[u8]],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let signatures: Vec<String> = keys
+        .iter()
+        .map(|key| standard_signature(key, msg_id, timestamp, body))
+        .collect();
+    signatures.join(" ")
+}
+
 /// Checks that `ts` (Unix seconds) lies within `tolerance` seconds of `now`, on
 /// either side.
 pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError> {
@@ -198,6 +250,82 @@ mod tests {
         assert_eq!(v, serde_json::json!({"command": "/deploy", "text": "now"}));
     }
 
+    // The reference vector of the Standard Webhooks libraries ("sign function works"
+    // in libraries/javascript/src/webhook.test.ts of standard-webhooks).
+    const DOC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const DOC_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const DOC_TS: i64 = 1_614_265_330;
+    const DOC_BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const DOC_SIG: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    #[test]
+    fn standard_signature_matches_the_reference_vector() {
+        let key = standard_secret_key(DOC_SECRET).unwrap();
+        assert_eq!(standard_signature(&key, DOC_ID, DOC_TS, DOC_BODY), DOC_SIG);
+        assert_eq!(
+            standard_signature_header(&[&key], DOC_ID, DOC_TS, DOC_BODY),
+            DOC_SIG
+        );
+    }
+
+    #[test]
+    fn standard_signature_signs_id_timestamp_and_body() {
+        let key = standard_secret_key(DOC_SECRET).unwrap();
+        assert_ne!(
+            standard_signature(&key, "msg_other", DOC_TS, DOC_BODY),
+            DOC_SIG
+        );
+        assert_ne!(
+            standard_signature(&key, DOC_ID, DOC_TS + 1, DOC_BODY),
+            DOC_SIG
+        );
+        assert_ne!(standard_signature(&key, DOC_ID, DOC_TS, b"{}"), DOC_SIG);
+        // The raw text of a `whsec_` secret is not its key.
+        assert_ne!(
+            standard_signature(DOC_SECRET.as_bytes(), DOC_ID, DOC_TS, DOC_BODY),
+            DOC_SIG
+        );
+    }
+
+    #[test]
+    fn standard_header_lists_every_key_in_order() {
+        let new = b"new-key".as_slice();
+        let old = standard_secret_key(DOC_SECRET).unwrap();
+        let header = standard_signature_header(&[new, &old], DOC_ID, DOC_TS, DOC_BODY);
+        assert_eq!(
+            header,
+            format!(
+                "{} {DOC_SIG}",
+                standard_signature(new, DOC_ID, DOC_TS, DOC_BODY)
+            )
+        );
+        assert_eq!(standard_signature_header(&[], DOC_ID, DOC_TS, DOC_BODY), "");
+    }
+
+    #[test]
+    fn standard_secret_forms() {
+        // 24 bytes, decoded independently of the code under test.
+        let decoded = hex::decode("31f290f6bf06298aab4f08d43c3f082cf648a362da2da4b0").unwrap();
+        assert_eq!(standard_secret_key(DOC_SECRET), Some(decoded));
+        assert_eq!(
+            standard_secret_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Some(b"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_vec())
+        );
+        assert_eq!(standard_secret_key("whsec_!!"), None);
+        // Standard base64 with padding, as the reference libraries write it.
+        assert_eq!(standard_secret_key("whsec_YQ"), None);
+        assert_eq!(standard_secret_key("whsec_YQ=="), Some(b"a".to_vec()));
+        // The prefix is case-sensitive: anything else is a raw secret.
+        assert_eq!(
+            standard_secret_key("WHSEC_YQ=="),
+            Some(b"WHSEC_YQ==".to_vec())
+        );
+        assert_eq!(
+            standard_secret_key_bytes(b"\xffraw"),
+            Some(b"\xffraw".to_vec())
+        );
+    }
+
     proptest! {
         #[test]
         fn split_parts_hash_like_the_whole(a in proptest::collection::vec(any::<u8>(), 0..64),
@@ -210,6 +338,46 @@ mod tests {
         #[test]
         fn ct_eq_is_eq(a in proptest::collection::vec(any::<u8>(), 0..40), b in proptest::collection::vec(any::<u8>(), 0..40)) {
             prop_assert_eq!(ct_eq(&a, &b), a == b);
+        }
+
+        /// Whatever the signer sends during a rotation, a receiver holding any one
+        /// of the signing secrets (written either way) accepts, and one holding
+        /// another secret does not.
+        #[test]
+        fn standard_signatures_verify_with_each_key(
+            keys in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..48), 1..=3),
+            stranger in proptest::collection::vec(any::<u8>(), 1..48),
+            whsec in proptest::collection::vec(any::<bool>(), 3),
+            id in "msg_[A-Za-z0-9]{1,27}",
+            ts in 0i64..4_000_000_000,
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            use crate::providers::{standard::Standard, testkit::Req};
+            use crate::Provider;
+            use base64::Engine;
+            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let header = standard_signature_header(&refs, &id, ts, &body);
+            prop_assert_eq!(header.split(' ').count(), keys.len());
+            let req = Req::new(body.clone())
+                .header("webhook-id", &id)
+                .header("webhook-timestamp", &ts.to_string())
+                .header("webhook-signature", &header)
+                .now(ts);
+            let secret = |key: &[u8], encoded: bool| {
+                if encoded {
+                    Secret::new(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key)))
+                } else {
+                    Secret::new(key)
+                }
+            };
+            for (key, encoded) in keys.iter().zip(&whsec) {
+                prop_assert_eq!(Standard.verify(&req.inbound(), &[secret(key, *encoded)]), Ok(()));
+            }
+            prop_assume!(!keys.contains(&stranger));
+            prop_assert_eq!(
+                Standard.verify(&req.inbound(), &[secret(&stranger, whsec[0])]),
+                Err(VerifyError::Mismatch)
+            );
         }
 
         #[test]

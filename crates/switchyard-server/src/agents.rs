@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchyard_store::{now_micros, Agent, Task, TaskFinish, TaskQuery, TaskUpdate};
+use switchyard_store::{
+    new_id, now_micros, Agent, Effect, NewOutbox, Task, TaskFinish, TaskQuery, TaskUpdate,
+};
 
 use crate::api::rfc3339;
 use crate::error::{ApiError, ApiJson, FieldsError};
@@ -109,6 +111,7 @@ pub async fn create(
     }
     let a = record(&st, &name, b, now_micros());
     st.store.put_agent(&a).await?;
+    agents_changed(&st, &name).await?;
     Ok((StatusCode::CREATED, Json(agent_json(&a))).into_response())
 }
 
@@ -148,6 +151,7 @@ pub async fn put(
         a.secret = keep_secret;
     }
     st.store.put_agent(&a).await?;
+    agents_changed(&st, &name).await?;
     Ok(Json(agent_json(&a)).into_response())
 }
 
@@ -156,10 +160,20 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if st.store.delete_agent(&name).await? {
+        agents_changed(&st, &name).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_agent(&name))
     }
+}
+
+/// Routing learns which agents are pushed to; the engine re-reads the agent's URL
+/// and secret.
+async fn agents_changed(st: &AppState, name: &str) -> Result<(), ApiError> {
+    st.registry.set_agents(&st.store.list_agents().await?);
+    let key = crate::delivery::agent_key(name);
+    st.engine.forget(&crate::delivery::destination_id(&key));
+    Ok(())
 }
 
 fn no_agent(name: &str) -> ApiError {
@@ -272,6 +286,21 @@ pub struct CompleteBody {
     lease_id: String,
     #[serde(default)]
     result: Option<Value>,
+    /// Follow-up actions, carried out once the completion commits.
+    #[serde(default)]
+    actions: Vec<FollowUp>,
+}
+
+/// What a finished task asks for next: `comment` (or `ask`) on the thread of the
+/// event the task came from, or `forward` to a URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    action: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,14 +354,137 @@ pub async fn complete(
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<CompleteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let effects = match follow_ups(&st, &id, &b.actions).await? {
+        Ok(e) => e,
+        Err(fields) => return Ok(fields.into_response()),
+    };
     let result = b.result.map(|v| v.to_string());
-    answer(
+    let out = answer(
         st.store
-            .finish_task(&id, &b.lease_id, &TaskFinish::Complete { result })
+            .finish_task(&id, &b.lease_id, &TaskFinish::Complete { result }, &effects)
             .await?,
         &id,
-    )
+    )?;
+    if !effects.is_empty() {
+        st.engine.wake();
+    }
+    Ok(out.into_response())
+}
+
+/// The outbox messages a completion's follow-up actions stand for; 422 for actions
+/// that cannot be carried out.
+async fn follow_ups(
+    st: &AppState,
+    task_id: &str,
+    actions: &[FollowUp],
+) -> Result<Result<Vec<Effect>, FieldsError>, ApiError> {
+    if actions.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let task = st
+        .store
+        .get_task(task_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_task", format!("no task {task_id:?}")))?;
+    let event = match &task.event_id {
+        Some(e) => st.store.get_event(e).await?,
+        None => None,
+    };
+    let payload: Value = event
+        .as_ref()
+        .and_then(|e| serde_json::from_str(&e.payload).ok())
+        .unwrap_or(Value::Null);
+    let mut errors = Vec::new();
+    let mut effects = Vec::new();
+    let now = now_micros();
+    for (i, a) in actions.iter().enumerate() {
+        let at = |f: &str| format!("actions[{i}].{f}");
+        let Some(message) = a.message.clone() else {
+            errors.push((at("message"), "is required".to_owned()));
+            continue;
+        };
+        let (kind, body, key, ordering) = match a.action.as_str() {
+            "comment" | "ask" => {
+                let Some(e) = &event else {
+                    errors.push((at("action"), "the task has no event to answer".to_owned()));
+                    continue;
+                };
+                let entry = st.registry.get(&e.webhook_id);
+                let target = crate::route::target_json(
+                    &e.provider,
+                    e.source.as_deref(),
+                    e.subject.as_deref(),
+                    e.thread_key.as_deref(),
+                    &payload,
+                );
+                let (key, _) = crate::route::writeback_destination(
+                    st,
+                    entry.as_deref(),
+                    &e.provider,
+                    e.subject.as_deref(),
+                    e.thread_key.as_deref(),
+                    &payload,
+                );
+                let field = if a.action == "ask" {
+                    "question"
+                } else {
+                    "message"
+                };
+                let mut body = json!({"target": target});
+                body[field] = json!(message);
+                (a.action.as_str(), body, key, e.thread_key.clone())
+            }
+            "forward" => {
+                let Some(url) = a.url.as_deref().filter(|u| reqwest::Url::parse(u).is_ok()) else {
+                    errors.push((at("url"), "is required (an absolute URL)".to_owned()));
+                    continue;
+                };
+                let body = json!({
+                    "url": url,
+                    "message": message,
+                    "body": {
+                        "type": "task.completed",
+                        "timestamp": rfc3339(now),
+                        "data": {
+                            "task_id": task.task_id,
+                            "agent": task.agent,
+                            "message": message,
+                            "event_id": task.event_id,
+                            "webhook_id": task.webhook_id,
+                        }
+                    }
+                });
+                ("forward", body, crate::delivery::url_key(url), None)
+            }
+            other => {
+                errors.push((
+                    at("action"),
+                    format!("{other:?} is not comment, ask or forward"),
+                ));
+                continue;
+            }
+        };
+        let mut body = body;
+        body["destination"] = json!(key);
+        effects.push(Effect::Outbox(NewOutbox {
+            outbox_id: new_id("msg"),
+            kind: kind.to_owned(),
+            webhook_id: task.webhook_id.clone(),
+            event_id: task.event_id.clone(),
+            command_id: task.command_id.clone(),
+            payload: body.to_string(),
+            idempotency_key: format!("{task_id}:followup:{i}"),
+            created_at: now,
+            destination_id: crate::delivery::destination_id(&key),
+            ordering_key: ordering,
+        }));
+    }
+    if errors.is_empty() {
+        Ok(Ok(effects))
+    } else {
+        Ok(Err(FieldsError(errors)))
+    }
 }
 
 pub async fn fail(
@@ -344,7 +496,10 @@ pub async fn fail(
         error: b.error,
         retry: b.retry,
     };
-    let out = answer(st.store.finish_task(&id, &b.lease_id, &finish).await?, &id);
+    let out = answer(
+        st.store.finish_task(&id, &b.lease_id, &finish, &[]).await?,
+        &id,
+    );
     if b.retry {
         st.tasks_ready.notify_waiters();
     }

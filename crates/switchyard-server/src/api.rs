@@ -152,20 +152,20 @@ pub struct OutboxParams {
 }
 
 /// `GET /api/outbox`: outbound work recorded by routing and the interactive API,
-/// newest first.
+/// newest first (the same rows as `/api/deliveries`, kept for session-one clients).
 pub async fn list_outbox(
     State(st): State<AppState>,
     params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let rows = st.store.list_outbox(check_limit(p.limit)?).await?;
+    let q = switchyard_store::DeliveryQuery {
+        limit: check_limit(p.limit)?,
+        ..Default::default()
+    };
+    let rows = st.store.list_deliveries(&q).await?;
     let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            let payload = serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null);
-            json!({"delivery_id": r.outbox_id, "kind": r.kind, "webhook_id": r.webhook_id, "event_id": r.event_id,
-                   "command_id": r.command_id, "payload": payload, "status": r.status, "created_at": rfc3339(r.created_at)})
-        })
+        .iter()
+        .map(crate::deliveries_api::delivery_json)
         .collect();
     Ok(Json(json!({"outbox": rows})))
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub provider_secrets: HashMap<String, Vec<Secret>>,
     /// The folder of webhook config files (`*.json`, `*.yaml`), watched for changes.
     pub config_dir: Option<PathBuf>,
+    /// How outbound messages are delivered.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl Config {
@@ -39,6 +41,7 @@ impl Config {
             secret_key: None,
             provider_secrets: HashMap::new(),
             config_dir: None,
+            delivery: crate::delivery::DeliveryConfig::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::writeback::Credentials;
 use crate::registry::{Entry, Origin, Registry};
 
 type Fingerprint = BTreeMap<PathBuf, (Option<SystemTime>, u64)>;
@@ -85,10 +86,15 @@ pub fn load(dir: &Path, registry: &Registry) {
                 .chain(cfg.secrets.iter())
                 .map(|s| Secret::new(s.as_bytes().to_vec()))
                 .collect();
+            let api = cfg.api_token.clone().map(|token| Credentials {
+                token,
+                user: cfg.api_user.clone(),
+            });
             let mut config = cfg;
             config.webhook_id = Some(id.clone());
             config.secret = None;
             config.secrets = Vec::new();
+            config.api_token = None;
             let modified = std::fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .ok()
@@ -99,6 +105,7 @@ pub fn load(dir: &Path, registry: &Registry) {
                 config,
                 compiled,
                 secrets,
+                api,
                 origin: Origin::File(path.clone()),
                 created_at: modified,
                 updated_at: modified,

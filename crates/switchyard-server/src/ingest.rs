@@ -282,7 +282,7 @@ async fn accept(
     };
     let mut event = event;
     let plan = match &t.entry {
-        Some(entry) => crate::route::plan(entry, &mut event, &n.payload),
+        Some(entry) => crate::route::plan(st, entry, &mut event, &n.payload),
         None => crate::route::Plan::default(),
     };
     let (event_id, duplicate, matched) = match st.writer.submit(WriteOp::Event(event)).await {
@@ -300,6 +300,9 @@ async fn accept(
     };
     if plan.created_tasks && !duplicate {
         st.tasks_ready.notify_waiters();
+    }
+    if plan.created_messages && !duplicate {
+        st.engine.wake();
     }
     st.events_committed.notify_waiters();
     if duplicate {

@@ -9,6 +9,8 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod config_dir;
+pub mod deliveries_api;
+pub mod delivery;
 pub mod error;
 pub mod ingest;
 pub mod ops;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub events_committed: Arc<tokio::sync::Notify>,
     /// Registered webhooks, compiled.
     pub registry: registry::Registry,
+    /// The delivery engine, to wake after committing outbound messages.
+    pub engine: delivery::Engine,
 }
 
 /// A server ready to run.
@@ -55,6 +59,8 @@ pub struct App {
     state: AppState,
     writer_tasks: JoinSet<()>,
     stop_writer: CancellationToken,
+    engine_tasks: JoinSet<()>,
+    stop_engine: CancellationToken,
 }
 
 impl App {
@@ -77,6 +83,16 @@ impl App {
         let sealer = auth::load_sealer(config.secret_key.as_deref(), &config.data_dir)?;
         let stop_writer = CancellationToken::new();
         let (writer, writer_tasks) = Writer::spawn(store.clone(), stop_writer.clone());
+        let registry = registry::Registry::default();
+        let stop_engine = CancellationToken::new();
+        let (engine, engine_tasks) = delivery::Engine::spawn(
+            store.clone(),
+            registry.clone(),
+            sealer.clone(),
+            config.delivery.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            stop_engine.clone(),
+        )?;
         let state = AppState {
             store,
             writer,
@@ -86,7 +102,8 @@ impl App {
             metrics: ops::metrics_handle(),
             tasks_ready: Arc::new(tokio::sync::Notify::new()),
             events_committed: Arc::new(tokio::sync::Notify::new()),
-            registry: registry::Registry::default(),
+            registry,
+            engine,
         };
         state
             .registry
@@ -100,6 +117,8 @@ impl App {
             state,
             writer_tasks,
             stop_writer,
+            engine_tasks,
+            stop_engine,
         })
     }
 
@@ -119,6 +138,8 @@ impl App {
             state,
             mut writer_tasks,
             stop_writer,
+            mut engine_tasks,
+            stop_engine,
         } = self;
         let background = CancellationToken::new();
         let mut loops = JoinSet::new();
@@ -160,6 +181,9 @@ impl App {
         // (nothing should be) and stops, even if a handle to it lives on elsewhere.
         background.cancel();
         while loops.join_next().await.is_some() {}
+        // Attempts under way finish and are recorded; queued messages go back.
+        stop_engine.cancel();
+        while engine_tasks.join_next().await.is_some() {}
         stop_writer.cancel();
         while writer_tasks.join_next().await.is_some() {}
         Ok(())
@@ -196,6 +220,25 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/ask", post(webhooks_api::ask))
         .route("/webhooks/{id}/respond", post(webhooks_api::respond))
         .route("/outbox", get(api::list_outbox))
+        .route("/deliveries", get(deliveries_api::list))
+        .route("/deliveries/{id}", get(deliveries_api::get))
+        .route("/deliveries/{id}/retry", post(deliveries_api::retry))
+        .route(
+            "/destinations",
+            get(deliveries_api::list_destinations).post(deliveries_api::create_destination),
+        )
+        .route(
+            "/destinations/{id}",
+            get(deliveries_api::get_destination).put(deliveries_api::put_destination),
+        )
+        .route("/destinations/{id}/enable", post(deliveries_api::enable))
+        .route("/destinations/{id}/disable", post(deliveries_api::disable))
+        .route("/destinations/{id}/recover", post(deliveries_api::recover))
+        .route("/destinations/{id}/secret", get(deliveries_api::get_secret))
+        .route(
+            "/destinations/{id}/secret/rotate",
+            post(deliveries_api::rotate_secret),
+        )
         .route("/agents", get(agents::list).post(agents::create))
         .route(
             "/agents/{name}",

@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 
 use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
-use switchyard_store::{Sealer, Store, WebhookRecord};
+use switchyard_store::{Agent, Sealer, Store, WebhookRecord};
+
+use crate::delivery::writeback::Credentials;
 
 /// Where a webhook's definition lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub struct Entry {
     pub compiled: CompiledWebhook,
     /// The webhook's own secrets, opened. Empty means "the provider's default secret".
     pub secrets: Vec<Secret>,
+    /// The credentials write-backs post with, opened.
+    pub api: Option<Credentials>,
     pub origin: Origin,
     pub created_at: i64,
     pub updated_at: i64,
@@ -53,6 +57,8 @@ struct Inner {
     file_errors: BTreeMap<PathBuf, String>,
     /// The newest `updated_at` seen in the store, to notice other replicas' changes.
     stored_version: (usize, i64),
+    /// Push agents by name, so routing knows which tasks to push.
+    push_agents: HashMap<String, ()>,
 }
 
 /// Shared, cheap to clone.
@@ -107,6 +113,23 @@ impl Registry {
         inner.stored.insert(e.webhook_id.clone(), Arc::new(e));
     }
 
+    /// Whether tasks for `agent` are pushed (a registered agent in `push` mode).
+    pub fn is_push_agent(&self, agent: &str) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.push_agents.contains_key(agent)
+    }
+
+    /// Replaces the set of push agents from the registered agents.
+    pub fn set_agents(&self, agents: &[Agent]) {
+        let push = agents
+            .iter()
+            .filter(|a| a.mode == "push" && a.url.is_some())
+            .map(|a| (a.name.clone(), ()))
+            .collect();
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.push_agents = push;
+    }
+
     pub fn remove_stored(&self, id: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.stored.remove(id);
@@ -119,6 +142,7 @@ impl Registry {
         store: &dyn Store,
         sealer: &Sealer,
     ) -> switchyard_store::Result<()> {
+        self.set_agents(&store.list_agents().await?);
         let records = store.list_webhooks().await?;
         let version = (
             records.len(),
@@ -162,6 +186,7 @@ pub fn entry_from_record(r: &WebhookRecord, sealer: &Sealer) -> Result<Entry, St
     config.enabled = r.enabled;
     config.secret = None;
     config.secrets = Vec::new();
+    config.api_token = None;
     let compiled = CompiledWebhook::compile(&config).map_err(|e| format!("{e:?}"))?;
     let mut secrets = Vec::new();
     for sealed in r.sealed_secrets() {
@@ -169,11 +194,20 @@ pub fn entry_from_record(r: &WebhookRecord, sealer: &Sealer) -> Result<Entry, St
             sealer.open(&sealed).map_err(|e| e.to_string())?,
         ));
     }
+    let api = match &r.api_token {
+        Some(sealed) => Some(Credentials {
+            token: String::from_utf8(sealer.open(sealed).map_err(|e| e.to_string())?)
+                .map_err(|_| "api token is not UTF-8".to_owned())?,
+            user: config.api_user.clone(),
+        }),
+        None => None,
+    };
     Ok(Entry {
         webhook_id: r.webhook_id.clone(),
         config,
         compiled,
         secrets,
+        api,
         origin: Origin::Api,
         created_at: r.created_at,
         updated_at: r.updated_at,

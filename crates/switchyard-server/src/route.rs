@@ -9,7 +9,9 @@ use switchyard_store::{
     new_id, AnswerCandidate, Effect, NewEvent, NewOutbox, NewQuestion, NewTask,
 };
 
+use crate::delivery;
 use crate::registry::Entry;
+use crate::AppState;
 
 /// What routing decided for one event.
 #[derive(Debug, Default)]
@@ -18,6 +20,8 @@ pub struct Plan {
     pub respond: Option<String>,
     /// Whether any task was created (wakes lease long-polls).
     pub created_tasks: bool,
+    /// Whether any outbound message was created (wakes the delivery engine).
+    pub created_messages: bool,
 }
 
 /// The text of a reply, for answering questions: comments and messages only, so a
@@ -60,9 +64,34 @@ pub fn target_json(
     })
 }
 
+/// The destination of a write-back on `provider` for a webhook (`entry`, or a
+/// default endpoint without one): its key and id.
+pub fn writeback_destination(
+    st: &AppState,
+    entry: Option<&Entry>,
+    provider: &str,
+    subject: Option<&str>,
+    thread_key: Option<&str>,
+    payload: &Value,
+) -> (String, String) {
+    let has_token = entry.is_some_and(|e| e.api.is_some())
+        || st.config.delivery.provider_tokens.contains_key(provider);
+    let key = delivery::writeback_key(
+        &st.config.delivery.api_bases,
+        provider,
+        entry.and_then(|e| e.config.api_base_url.as_deref()),
+        has_token,
+        subject,
+        thread_key,
+        payload.get("response_url").and_then(Value::as_str),
+    );
+    let id = delivery::destination_id(&key);
+    (key, id)
+}
+
 /// Routes `event` (already normalized, not yet stored) through `entry`'s commands,
 /// filling in its matched list, seed 002's log columns and its effects.
-pub fn plan(entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
+pub fn plan(st: &AppState, entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
     let view = EventView {
         event_id: &event.event_id,
         webhook_id: &event.webhook_id,
@@ -78,7 +107,7 @@ pub fn plan(entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
     let mut plan = Plan::default();
     let mut matched = Vec::with_capacity(matches.len());
     for m in matches {
-        matched.push(apply(entry, event, payload, m, &mut plan));
+        matched.push(apply(st, entry, event, payload, m, &mut plan));
     }
     event.matched = Value::Array(matched).to_string();
     if event.thread_key.is_some() {
@@ -90,7 +119,14 @@ pub fn plan(entry: &Entry, event: &mut NewEvent, payload: &Value) -> Plan {
     plan
 }
 
-fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &mut Plan) -> Value {
+fn apply(
+    st: &AppState,
+    entry: &Entry,
+    event: &mut NewEvent,
+    payload: &Value,
+    m: Match,
+    plan: &mut Plan,
+) -> Value {
     let mut out = json!({"command_id": m.command_id, "action": m.action.as_str()});
     if event.matched_command.is_none() {
         event.matched_command = Some(m.command_id.clone());
@@ -107,15 +143,31 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
     };
     let now = event.received_at;
     let key = |kind: &str| format!("{}:{}:{kind}", event.event_id, m.command_id);
-    let outbox = |kind: &str, body: Value| NewOutbox {
-        outbox_id: new_id("msg"),
-        kind: kind.to_owned(),
-        webhook_id: Some(event.webhook_id.clone()),
-        event_id: Some(event.event_id.clone()),
-        command_id: Some(m.command_id.clone()),
-        payload: body.to_string(),
-        idempotency_key: key(kind),
-        created_at: now,
+    let outbox = |kind: &str, mut body: Value, dest: (String, String), ordering: Option<String>| {
+        body["destination"] = json!(dest.0);
+        NewOutbox {
+            outbox_id: new_id("msg"),
+            kind: kind.to_owned(),
+            webhook_id: Some(event.webhook_id.clone()),
+            event_id: Some(event.event_id.clone()),
+            command_id: Some(m.command_id.clone()),
+            payload: body.to_string(),
+            idempotency_key: key(kind),
+            created_at: now,
+            destination_id: dest.1,
+            ordering_key: ordering,
+        }
+    };
+    // Write-backs on one thread are posted in the order they were made.
+    let writeback = || {
+        writeback_destination(
+            st,
+            Some(entry),
+            &event.provider,
+            event.subject.as_deref(),
+            event.thread_key.as_deref(),
+            payload,
+        )
     };
     let target = target_json(
         &event.provider,
@@ -127,7 +179,23 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
     match m.action {
         Action::CreateTask => {
             let task_id = new_id("task");
+            let agent = m.agent.clone().unwrap_or_default();
+            let pushed_lease = st.registry.is_push_agent(&agent).then(|| new_id("lease"));
+            if pushed_lease.is_some() {
+                let key = delivery::agent_key(&agent);
+                let id = delivery::destination_id(&key);
+                let o = outbox(
+                    "task_push",
+                    json!({"task_id": task_id, "agent": agent}),
+                    (key, id),
+                    None,
+                );
+                out["delivery_id"] = json!(o.outbox_id);
+                event.effects.push(Effect::Outbox(o));
+                plan.created_messages = true;
+            }
             event.effects.push(Effect::Task(NewTask {
+                pushed_lease,
                 task_id: task_id.clone(),
                 agent: m.agent.clone().unwrap_or_default(),
                 message,
@@ -151,7 +219,13 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
             }
         }
         Action::Comment => {
-            let o = outbox("comment", json!({"message": message, "target": target}));
+            let o = outbox(
+                "comment",
+                json!({"message": message, "target": target}),
+                writeback(),
+                event.thread_key.clone(),
+            );
+            plan.created_messages = true;
             out["delivery_id"] = json!(o.outbox_id);
             event.effects.push(Effect::Outbox(o));
         }
@@ -160,7 +234,10 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
             let o = outbox(
                 "ask",
                 json!({"question": message, "question_id": question_id, "target": target}),
+                writeback(),
+                event.thread_key.clone(),
             );
+            plan.created_messages = true;
             out["delivery_id"] = json!(o.outbox_id);
             out["question_id"] = json!(question_id);
             out["checkpoint_id"] = json!(question_id);
@@ -177,21 +254,55 @@ fn apply(entry: &Entry, event: &mut NewEvent, payload: &Value, m: Match, plan: &
             }));
         }
         Action::Forward => {
+            let url = m.url.clone().unwrap_or_default();
+            let key = delivery::url_key(&url);
+            let id = delivery::destination_id(&key);
+            let body = forward_body(event, &m.command_id, &message, payload);
             let o = outbox(
                 "forward",
-                json!({"url": m.url, "message": message, "event_id": event.event_id}),
+                json!({"url": url, "message": message, "body": body}),
+                (key, id),
+                m.ordering_key.clone(),
             );
+            plan.created_messages = true;
             out["delivery_id"] = json!(o.outbox_id);
             event.effects.push(Effect::Outbox(o));
         }
         Action::RunWorkflow => {
+            let key = format!("workflow:{}", m.workflow.as_deref().unwrap_or_default());
+            let id = delivery::destination_id(&key);
             let o = outbox(
                 "run_workflow",
                 json!({"workflow": m.workflow, "message": message, "inputs": payload.get("inputs").unwrap_or(payload)}),
+                (key, id),
+                None,
             );
             out["delivery_id"] = json!(o.outbox_id);
             event.effects.push(Effect::Outbox(o));
         }
     }
     out
+}
+
+/// What a forward delivers, in the Standard Webhooks shape (`type`, `timestamp`,
+/// `data`): the event, the command's rendered message and the original payload.
+/// Built once, when the event is stored, so every retry sends the same bytes.
+pub fn forward_body(event: &NewEvent, command_id: &str, message: &str, payload: &Value) -> Value {
+    json!({
+        "type": event.event_type,
+        "timestamp": crate::api::rfc3339(event.received_at),
+        "data": {
+            "event_id": event.event_id,
+            "webhook_id": event.webhook_id,
+            "provider": event.provider,
+            "event_type": event.event_type,
+            "command_id": command_id,
+            "message": message,
+            "source": event.source,
+            "subject": event.subject,
+            "actor": event.actor,
+            "thread_key": event.thread_key,
+            "payload": payload,
+        }
+    })
 }

@@ -53,6 +53,9 @@ fn webhook_json(e: &Entry, secret_once: Option<&str>) -> Value {
         "endpoint": format!("/webhooks/{}/{}", cfg.provider, e.webhook_id),
         "secret": secret,
         "secrets_count": e.secrets.len(),
+        "api_token": e.api.as_ref().map(|_| "********"),
+        "api_user": cfg.api_user,
+        "api_base_url": cfg.api_base_url,
         "enabled": cfg.enabled,
         "description": cfg.description,
         "bot_user": cfg.bot_user,
@@ -116,12 +119,14 @@ async fn save(
     id: &str,
     mut cfg: WebhookConfig,
     sealed: Vec<String>,
+    api_token: Option<String>,
     created_at: i64,
 ) -> Result<Entry, ApiError> {
     cfg.webhook_id = Some(id.to_owned());
     cfg.endpoint = None;
     cfg.secret = None;
     cfg.secrets = Vec::new();
+    cfg.api_token = None;
     cfg.created_at = None;
     with_command_ids(&mut cfg);
     let record = WebhookRecord {
@@ -134,6 +139,7 @@ async fn save(
         created_at,
         created_by: cfg.created_by.clone().unwrap_or_else(|| "api".to_owned()),
         updated_at: now_micros(),
+        api_token,
     };
     st.store.put_webhook(&record).await?;
     let entry = entry_from_record(&record, &st.sealer).map_err(ApiError::internal)?;
@@ -186,7 +192,8 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> Result<Response,
         .iter()
         .map(|s| st.sealer.seal(s.as_bytes()))
         .collect();
-    let entry = save(&st, &id, cfg, sealed, now_micros()).await?;
+    let api_token = cfg.api_token.as_ref().map(|t| st.sealer.seal(t.as_bytes()));
+    let entry = save(&st, &id, cfg, sealed, api_token, now_micros()).await?;
     tracing::info!(webhook = %id, "webhook created");
     Ok((
         StatusCode::CREATED,
@@ -230,7 +237,11 @@ pub async fn put(
             .map(|s| st.sealer.seal(s.as_bytes()))
             .collect()
     };
-    let entry = save(&st, &id, cfg, sealed, existing.created_at).await?;
+    let api_token = match &cfg.api_token {
+        Some(t) => Some(st.sealer.seal(t.as_bytes())),
+        None => existing.api_token.clone(),
+    };
+    let entry = save(&st, &id, cfg, sealed, api_token, existing.created_at).await?;
     Ok(Json(webhook_json(&entry, secrets.first().map(String::as_str))).into_response())
 }
 
@@ -261,7 +272,15 @@ async fn set_enabled(st: &AppState, id: &str, enabled: bool) -> Result<Json<Valu
     let entry = entry_from_record(&record, &st.sealer).map_err(ApiError::internal)?;
     let mut cfg = entry.config.clone();
     cfg.enabled = enabled;
-    let entry = save(st, id, cfg, record.sealed_secrets(), record.created_at).await?;
+    let entry = save(
+        st,
+        id,
+        cfg,
+        record.sealed_secrets(),
+        record.api_token.clone(),
+        record.created_at,
+    )
+    .await?;
     Ok(Json(webhook_json(&entry, None)))
 }
 
@@ -332,6 +351,7 @@ async fn save_commands(
         &id,
         cfg,
         record.sealed_secrets(),
+        record.api_token.clone(),
         record.created_at,
     )
     .await?))
@@ -476,7 +496,15 @@ async fn interact(
     let now = now_micros();
     let outbox_id = new_id("msg");
     let mut answer = json!({"event_id": event_id, "action": name, "delivery_id": outbox_id});
-    let mut body = json!({"target": target});
+    let (dest_key, destination_id) = crate::route::writeback_destination(
+        &st,
+        st.registry.get(&id).as_deref(),
+        &event.provider,
+        event.subject.as_deref(),
+        event.thread_key.as_deref(),
+        &payload,
+    );
+    let mut body = json!({"target": target, "destination": dest_key});
     body[field] = json!(text);
     let mut effects = Vec::new();
     if let Interaction::Ask = kind {
@@ -503,11 +531,14 @@ async fn interact(
         payload: body.to_string(),
         idempotency_key: format!("{event_id}:api:{name}:{key_part}"),
         created_at: now,
+        destination_id,
+        ordering_key: event.thread_key.clone(),
     }));
     st.writer
         .submit(WriteOp::Effects(effects))
         .await
         .map_err(ApiError::unavailable)?;
+    st.engine.wake();
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 

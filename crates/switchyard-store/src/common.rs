@@ -33,7 +33,14 @@ pub(crate) const AGENT_COLUMNS: &str =
 pub(crate) const SUMMARY_COLUMNS: &str =
     "event_id, webhook_id, provider, event_type, delivery_id, received_at, source, subject, actor, thread_key";
 pub(crate) const WEBHOOK_COLUMNS: &str =
-    "webhook_id, name, provider, enabled, secrets, config_json, created_at, created_by, updated_at";
+    "webhook_id, name, provider, enabled, secrets, config_json, created_at, created_by, updated_at, api_token";
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, created_at, \
+     destination_id, ordering_key, attempts, next_attempt_at, claim_id, claimed_until, last_attempt_at, \
+     last_status, last_error, delivered_at, updated_at";
+pub(crate) const DESTINATION_COLUMNS: &str =
+    "destination_id, url, kind, max_concurrency, rate_per_second, burst, fifo, secret, previous_secret, \
+     previous_expires_at, disabled_at, disabled_reason, created_at, updated_at";
 
 /// Task columns as read: a lease past its expiry reads as `queued`, because the task
 /// is back in its queue. Bind the current time once, where `{now}` stands.
@@ -46,6 +53,43 @@ pub(crate) const TASK_SELECT_TAIL: &str = " THEN 'queued' ELSE status END AS sta
 macro_rules! impl_store {
     ($ty:ty, $db:ty, kind: $kind:literal, migrations: $mig:literal, skip_locked: $lock:literal) => {
         impl $ty {
+            async fn insert_destination(&self, d: &$crate::Destination, replace: bool) -> $crate::Result<()> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "INSERT INTO destinations ({}) ",
+                    $crate::common::DESTINATION_COLUMNS
+                ));
+                qb.push_values(std::iter::once(d), |mut b, d| {
+                    b.push_bind(d.destination_id.as_str())
+                        .push_bind(d.url.as_str())
+                        .push_bind(d.kind.as_str())
+                        .push_bind(d.max_concurrency)
+                        .push_bind(d.rate_per_second)
+                        .push_bind(d.burst)
+                        .push_bind(d.fifo)
+                        .push_bind(d.secret.as_deref())
+                        .push_bind(d.previous_secret.as_deref())
+                        .push_bind(d.previous_expires_at)
+                        .push_bind(d.disabled_at)
+                        .push_bind(d.disabled_reason.as_deref())
+                        .push_bind(d.created_at)
+                        .push_bind(d.updated_at);
+                });
+                if replace {
+                    qb.push(
+                        " ON CONFLICT (destination_id) DO UPDATE SET url = excluded.url, kind = excluded.kind, \
+                         max_concurrency = excluded.max_concurrency, rate_per_second = excluded.rate_per_second, \
+                         burst = excluded.burst, fifo = excluded.fifo, secret = excluded.secret, \
+                         previous_secret = excluded.previous_secret, previous_expires_at = excluded.previous_expires_at, \
+                         disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason, \
+                         updated_at = excluded.updated_at",
+                    );
+                } else {
+                    qb.push(" ON CONFLICT (destination_id) DO NOTHING");
+                }
+                qb.build().execute(&self.writer).await?;
+                Ok(())
+            }
+
             /// Turns the row an update returned (or its absence) into an answer.
             async fn task_update(&self, task_id: &str, row: Option<$crate::Task>) -> $crate::Result<$crate::TaskUpdate> {
                 use $crate::Store;
@@ -289,12 +333,13 @@ macro_rules! impl_store {
                         .push_bind(w.config_json.as_str())
                         .push_bind(w.created_at)
                         .push_bind(w.created_by.as_str())
-                        .push_bind(w.updated_at);
+                        .push_bind(w.updated_at)
+                        .push_bind(w.api_token.as_deref());
                 });
                 qb.push(
                     " ON CONFLICT (webhook_id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
                      enabled = excluded.enabled, secrets = excluded.secrets, config_json = excluded.config_json, \
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, api_token = excluded.api_token",
                 );
                 qb.build().execute(&self.writer).await?;
                 Ok(())
@@ -417,14 +462,20 @@ macro_rules! impl_store {
                 qb.push_bind(task_id);
                 qb.push(" AND lease_id = ");
                 qb.push_bind(lease_id);
-                qb.push(" AND status = 'leased' AND lease_expires_at >= ");
+                qb.push(" AND status = 'leased' AND (lease_expires_at IS NULL OR lease_expires_at >= ");
                 qb.push_bind(now);
-                qb.push(format!(" RETURNING {}", $crate::common::TASK_COLUMNS));
+                qb.push(format!(") RETURNING {}", $crate::common::TASK_COLUMNS));
                 let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&self.writer).await?;
                 self.task_update(task_id, row).await
             }
 
-            async fn finish_task(&self, task_id: &str, lease_id: &str, finish: &$crate::TaskFinish) -> $crate::Result<$crate::TaskUpdate> {
+            async fn finish_task(
+                &self,
+                task_id: &str,
+                lease_id: &str,
+                finish: &$crate::TaskFinish,
+                effects: &[$crate::Effect],
+            ) -> $crate::Result<$crate::TaskUpdate> {
                 let now = $crate::now_micros();
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tasks SET status = ");
                 match finish {
@@ -446,10 +497,16 @@ macro_rules! impl_store {
                 qb.push_bind(task_id);
                 qb.push(" AND lease_id = ");
                 qb.push_bind(lease_id);
-                qb.push(" AND status = 'leased' AND lease_expires_at >= ");
+                // A pushed task's lease has no expiry.
+                qb.push(" AND status = 'leased' AND (lease_expires_at IS NULL OR lease_expires_at >= ");
                 qb.push_bind(now);
-                qb.push(format!(" RETURNING {}", $crate::common::TASK_COLUMNS));
-                let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&self.writer).await?;
+                qb.push(format!(") RETURNING {}", $crate::common::TASK_COLUMNS));
+                let mut tx = self.writer.begin().await?;
+                let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&mut *tx).await?;
+                if row.is_some() && !effects.is_empty() {
+                    $crate::common::write_effects!($db, &mut *tx, effects.iter().collect());
+                }
+                tx.commit().await?;
                 self.task_update(task_id, row).await
             }
 
@@ -505,13 +562,294 @@ macro_rules! impl_store {
                 Ok(qb.build_query_as().fetch_all(&self.reader).await?)
             }
 
-            async fn list_outbox(&self, limit: i64) -> $crate::Result<Vec<$crate::OutboxRow>> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, created_at \
-                     FROM outbox ORDER BY outbox_id DESC LIMIT ",
+            async fn claim_deliveries(&self, q: &$crate::ClaimQuery) -> $crate::Result<Vec<$crate::Delivery>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET claim_id = ");
+                qb.push_bind(q.claim_id.as_str());
+                qb.push(", claimed_until = ");
+                qb.push_bind(q.now + q.claim_micros);
+                qb.push(", attempts = attempts + 1, updated_at = ");
+                qb.push_bind(q.now);
+                qb.push(
+                    " WHERE outbox_id IN (SELECT o.outbox_id FROM outbox o \
+                     WHERE o.status = 'pending' AND o.kind <> 'run_workflow' AND o.next_attempt_at <= ",
                 );
-                qb.push_bind(limit);
+                qb.push_bind(q.now);
+                qb.push(" AND (o.claimed_until IS NULL OR o.claimed_until < ");
+                qb.push_bind(q.now);
+                qb.push(")");
+                if !q.exclude.is_empty() {
+                    qb.push(" AND o.destination_id NOT IN (");
+                    let mut sep = qb.separated(", ");
+                    for d in &q.exclude {
+                        sep.push_bind(d.as_str());
+                    }
+                    qb.push(")");
+                }
+                // A disabled destination's messages wait for it to be enabled again.
+                qb.push(
+                    " AND NOT EXISTS (SELECT 1 FROM destinations d WHERE d.destination_id = o.destination_id \
+                     AND d.disabled_at IS NOT NULL)",
+                );
+                // Ordered messages wait behind any older pending one with the same key
+                // (a FIFO destination orders messages without a key as one queue).
+                qb.push(
+                    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination_id = o.destination_id \
+                     AND p.status = 'pending' AND p.outbox_id < o.outbox_id \
+                     AND COALESCE(p.ordering_key, '') = COALESCE(o.ordering_key, '') \
+                     AND (o.ordering_key IS NOT NULL OR EXISTS (SELECT 1 FROM destinations f \
+                     WHERE f.destination_id = o.destination_id AND f.fifo)))",
+                );
+                qb.push(" ORDER BY o.next_attempt_at, o.outbox_id LIMIT ");
+                qb.push_bind(q.limit);
+                qb.push($lock);
+                qb.push(format!(") RETURNING {}", $crate::common::DELIVERY_COLUMNS));
+                let mut rows: Vec<$crate::Delivery> = qb.build_query_as().fetch_all(&self.writer).await?;
+                rows.sort_by(|a, b| (a.next_attempt_at, &a.outbox_id).cmp(&(b.next_attempt_at, &b.outbox_id)));
+                Ok(rows)
+            }
+
+            async fn finish_deliveries(&self, done: &[$crate::FinishedAttempt]) -> $crate::Result<()> {
+                use $crate::AttemptOutcome;
+                if done.is_empty() {
+                    return Ok(());
+                }
+                let now = $crate::now_micros();
+                let mut tx = self.writer.begin().await?;
+                let recorded: Vec<&$crate::FinishedAttempt> = done
+                    .iter()
+                    .filter(|d| !matches!(d.outcome, AttemptOutcome::Released { .. }))
+                    .collect();
+                let mut rest = &recorded[..];
+                for len in $crate::common::chunk_lengths(recorded.len()) {
+                    let (chunk, tail) = rest.split_at(len);
+                    rest = tail;
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, status_code, latency_micros, response_excerpt, error) ",
+                    );
+                    qb.push_values(chunk, |mut b, d| {
+                        let a = &d.attempt;
+                        b.push_bind(a.outbox_id.as_str())
+                            .push_bind(a.attempt)
+                            .push_bind(a.started_at)
+                            .push_bind(a.status_code)
+                            .push_bind(a.latency_micros)
+                            .push_bind(a.response_excerpt.as_deref())
+                            .push_bind(a.error.as_deref());
+                    });
+                    qb.push(" ON CONFLICT (outbox_id, attempt) DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                // Successes with the same status share one statement: at full speed
+                // nearly every finished attempt is one of those.
+                let mut delivered: std::collections::BTreeMap<(Option<i64>, &str), Vec<&str>> = Default::default();
+                for d in done {
+                    match &d.outcome {
+                        AttemptOutcome::Delivered => delivered
+                            .entry((d.attempt.status_code, d.claim_id.as_str()))
+                            .or_default()
+                            .push(d.outbox_id.as_str()),
+                        AttemptOutcome::Retry { next_attempt_at } | AttemptOutcome::Released { next_attempt_at } => {
+                            let released = matches!(d.outcome, AttemptOutcome::Released { .. });
+                            let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET next_attempt_at = ");
+                            qb.push_bind(*next_attempt_at);
+                            if released {
+                                qb.push(", attempts = attempts - 1");
+                            } else {
+                                qb.push(", last_attempt_at = ");
+                                qb.push_bind(d.attempt.started_at);
+                                qb.push(", last_status = ");
+                                qb.push_bind(d.attempt.status_code);
+                                qb.push(", last_error = ");
+                                qb.push_bind(d.attempt.error.as_deref());
+                            }
+                            qb.push(", claim_id = NULL, claimed_until = NULL, updated_at = ");
+                            qb.push_bind(now);
+                            qb.push(" WHERE outbox_id = ");
+                            qb.push_bind(d.outbox_id.as_str());
+                            qb.push(" AND claim_id = ");
+                            qb.push_bind(d.claim_id.as_str());
+                            qb.build().execute(&mut *tx).await?;
+                        }
+                        AttemptOutcome::Dead => {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                                "UPDATE outbox SET status = 'failed', claim_id = NULL, claimed_until = NULL, last_attempt_at = ",
+                            );
+                            qb.push_bind(d.attempt.started_at);
+                            qb.push(", last_status = ");
+                            qb.push_bind(d.attempt.status_code);
+                            qb.push(", last_error = ");
+                            qb.push_bind(d.attempt.error.as_deref());
+                            qb.push(", updated_at = ");
+                            qb.push_bind(now);
+                            qb.push(" WHERE outbox_id = ");
+                            qb.push_bind(d.outbox_id.as_str());
+                            qb.push(" AND claim_id = ");
+                            qb.push_bind(d.claim_id.as_str());
+                            let moved = qb.build().execute(&mut *tx).await?.rows_affected() > 0;
+                            if let (true, Some(task_id)) = (moved, d.requeue_task.as_deref()) {
+                                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                                    "UPDATE tasks SET status = 'queued', lease_id = NULL, lease_expires_at = NULL, updated_at = ",
+                                );
+                                qb.push_bind(now);
+                                qb.push(" WHERE task_id = ");
+                                qb.push_bind(task_id);
+                                qb.push(" AND status = 'leased' AND lease_expires_at IS NULL");
+                                qb.build().execute(&mut *tx).await?;
+                            }
+                        }
+                    }
+                    if let Some((dest, reason)) = &d.disable_destination {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE destinations SET disabled_at = ");
+                        qb.push_bind(now);
+                        qb.push(", disabled_reason = ");
+                        qb.push_bind(reason.as_str());
+                        qb.push(", updated_at = ");
+                        qb.push_bind(now);
+                        qb.push(" WHERE destination_id = ");
+                        qb.push_bind(dest.as_str());
+                        qb.push(" AND disabled_at IS NULL");
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                }
+                for ((status, claim), ids) in &delivered {
+                    for chunk in ids.chunks(256) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "UPDATE outbox SET status = 'delivered', claim_id = NULL, claimed_until = NULL, last_error = NULL, last_status = ",
+                        );
+                        qb.push_bind(*status);
+                        qb.push(", last_attempt_at = ");
+                        qb.push_bind(now);
+                        qb.push(", delivered_at = ");
+                        qb.push_bind(now);
+                        qb.push(", updated_at = ");
+                        qb.push_bind(now);
+                        qb.push(" WHERE claim_id = ");
+                        qb.push_bind(*claim);
+                        qb.push(" AND outbox_id IN (");
+                        let mut sep = qb.separated(", ");
+                        for id in chunk {
+                            sep.push_bind(*id);
+                        }
+                        qb.push(")");
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn next_delivery_due(&self) -> $crate::Result<Option<i64>> {
+                let (due,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind <> 'run_workflow'",
+                )
+                .fetch_one(&self.reader)
+                .await?;
+                Ok(due)
+            }
+
+            async fn get_delivery(&self, outbox_id: &str) -> $crate::Result<Option<$crate::Delivery>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM outbox WHERE outbox_id = ",
+                    $crate::common::DELIVERY_COLUMNS
+                ));
+                qb.push_bind(outbox_id);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
+            async fn list_deliveries(&self, q: &$crate::DeliveryQuery) -> $crate::Result<Vec<$crate::Delivery>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM outbox WHERE 1 = 1",
+                    $crate::common::DELIVERY_COLUMNS
+                ));
+                for (col, val) in [("status", &q.status), ("destination_id", &q.destination_id), ("kind", &q.kind)] {
+                    if let Some(v) = val {
+                        qb.push(format!(" AND {col} = "));
+                        qb.push_bind(v.as_str());
+                    }
+                }
+                if let Some(before) = &q.before {
+                    qb.push(" AND outbox_id < ");
+                    qb.push_bind(before.as_str());
+                }
+                qb.push(" ORDER BY outbox_id DESC LIMIT ");
+                qb.push_bind(q.limit);
                 Ok(qb.build_query_as().fetch_all(&self.reader).await?)
+            }
+
+            async fn list_attempts(&self, outbox_id: &str) -> $crate::Result<Vec<$crate::DeliveryAttempt>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT outbox_id, attempt, started_at, status_code, latency_micros, response_excerpt, error \
+                     FROM delivery_attempts WHERE outbox_id = ",
+                );
+                qb.push_bind(outbox_id);
+                qb.push(" ORDER BY attempt");
+                Ok(qb.build_query_as().fetch_all(&self.reader).await?)
+            }
+
+            async fn retry_delivery(&self, outbox_id: &str, now: i64) -> $crate::Result<Option<$crate::Delivery>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = 'pending', next_attempt_at = ");
+                qb.push_bind(now);
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE outbox_id = ");
+                qb.push_bind(outbox_id);
+                qb.push(" AND status IN ('pending', 'failed')");
+                qb.build().execute(&self.writer).await?;
+                self.get_delivery(outbox_id).await
+            }
+
+            async fn recover_destination(&self, destination_id: &str, since: i64, now: i64) -> $crate::Result<u64> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = 'pending', next_attempt_at = ");
+                qb.push_bind(now);
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE destination_id = ");
+                qb.push_bind(destination_id);
+                qb.push(" AND status = 'failed' AND created_at >= ");
+                qb.push_bind(since);
+                Ok(qb.build().execute(&self.writer).await?.rows_affected())
+            }
+
+            async fn ensure_destination(&self, d: &$crate::Destination) -> $crate::Result<()> {
+                self.insert_destination(d, false).await
+            }
+
+            async fn put_destination(&self, d: &$crate::Destination) -> $crate::Result<()> {
+                self.insert_destination(d, true).await
+            }
+
+            async fn get_destination(&self, destination_id: &str) -> $crate::Result<Option<$crate::Destination>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM destinations WHERE destination_id = ",
+                    $crate::common::DESTINATION_COLUMNS
+                ));
+                qb.push_bind(destination_id);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
+            async fn list_destinations(&self) -> $crate::Result<Vec<$crate::Destination>> {
+                let sql = format!(
+                    "SELECT {} FROM destinations ORDER BY destination_id",
+                    $crate::common::DESTINATION_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).fetch_all(&self.reader).await?)
+            }
+
+            async fn set_destination_disabled(
+                &self,
+                destination_id: &str,
+                reason: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE destinations SET disabled_at = ");
+                qb.push_bind(reason.map(|_| now));
+                qb.push(", disabled_reason = ");
+                qb.push_bind(reason);
+                qb.push(", updated_at = ");
+                qb.push_bind(now);
+                qb.push(" WHERE destination_id = ");
+                qb.push_bind(destination_id);
+                Ok(qb.build().execute(&self.writer).await?.rows_affected() > 0)
             }
         }
     };
@@ -536,18 +874,20 @@ macro_rules! write_effects {
             let (chunk, tail) = rest.split_at(len);
             rest = tail;
             let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO tasks (task_id, agent, status, message, event_id, command_id, webhook_id, created_at, updated_at) ",
+                "INSERT INTO tasks (task_id, agent, status, message, event_id, command_id, webhook_id, created_at, updated_at, lease_id, attempts) ",
             );
             qb.push_values(chunk, |mut b, t| {
                 b.push_bind(t.task_id.as_str())
                     .push_bind(t.agent.as_str())
-                    .push_bind("queued")
+                    .push_bind(if t.pushed_lease.is_some() { "leased" } else { "queued" })
                     .push_bind(t.message.as_str())
                     .push_bind(t.event_id.as_deref())
                     .push_bind(t.command_id.as_deref())
                     .push_bind(t.webhook_id.as_deref())
                     .push_bind(t.created_at)
-                    .push_bind(t.created_at);
+                    .push_bind(t.created_at)
+                    .push_bind(t.pushed_lease.as_deref())
+                    .push_bind(i64::from(t.pushed_lease.is_some()));
             });
             qb.push(" ON CONFLICT (event_id, command_id) DO NOTHING");
             qb.build().execute($conn).await?;
@@ -572,25 +912,41 @@ macro_rules! write_effects {
                     });
                     qb.build().execute($conn).await?;
                 }
-                $crate::Effect::Outbox(o) => {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO outbox (outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, created_at) ",
-                    );
-                    qb.push_values(std::iter::once(o), |mut b, o| {
-                        b.push_bind(o.outbox_id.as_str())
-                            .push_bind(o.kind.as_str())
-                            .push_bind(o.webhook_id.as_deref())
-                            .push_bind(o.event_id.as_deref())
-                            .push_bind(o.command_id.as_deref())
-                            .push_bind(o.payload.as_str())
-                            .push_bind("pending")
-                            .push_bind(o.idempotency_key.as_str())
-                            .push_bind(o.created_at);
-                    });
-                    qb.push(" ON CONFLICT (idempotency_key) DO NOTHING");
-                    qb.build().execute($conn).await?;
-                }
+                $crate::Effect::Outbox(_) => {}
             }
+        }
+        let outbox: Vec<&$crate::NewOutbox> = effects
+            .iter()
+            .filter_map(|e| match e {
+                $crate::Effect::Outbox(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        let mut rest = &outbox[..];
+        for len in $crate::common::chunk_lengths(outbox.len()) {
+            let (chunk, tail) = rest.split_at(len);
+            rest = tail;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO outbox (outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, \
+                 created_at, destination_id, ordering_key, next_attempt_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                b.push_bind(o.outbox_id.as_str())
+                    .push_bind(o.kind.as_str())
+                    .push_bind(o.webhook_id.as_deref())
+                    .push_bind(o.event_id.as_deref())
+                    .push_bind(o.command_id.as_deref())
+                    .push_bind(o.payload.as_str())
+                    .push_bind("pending")
+                    .push_bind(o.idempotency_key.as_str())
+                    .push_bind(o.created_at)
+                    .push_bind(o.destination_id.as_str())
+                    .push_bind(o.ordering_key.as_deref())
+                    .push_bind(o.created_at)
+                    .push_bind(o.created_at);
+            });
+            qb.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+            qb.build().execute($conn).await?;
         }
     }};
 }

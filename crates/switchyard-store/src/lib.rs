@@ -108,12 +108,14 @@ pub trait Store: Send + Sync + 'static {
         lease_micros: i64,
     ) -> Result<TaskUpdate>;
 
-    /// Completes or fails a task held under a live lease.
+    /// Completes or fails a task held under a live lease; `effects` (follow-up
+    /// actions) are written in the same transaction, only when it succeeds.
     async fn finish_task(
         &self,
         task_id: &str,
         lease_id: &str,
         finish: &TaskFinish,
+        effects: &[Effect],
     ) -> Result<TaskUpdate>;
 
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
@@ -125,8 +127,52 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_questions_for_event(&self, event_id: &str) -> Result<Vec<Question>>;
 
-    /// Outbound work, newest first.
-    async fn list_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>>;
+    /// Claims due deliveries for one attempt each (counting the attempt) until
+    /// `now + claim_micros`. Two claimers never hold one message at once: SQLite has
+    /// one writer; PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn claim_deliveries(&self, q: &ClaimQuery) -> Result<Vec<Delivery>>;
+
+    /// Records finished attempts and their consequences in one transaction. A
+    /// message whose claim was lost (another process took it after the deadline)
+    /// keeps its attempt record but is not moved.
+    async fn finish_deliveries(&self, done: &[FinishedAttempt]) -> Result<()>;
+
+    /// The earliest `next_attempt_at` among pending messages.
+    async fn next_delivery_due(&self) -> Result<Option<i64>>;
+
+    async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
+
+    /// Deliveries newest first.
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>>;
+
+    async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>>;
+
+    /// Puts a pending or dead-lettered message back in the queue, due now. `None`
+    /// when there is no such message; a delivered one is returned unchanged.
+    async fn retry_delivery(&self, outbox_id: &str, now: i64) -> Result<Option<Delivery>>;
+
+    /// Requeues a destination's dead-lettered messages created at or after `since`;
+    /// returns how many.
+    async fn recover_destination(&self, destination_id: &str, since: i64, now: i64) -> Result<u64>;
+
+    /// Creates a destination row unless one exists.
+    async fn ensure_destination(&self, d: &Destination) -> Result<()>;
+
+    /// Creates or replaces a destination.
+    async fn put_destination(&self, d: &Destination) -> Result<()>;
+
+    async fn get_destination(&self, destination_id: &str) -> Result<Option<Destination>>;
+
+    async fn list_destinations(&self) -> Result<Vec<Destination>>;
+
+    /// Disables (with a reason) or, with `None`, re-enables a destination. False
+    /// when there is no such destination.
+    async fn set_destination_disabled(
+        &self,
+        destination_id: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

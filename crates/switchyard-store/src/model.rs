@@ -193,6 +193,8 @@ pub struct WebhookRecord {
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,
+    /// The sealed API token write-backs use.
+    pub api_token: Option<String>,
 }
 
 impl WebhookRecord {
@@ -212,6 +214,9 @@ pub struct NewTask {
     pub command_id: Option<String>,
     pub webhook_id: Option<String>,
     pub created_at: i64,
+    /// For a push agent: the task is created leased under this id, with no expiry,
+    /// and its push message carries the id so the agent can complete it.
+    pub pushed_lease: Option<String>,
 }
 
 /// A stored task. `status` is `queued`, `leased`, `completed` or `failed`; a lease
@@ -284,11 +289,12 @@ pub struct Question {
     pub answered_at: Option<i64>,
 }
 
-/// Outbound work to record.
+/// Outbound work to record: one message for the delivery engine.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
     pub outbox_id: String,
-    /// `comment`, `ask`, `forward`, `respond` (to a response URL), `run_workflow`.
+    /// `comment`, `ask`, `forward`, `task_push`, `respond` (to a response URL),
+    /// `run_workflow`.
     pub kind: String,
     pub webhook_id: Option<String>,
     pub event_id: Option<String>,
@@ -297,20 +303,124 @@ pub struct NewOutbox {
     pub payload: String,
     pub idempotency_key: String,
     pub created_at: i64,
+    /// Where it goes (see [`Destination`]); its limits and state apply.
+    pub destination_id: String,
+    /// When set, messages with the same destination and key are delivered one at a
+    /// time, oldest first.
+    pub ordering_key: Option<String>,
 }
 
-/// A stored outbox row.
+/// A stored outbox message and where its delivery stands.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct OutboxRow {
+pub struct Delivery {
     pub outbox_id: String,
     pub kind: String,
     pub webhook_id: Option<String>,
     pub event_id: Option<String>,
     pub command_id: Option<String>,
     pub payload: String,
+    /// `pending`, `delivered` or `failed` (dead-lettered).
     pub status: String,
     pub idempotency_key: String,
     pub created_at: i64,
+    pub destination_id: String,
+    pub ordering_key: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub claim_id: Option<String>,
+    pub claimed_until: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// One attempt at a delivery, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DeliveryAttempt {
+    pub outbox_id: String,
+    pub attempt: i64,
+    pub started_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_micros: i64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What to claim: due messages not held by a live claim, skipping `exclude`d
+/// destinations (saturated, open circuits) and messages waiting behind an older one
+/// with the same ordering key.
+#[derive(Debug, Clone)]
+pub struct ClaimQuery {
+    pub claim_id: String,
+    pub now: i64,
+    pub limit: i64,
+    pub claim_micros: i64,
+    pub exclude: Vec<String>,
+}
+
+/// How an attempt ended, for [`crate::Store::finish_deliveries`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        next_attempt_at: i64,
+    },
+    /// No attempts left: dead-lettered.
+    Dead,
+    /// Not attempted (the circuit opened meanwhile): back to the queue, the attempt
+    /// count restored, nothing recorded.
+    Released {
+        next_attempt_at: i64,
+    },
+}
+
+/// The record of a finished attempt and what follows from it.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    pub outbox_id: String,
+    pub claim_id: String,
+    pub outcome: AttemptOutcome,
+    pub attempt: DeliveryAttempt,
+    /// Disable the message's destination with this reason (410 Gone).
+    pub disable_destination: Option<(String, String)>,
+    /// A pushed task whose push was dead-lettered goes back to its pull queue.
+    pub requeue_task: Option<String>,
+}
+
+/// Filters for listing deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<String>,
+    pub destination_id: Option<String>,
+    pub kind: Option<String>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// Where deliveries go, with its limits and state. Rows are created the first time a
+/// message names them; settings left `None` take the server's defaults.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Destination {
+    pub destination_id: String,
+    /// A URL, `agent:NAME`, or `PROVIDER:API-BASE`.
+    pub url: String,
+    /// `http`, `agent` or `provider`.
+    pub kind: String,
+    pub max_concurrency: Option<i64>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<i64>,
+    pub fifo: bool,
+    /// Sealed signing secrets.
+    pub secret: Option<String>,
+    pub previous_secret: Option<String>,
+    pub previous_expires_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// A registered agent. `secret` is sealed.

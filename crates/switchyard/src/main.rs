@@ -72,6 +72,48 @@ struct ServeArgs {
     /// Admin API key; when unset, one is generated on first start and printed once.
     #[arg(long, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+}
+
+/// How outbound messages are delivered.
+#[derive(Debug, Clone, clap::Args)]
+struct DeliveryArgs {
+    /// Delays before each attempt, comma-separated; its length is the number of
+    /// attempts before a message is dead-lettered.
+    #[arg(
+        long,
+        env = "SWITCHYARD_RETRY_SCHEDULE",
+        default_value = "0,5s,5m,30m,2h,5h,10h,10h"
+    )]
+    retry_schedule: String,
+    /// Connect timeout for outbound requests.
+    #[arg(
+        long,
+        env = "SWITCHYARD_DELIVERY_CONNECT_TIMEOUT",
+        default_value = "5s"
+    )]
+    delivery_connect_timeout: humantime::Duration,
+    /// Total timeout for one outbound request.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_TIMEOUT", default_value = "30s")]
+    delivery_timeout: humantime::Duration,
+    /// Private addresses (IPs and CIDRs, comma-separated) deliveries may reach;
+    /// everything non-public is refused otherwise.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_ALLOW", default_value = "")]
+    delivery_allow: String,
+    /// Concurrent requests per destination unless the destination sets its own.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_CONCURRENCY", default_value_t = 32)]
+    delivery_concurrency: usize,
+    /// Messages in hand (claimed, queued or being sent) at once.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_MAX_IN_FLIGHT", default_value_t = 512)]
+    delivery_max_in_flight: usize,
+    /// How long a claimed message is held before another process may send it
+    /// (default: twice the timeout plus 30 s).
+    #[arg(long, env = "SWITCHYARD_DELIVERY_CLAIM_TIMEOUT")]
+    delivery_claim_timeout: Option<humantime::Duration>,
+    /// The URL agents reach this server at (task pushes carry links to complete).
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,6 +151,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.secret_key = args.store.secret_key;
     config.secrets_from_env(|k| std::env::var(k).ok());
     config.config_dir = Some(args.config_dir);
+    let d = &mut config.delivery;
+    d.retry_schedule = switchyard_server::delivery::parse_schedule(&args.delivery.retry_schedule)
+        .map_err(|e| anyhow::anyhow!("SWITCHYARD_RETRY_SCHEDULE: {e}"))?;
+    d.connect_timeout = args.delivery.delivery_connect_timeout.into();
+    d.timeout = args.delivery.delivery_timeout.into();
+    d.claim_timeout = match args.delivery.delivery_claim_timeout {
+        Some(t) => std::time::Duration::from(t).max(d.timeout + std::time::Duration::from_secs(1)),
+        None => d.timeout * 2 + std::time::Duration::from_secs(30),
+    };
+    d.guard = std::sync::Arc::new(
+        switchyard_server::delivery::ssrf::Guard::from_allow_list(&args.delivery.delivery_allow)
+            .map_err(|e| anyhow::anyhow!("SWITCHYARD_DELIVERY_ALLOW: {e}"))?,
+    );
+    d.default_concurrency = args.delivery.delivery_concurrency.max(1);
+    d.max_in_flight = args.delivery.delivery_max_in_flight.max(1);
+    d.api_bases =
+        switchyard_server::delivery::writeback::ApiBases::from_lookup(|k| std::env::var(k).ok());
+    d.tokens_from_env(|k| std::env::var(k).ok());
+    d.public_url = args
+        .delivery
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", args.host, args.port));
     let configured: Vec<&str> = config.provider_secrets.keys().map(String::as_str).collect();
 
     let app = App::build(config.clone())

@@ -92,6 +92,7 @@ pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
                 created_at: now,
                 created_by: "cli".into(),
                 updated_at: now,
+                api_token: None,
             };
             store.put_webhook(&record).await?;
             println!("created /webhooks/{provider}/{id}");

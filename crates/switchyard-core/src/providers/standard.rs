@@ -9,8 +9,6 @@
 //! "Verifying signatures":
 //! <https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>
 
-use base64::Engine;
-
 use crate::event::str_at;
 use crate::provider::{Inbound, ParseError, Provider, Secret, VerifyError};
 use crate::sig::{self, Algorithm};
@@ -41,13 +39,7 @@ fn header<'a>(req: &Inbound<'a>, name: &'static str) -> Option<&'a str> {
 /// The HMAC key a configured secret stands for; `None` for a `whsec_` secret that is
 /// not valid base64, which then matches nothing.
 fn key_of(secret: &Secret) -> Option<Vec<u8>> {
-    let raw = secret.expose();
-    match raw.strip_prefix(b"whsec_") {
-        Some(encoded) => base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok(),
-        None => Some(raw.to_vec()),
-    }
+    sig::standard_secret_key_bytes(secret.expose())
 }
 
 impl Provider for Standard {

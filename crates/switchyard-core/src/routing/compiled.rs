@@ -33,6 +33,8 @@ struct Rule {
     conditions: Conditions,
     /// The template's name in the environment, when the command has one.
     template: Option<String>,
+    /// The ordering-key template's name, when the command has one.
+    ordering_key: Option<String>,
 }
 
 /// A command as the API shows it.
@@ -72,6 +74,9 @@ pub struct Match {
     pub message: Result<String, String>,
     pub url: Option<String>,
     pub workflow: Option<String>,
+    /// The rendered ordering key, when the command has one (a render error leaves
+    /// the message unordered: the error is already the message's if it has one).
+    pub ordering_key: Option<String>,
 }
 
 impl CompiledWebhook {
@@ -111,6 +116,16 @@ impl CompiledWebhook {
                     Some(name)
                 }
             };
+            let ordering_key = match &cmd.ordering_key {
+                None => None,
+                Some(source) => {
+                    let name = format!("commands[{i}].ordering_key");
+                    if let Err(e) = template::add(&mut env, &name, source) {
+                        errors.push(FieldError::new(at(&base, "ordering_key"), e));
+                    }
+                    Some(name)
+                }
+            };
             let info = CompiledCommandInfo {
                 command_id,
                 action: cmd.action,
@@ -125,6 +140,7 @@ impl CompiledWebhook {
                 trigger: Trigger::new(&cmd.trigger),
                 conditions,
                 template,
+                ordering_key,
             };
             built.push((info, rule));
         }
@@ -180,18 +196,22 @@ impl CompiledWebhook {
             if !rule.trigger.matches(ev.event_type) || !rule.conditions.matches(ev.payload) {
                 continue;
             }
+            let mut render = |name: &str| {
+                let ctx = ctx
+                    .get_or_insert_with(|| minijinja::Value::from_serialize(template_context(ev)));
+                self.env
+                    .get_template(name)
+                    .and_then(|t| t.render(&*ctx))
+                    .map_err(|e| template::describe(&e))
+            };
             let message = match &rule.template {
                 None => Ok(String::new()),
-                Some(name) => {
-                    let ctx = ctx.get_or_insert_with(|| {
-                        minijinja::Value::from_serialize(template_context(ev))
-                    });
-                    self.env
-                        .get_template(name)
-                        .and_then(|t| t.render(&*ctx))
-                        .map_err(|e| template::describe(&e))
-                }
+                Some(name) => render(name),
             };
+            let ordering_key = rule
+                .ordering_key
+                .as_deref()
+                .and_then(|name| render(name).ok());
             out.push(Match {
                 command_id: info.command_id.clone(),
                 action: info.action,
@@ -199,6 +219,7 @@ impl CompiledWebhook {
                 message,
                 url: info.url.clone(),
                 workflow: info.workflow.clone(),
+                ordering_key,
             });
             if info.stop {
                 break;

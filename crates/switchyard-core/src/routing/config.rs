@@ -47,6 +47,17 @@ pub struct WebhookConfig {
     /// The account Switchyard posts as; its own events never answer questions.
     #[serde(default)]
     pub bot_user: Option<String>,
+    /// The token `comment` and `ask` post with (GitHub/GitLab token, Jira API token,
+    /// Slack bot token, Linear API key). Write-only, kept sealed like the secret.
+    #[serde(default)]
+    pub api_token: Option<String>,
+    /// Jira: the account e-mail the API token belongs to (Basic auth).
+    #[serde(default)]
+    pub api_user: Option<String>,
+    /// The provider's API base for write-backs (GitHub Enterprise
+    /// `https://HOST/api/v3`, a Jira site); the server-wide default otherwise.
+    #[serde(default)]
+    pub api_base_url: Option<String>,
 }
 
 fn yes() -> bool {
@@ -84,6 +95,11 @@ pub struct CommandConfig {
     /// The workflow `run_workflow` starts (required for `run_workflow`).
     #[serde(default)]
     pub workflow: Option<String>,
+    /// A template over the event; messages with the same rendered key (to the same
+    /// destination) are delivered one at a time, in order. `comment` and `ask` are
+    /// ordered by the event's thread without it.
+    #[serde(default)]
+    pub ordering_key: Option<String>,
 }
 
 /// What a matching command does.

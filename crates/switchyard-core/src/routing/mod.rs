@@ -238,6 +238,7 @@ mod seed_002 {
                 message: Ok("Analyze issue: Found a bug\n\nI'm having a problem with this.".into()),
                 url: None,
                 workflow: None,
+                ordering_key: None,
             }]
         );
         let (_, ms) = route_request(
@@ -431,6 +432,7 @@ mod seed_002 {
                 message: Ok(String::new()),
                 url: None,
                 workflow: None,
+                ordering_key: None,
             }]
         );
         // Another label added to an issue that is already urgent is not "labeled urgent".

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use switchyard_store::EventQuery;
 
 use crate::both_stores;
+use crate::receiver::{Receiver, Reply};
 use crate::support::{
     fresh_pg_database, github_signature, issue_body, Kind, PgDatabase, ADMIN_KEY, GITHUB_SECRET,
 };
@@ -25,8 +26,13 @@ struct Server {
 impl Server {
     /// Starts `switchyard serve --port 0` and waits for its listening line.
     fn start(db_url: &str, data_dir: &std::path::Path) -> Self {
+        Self::start_with(db_url, data_dir, &[])
+    }
+
+    fn start_with(db_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .envs(env.iter().copied())
             .env("DATABASE_URL", db_url)
             .env("SWITCHYARD_DATA_DIR", data_dir)
             .env("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
@@ -147,8 +153,115 @@ async fn stored_deliveries(db_url: &str) -> HashSet<String> {
 
 both_stores!(
     sigkill_loses_no_acknowledged_event,
-    sigterm_drains_and_exits_cleanly
+    sigterm_drains_and_exits_cleanly,
+    sigkill_during_deliveries_loses_no_message,
 );
+
+/// Deliveries under way when the process dies are sent again after a restart, with
+/// the same `webhook-id`: at least once, never lost.
+async fn sigkill_during_deliveries_loses_no_message(kind: Kind) {
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(20)));
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
+    let env = [
+        ("SWITCHYARD_DELIVERY_ALLOW", "127.0.0.1"),
+        ("SWITCHYARD_DELIVERY_TIMEOUT", "2s"),
+        ("SWITCHYARD_DELIVERY_CLAIM_TIMEOUT", "3s"),
+        ("SWITCHYARD_DELIVERY_CONCURRENCY", "4"),
+        (
+            "SWITCHYARD_RETRY_SCHEDULE",
+            "0,100ms,100ms,100ms,100ms,100ms",
+        ),
+    ];
+    let mut server = Server::start_with(&db_url, dir.path(), &env);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/webhooks", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({
+            "webhook_id": "fwd", "name": "fwd", "provider": "github", "secret": GITHUB_SECRET,
+            "commands": [{"trigger": "issues.*", "action": "forward", "url": format!("{}/in", rx.url)}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Accepted events, each with one forward.
+    let n = 200;
+    let mut messages = HashSet::new();
+    for i in 0..n {
+        let body = issue_body(i, "opened", &[]);
+        let r = client
+            .post(format!("{}/webhooks/github/fwd", server.base))
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", format!("k-{i}"))
+            .header(
+                "x-hub-signature-256",
+                github_signature(GITHUB_SECRET, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.unwrap();
+        messages.insert(v["matched"][0]["delivery_id"].as_str().unwrap().to_owned());
+    }
+    // Kill it while deliveries are going out (4 at a time, 20 ms each).
+    let started = Instant::now();
+    while rx.count() < 20 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    let before = rx.count();
+    assert!(
+        before < n as usize,
+        "all {before} were sent before the kill"
+    );
+
+    let restarted = Server::start_with(&db_url, dir.path(), &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ids: HashSet<String> = rx
+            .requests()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        if messages.is_subset(&ids) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} messages never arrived",
+            messages.difference(&ids).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every message is recorded as delivered.
+    let store = switchyard_store::open(&db_url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pending = store
+            .list_deliveries(&switchyard_store::DeliveryQuery {
+                status: Some("pending".into()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} still pending", pending.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(restarted);
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
+}
 
 async fn sigkill_loses_no_acknowledged_event(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();

@@ -502,6 +502,7 @@ async fn stored_webhooks_with_rotation(kind: Kind) {
         created_at: now,
         created_by: "test".into(),
         updated_at: now,
+        api_token: None,
     };
     app.store.put_webhook(&record).await.unwrap();
     // Rows written behind the server's back (as the CLI does) are picked up by the

@@ -7,6 +7,8 @@
 mod support;
 
 mod crash;
+mod delivery;
 mod http;
+mod receiver;
 mod routing;
 mod story;

@@ -145,6 +145,7 @@ async fn webhooks_and_settings(kind: Kind) {
         created_at: 1,
         created_by: "user".into(),
         updated_at: 1,
+        api_token: None,
     };
     store.put_webhook(&w).await.unwrap();
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -161,13 +162,18 @@ impl TestApp {
 
     /// A second replica: another server on `other`'s store (and master key).
     pub async fn replica_of(other: &TestApp) -> Self {
+        Self::replica_with(other, |_| {}).await
+    }
+
+    /// A second replica, configured.
+    pub async fn replica_with(other: &TestApp, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::copy(
             other._dir.path().join("secret.key"),
             dir.path().join("secret.key"),
         )
         .expect("copy key");
-        Self::spawn_on(other.store.clone(), dir, |_| {}).await
+        Self::spawn_on(other.store.clone(), dir, configure).await
     }
 
     async fn spawn_on(
@@ -182,6 +188,21 @@ impl TestApp {
             "WEBHOOK_SECRET" => Some(GENERIC_SECRET.into()),
             _ => None,
         });
+        // Deliveries go to receivers on loopback, and retries come quickly.
+        config.delivery.guard = std::sync::Arc::new(
+            switchyard_server::delivery::ssrf::Guard::from_allow_list("127.0.0.1/32, ::1/128")
+                .expect("allow list"),
+        );
+        config.delivery.retry_schedule = vec![
+            Duration::ZERO,
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+            Duration::from_millis(300),
+        ];
+        config.delivery.jitter = 0.0;
+        config.delivery.poll_interval = Duration::from_millis(100);
+        config.delivery.timeout = Duration::from_secs(5);
+        config.delivery.connect_timeout = Duration::from_secs(2);
         configure(&mut config);
         let app = App::with_store(config, store.clone())
             .await

@@ -1,0 +1,780 @@
+//! The delivery engine: claims due outbox messages, sends each under its
+//! destination's limits, and records what happened.
+//!
+//! One dispatcher task owns every destination's in-memory state (queue, concurrency,
+//! token bucket, circuit breaker), so none of it needs a lock. Attempts run as their
+//! own tasks and report back; a finisher task writes their records in batches (one
+//! transaction for many attempts, like the ingest writer). A message counts as
+//! delivered only once that record commits: a crash before it means the claim runs
+//! out and the message is sent again, with the same `webhook-id`.
+//!
+//! Isolation: a destination with a full queue, an open circuit or a pause is left out
+//! of the claim query, so its backlog stays in the database and never takes the
+//! places of other destinations' messages.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use switchyard_store::{
+    new_id, now_micros, AttemptOutcome, ClaimQuery, Delivery, DeliveryAttempt, Destination,
+    FinishedAttempt, Sealer, Store,
+};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::limits::{Aimd, Breaker, TokenBucket};
+use super::send::{self, AttemptResult, DestInfo, SendCtx};
+use super::DeliveryConfig;
+use crate::registry::Registry;
+
+/// How long a destination's settings are trusted before they are read again
+/// (another replica may have changed them).
+const SETTINGS_TTL: Duration = Duration::from_secs(5);
+
+/// What the API shows of a destination's live state on this process.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct LiveState {
+    pub circuit: &'static str,
+    pub in_flight: usize,
+    pub queued: usize,
+    pub concurrency_limit: usize,
+}
+
+/// A handle to the running engine.
+#[derive(Clone)]
+pub struct Engine {
+    wake: Arc<Notify>,
+    forget: mpsc::UnboundedSender<String>,
+    live: Arc<Mutex<HashMap<String, LiveState>>>,
+}
+
+impl Engine {
+    /// Starts the engine; it runs until `stop` is cancelled, then finishes the
+    /// attempts under way, hands back what it holds and records everything.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        sealer: Sealer,
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<(Engine, JoinSet<()>)> {
+        let client =
+            super::ssrf::client(config.guard.clone(), config.connect_timeout, config.timeout)?;
+        let ctx = Arc::new(SendCtx {
+            client,
+            config,
+            store: store.clone(),
+            registry,
+            sealer,
+        });
+        let (forget_tx, forget_rx) = mpsc::unbounded_channel();
+        let live = Arc::new(Mutex::new(HashMap::new()));
+        let (finish_tx, finish_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(finisher(store.clone(), finish_rx, wake.clone()));
+        let d = Dispatcher {
+            claim_id: new_id("claim"),
+            ctx,
+            dests: HashMap::new(),
+            held: HashSet::new(),
+            total: 0,
+            done_tx,
+            finish_tx,
+            live: live.clone(),
+        };
+        tasks.spawn(d.run(done_rx, forget_rx, wake.clone(), stop));
+        Ok((
+            Engine {
+                wake,
+                forget: forget_tx,
+                live,
+            },
+            tasks,
+        ))
+    }
+
+    /// Looks for work now (after a commit that created messages, or a retry).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Drops what the engine knows of a destination's settings (after an API change).
+    pub fn forget(&self, destination_id: &str) {
+        let _ = self.forget.send(destination_id.to_owned());
+        self.wake();
+    }
+
+    /// This process's live view of a destination, if it has one.
+    pub fn live(&self, destination_id: &str) -> Option<LiveState> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(destination_id).cloned()
+    }
+}
+
+struct Dest {
+    info: Arc<DestInfo>,
+    loaded: Instant,
+    /// Settings changed elsewhere: read them again before the next attempt.
+    stale: bool,
+    queue: VecDeque<Delivery>,
+    in_flight: usize,
+    aimd: Aimd,
+    bucket: Option<TokenBucket>,
+    breaker: Breaker,
+    paused_until: Option<Instant>,
+}
+
+impl Dest {
+    fn new(info: DestInfo, cfg: &DeliveryConfig, now: Instant) -> Self {
+        let mut d = Dest {
+            info: Arc::new(DestInfo::default()),
+            loaded: now,
+            stale: false,
+            queue: VecDeque::new(),
+            in_flight: 0,
+            aimd: Aimd::new(cfg.default_concurrency),
+            bucket: None,
+            breaker: Breaker::new(cfg.breaker.clone()),
+            paused_until: None,
+        };
+        d.apply(info, cfg, now);
+        d
+    }
+
+    /// Takes new settings, keeping the live state that still fits.
+    fn apply(&mut self, info: DestInfo, cfg: &DeliveryConfig, now: Instant) {
+        self.aimd
+            .set_max(info.max_concurrency.unwrap_or(cfg.default_concurrency));
+        let same_rate = self.info.rate_per_second == info.rate_per_second
+            && self.info.burst == info.burst
+            && self.bucket.is_some();
+        if !same_rate {
+            self.bucket = info
+                .rate_per_second
+                .filter(|r| *r > 0.0)
+                .map(|r| TokenBucket::new(r, info.burst.unwrap_or(r.max(1.0)), now));
+        }
+        self.info = Arc::new(info);
+        self.loaded = now;
+        self.stale = false;
+    }
+
+    /// Whether the claim query should leave this destination out for now.
+    fn saturated(&mut self, now: Instant) -> bool {
+        self.info.disabled
+            || self.queue.len() >= self.aimd.limit()
+            || !self.breaker.would_allow(now)
+            || self.paused_until.is_some_and(|t| t > now)
+            || (!self.queue.is_empty()
+                && self.bucket.as_mut().is_some_and(|b| !b.wait(now).is_zero()))
+    }
+
+    fn live(&self) -> LiveState {
+        LiveState {
+            circuit: self.breaker.state().as_str(),
+            in_flight: self.in_flight,
+            queued: self.queue.len(),
+            concurrency_limit: self.aimd.limit(),
+        }
+    }
+}
+
+struct Done {
+    delivery: Delivery,
+    result: AttemptResult,
+}
+
+struct Dispatcher {
+    claim_id: String,
+    ctx: Arc<SendCtx>,
+    dests: HashMap<String, Dest>,
+    /// Messages claimed and not yet handed to the finisher.
+    held: HashSet<String>,
+    /// Queued plus in flight.
+    total: usize,
+    done_tx: mpsc::UnboundedSender<Done>,
+    finish_tx: mpsc::UnboundedSender<FinishedAttempt>,
+    live: Arc<Mutex<HashMap<String, LiveState>>>,
+}
+
+impl Dispatcher {
+    async fn run(
+        mut self,
+        mut done_rx: mpsc::UnboundedReceiver<Done>,
+        mut forget_rx: mpsc::UnboundedReceiver<String>,
+        wake: Arc<Notify>,
+        stop: CancellationToken,
+    ) {
+        let cfg = self.ctx.config.clone();
+        let mut want_claim = true;
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            while let Ok(id) = forget_rx.try_recv() {
+                self.forget(&id);
+            }
+            let now = Instant::now();
+            let mut timer = self.pump(now);
+            let free = cfg.max_in_flight.saturating_sub(self.total);
+            if want_claim && free > 0 {
+                match self.claim(free).await {
+                    Ok(got) if got == free => continue,
+                    Ok(got) => {
+                        if got > 0 {
+                            timer = timer.min(self.pump(Instant::now()));
+                        }
+                        want_claim = false;
+                        // Sleep until the next message is due, if it is soon.
+                        if let Ok(Some(due)) = self.ctx.store.next_delivery_due().await {
+                            let wait = due - now_micros();
+                            if wait > 0 {
+                                timer =
+                                    timer.min(Instant::now() + Duration::from_micros(wait as u64));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed");
+                        want_claim = false;
+                    }
+                }
+            }
+            self.publish();
+            let sleep_until = timer.min(Instant::now() + cfg.poll_interval);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = wake.notified() => want_claim = true,
+                Some(done) = done_rx.recv() => {
+                    self.finished(done);
+                    while let Ok(done) = done_rx.try_recv() {
+                        self.finished(done);
+                    }
+                    // Claim again once a good share of the capacity is free.
+                    let free = cfg.max_in_flight.saturating_sub(self.total);
+                    want_claim |= free * 4 >= cfg.max_in_flight || self.total == 0;
+                }
+                Some(id) = forget_rx.recv() => {
+                    self.forget(&id);
+                    want_claim = true;
+                }
+                _ = tokio::time::sleep_until(sleep_until.into()) => want_claim = true,
+            }
+        }
+        // Stopping: what waits in queues goes back; attempts under way finish (the
+        // client's timeout bounds them) and are recorded.
+        let now = now_micros();
+        for dest in self.dests.values_mut() {
+            for d in dest.queue.drain(..) {
+                self.total -= 1;
+                self.held.remove(&d.outbox_id);
+                let _ = self.finish_tx.send(released(&self.claim_id, d, now));
+            }
+        }
+        while self.total > 0 {
+            match done_rx.recv().await {
+                Some(done) => self.finished(done),
+                None => break,
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        if let Some(d) = self.dests.get_mut(id) {
+            // Read again before the next attempt; the claim query knows whether
+            // it is disabled meanwhile.
+            d.stale = true;
+            let mut info = (*d.info).clone();
+            info.disabled = false;
+            d.info = Arc::new(info);
+        }
+    }
+
+    /// Claims up to `limit` messages; returns how many.
+    async fn claim(&mut self, limit: usize) -> anyhow::Result<usize> {
+        let now = Instant::now();
+        let exclude: Vec<String> = self
+            .dests
+            .iter_mut()
+            .filter_map(|(id, d)| d.saturated(now).then(|| id.clone()))
+            .collect();
+        let q = ClaimQuery {
+            claim_id: self.claim_id.clone(),
+            now: now_micros(),
+            limit: limit as i64,
+            claim_micros: self.ctx.config.claim_timeout.as_micros() as i64,
+            exclude,
+        };
+        let rows = self.ctx.store.claim_deliveries(&q).await?;
+        let n = rows.len();
+        for row in rows {
+            if !self.held.insert(row.outbox_id.clone()) {
+                // Ours already (its claim ran out while it waited): keep one copy.
+                continue;
+            }
+            self.total += 1;
+            let stale = self
+                .dests
+                .get(&row.destination_id)
+                .is_none_or(|d| d.stale || d.loaded.elapsed() > SETTINGS_TTL);
+            if stale {
+                let info = load_dest(&self.ctx, &row).await;
+                let cfg = &self.ctx.config;
+                let now = Instant::now();
+                match self.dests.get_mut(&row.destination_id) {
+                    Some(d) => d.apply(info, cfg, now),
+                    None => {
+                        self.dests
+                            .insert(row.destination_id.clone(), Dest::new(info, cfg, now));
+                    }
+                }
+            }
+            if let Some(d) = self.dests.get_mut(&row.destination_id) {
+                d.queue.push_back(row);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Starts every attempt that may start; returns when to look again for
+    /// destinations waiting on a token, a pause or a circuit.
+    fn pump(&mut self, now: Instant) -> Instant {
+        let mut next = now + Duration::from_secs(3600);
+        // An attempt may take the whole timeout; keep some slack beyond it.
+        let cfg = &self.ctx.config;
+        let slack = (cfg.claim_timeout.saturating_sub(cfg.timeout) / 2).min(Duration::from_secs(5));
+        let margin = cfg.timeout + slack;
+        let now_us = now_micros();
+        let mut to_release = Vec::new();
+        let mut to_start = Vec::new();
+        for dest in self.dests.values_mut() {
+            if dest.queue.is_empty() {
+                continue;
+            }
+            if dest.info.disabled {
+                to_release.extend(dest.queue.drain(..).map(|d| (d, now_us)));
+                continue;
+            }
+            if let Some(until) = dest.breaker.open_until().filter(|u| *u > now) {
+                // The circuit is open: the queue goes back until it may probe.
+                let at = now_us + until.duration_since(now).as_micros() as i64;
+                to_release.extend(dest.queue.drain(..).map(|d| (d, at)));
+                continue;
+            }
+            if let Some(until) = dest.paused_until.filter(|u| *u > now) {
+                next = next.min(until);
+                continue;
+            }
+            while dest.in_flight < dest.aimd.limit() {
+                let Some(front) = dest.queue.front() else {
+                    break;
+                };
+                // A claim that would run out during the attempt goes back instead.
+                let left = front.claimed_until.unwrap_or(0) - now_us;
+                if left < margin.as_micros() as i64 {
+                    if let Some(d) = dest.queue.pop_front() {
+                        to_release.push((d, now_us));
+                    }
+                    continue;
+                }
+                if let Some(b) = dest.bucket.as_mut() {
+                    let wait = b.wait(now);
+                    if !wait.is_zero() {
+                        next = next.min(now + wait);
+                        break;
+                    }
+                }
+                if !dest.breaker.allow(now) {
+                    break;
+                }
+                if let Some(b) = dest.bucket.as_mut() {
+                    b.try_take(now);
+                }
+                let Some(d) = dest.queue.pop_front() else {
+                    break;
+                };
+                dest.in_flight += 1;
+                to_start.push((d, dest.info.clone()));
+                if dest.breaker.state() == super::limits::CircuitState::HalfOpen {
+                    // One probe at a time.
+                    break;
+                }
+            }
+        }
+        for (d, at) in to_release {
+            self.total -= 1;
+            self.held.remove(&d.outbox_id);
+            let _ = self.finish_tx.send(released(&self.claim_id, d, at));
+        }
+        for (d, info) in to_start {
+            let ctx = self.ctx.clone();
+            let tx = self.done_tx.clone();
+            tokio::spawn(async move {
+                let result = send::attempt(&ctx, &d, &info).await;
+                let _ = tx.send(Done {
+                    delivery: d,
+                    result,
+                });
+            });
+        }
+        next
+    }
+
+    /// Turns an attempt's result into its record and adjusts the destination.
+    fn finished(&mut self, done: Done) {
+        let Done {
+            delivery: d,
+            result: r,
+        } = done;
+        let cfg = &self.ctx.config;
+        let now = Instant::now();
+        self.total -= 1;
+        self.held.remove(&d.outbox_id);
+        let mut disable = None;
+        let outcome = match self.dests.get_mut(&d.destination_id) {
+            None => AttemptOutcome::Retry {
+                next_attempt_at: now_micros(),
+            },
+            Some(dest) => {
+                dest.in_flight -= 1;
+                if r.ok() {
+                    dest.breaker.record(true, now);
+                    dest.aimd.success();
+                    AttemptOutcome::Delivered
+                } else if r.permanent {
+                    AttemptOutcome::Dead
+                } else {
+                    dest.breaker.record(false, now);
+                    let status = r.status.unwrap_or(0);
+                    if matches!(status, 429 | 502 | 503 | 504) {
+                        dest.aimd.overloaded();
+                    }
+                    let retry_after = r.retry_after.map(|ra| ra.min(cfg.retry_after_max));
+                    if let (Some(ra), 429 | 503) = (retry_after, status) {
+                        dest.paused_until = Some(now + ra);
+                    }
+                    if status == 410 {
+                        // Gone: the destination is switched off and this message
+                        // waits with the rest until someone turns it back on.
+                        let mut info = (*dest.info).clone();
+                        info.disabled = true;
+                        dest.info = Arc::new(info);
+                        disable = Some((
+                            d.destination_id.clone(),
+                            "the destination answered 410 Gone".to_owned(),
+                        ));
+                        AttemptOutcome::Retry {
+                            next_attempt_at: now_micros(),
+                        }
+                    } else {
+                        next_attempt(cfg, d.attempts, retry_after)
+                    }
+                }
+            }
+        };
+        record_metrics(&d, &r, &outcome);
+        if outcome == AttemptOutcome::Dead {
+            tracing::warn!(delivery = %d.outbox_id, kind = %d.kind, destination = %d.destination_id,
+                error = r.error.as_deref().unwrap_or(""), "delivery dead-lettered");
+        }
+        let requeue_task = (d.kind == "task_push" && outcome == AttemptOutcome::Dead)
+            .then(|| {
+                serde_json::from_str::<Value>(&d.payload)
+                    .ok()
+                    .and_then(|p| p.get("task_id").and_then(Value::as_str).map(str::to_owned))
+            })
+            .flatten();
+        let f = FinishedAttempt {
+            outbox_id: d.outbox_id.clone(),
+            claim_id: self.claim_id.clone(),
+            outcome,
+            attempt: DeliveryAttempt {
+                outbox_id: d.outbox_id.clone(),
+                attempt: d.attempts,
+                started_at: r.started_at,
+                status_code: r.status.map(i64::from),
+                latency_micros: r.latency.as_micros() as i64,
+                response_excerpt: r.excerpt,
+                error: r.error,
+            },
+            disable_destination: disable,
+            requeue_task,
+        };
+        let _ = self.finish_tx.send(f);
+    }
+
+    fn publish(&self) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.clear();
+        for (id, d) in &self.dests {
+            live.insert(id.clone(), d.live());
+        }
+    }
+}
+
+/// When to try again after a failed attempt number `attempt` (1-based), or dead.
+fn next_attempt(
+    cfg: &DeliveryConfig,
+    attempt: i64,
+    retry_after: Option<Duration>,
+) -> AttemptOutcome {
+    let idx = attempt.max(0) as usize;
+    let Some(delay) = cfg.retry_schedule.get(idx).copied() else {
+        return AttemptOutcome::Dead;
+    };
+    let delay = match retry_after {
+        Some(ra) => ra,
+        None => jitter(delay, cfg.jitter),
+    };
+    AttemptOutcome::Retry {
+        next_attempt_at: now_micros() + delay.as_micros() as i64,
+    }
+}
+
+/// `d` varied uniformly by up to `frac` either way.
+pub fn jitter(d: Duration, frac: f64) -> Duration {
+    if d.is_zero() || frac <= 0.0 {
+        return d;
+    }
+    let f = rand::thread_rng().gen_range(1.0 - frac..=1.0 + frac);
+    d.mul_f64(f.max(0.0))
+}
+
+fn released(claim_id: &str, d: Delivery, at: i64) -> FinishedAttempt {
+    FinishedAttempt {
+        outbox_id: d.outbox_id.clone(),
+        claim_id: claim_id.to_owned(),
+        outcome: AttemptOutcome::Released {
+            next_attempt_at: at,
+        },
+        attempt: DeliveryAttempt {
+            outbox_id: d.outbox_id,
+            attempt: d.attempts,
+            started_at: at,
+            status_code: None,
+            latency_micros: 0,
+            response_excerpt: None,
+            error: None,
+        },
+        disable_destination: None,
+        requeue_task: None,
+    }
+}
+
+fn record_metrics(d: &Delivery, r: &AttemptResult, outcome: &AttemptOutcome) {
+    let outcome = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retry { .. } => "retry",
+        AttemptOutcome::Dead => "dead",
+        AttemptOutcome::Released { .. } => "released",
+    };
+    metrics::counter!("switchyard_delivery_attempts_total", "kind" => d.kind.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("switchyard_delivery_latency_seconds").record(r.latency.as_secs_f64());
+}
+
+/// Reads (creating when new) a destination's settings and signing keys.
+async fn load_dest(ctx: &SendCtx, row: &Delivery) -> DestInfo {
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let key = payload
+        .get("destination")
+        .and_then(Value::as_str)
+        .unwrap_or(&row.destination_id)
+        .to_owned();
+    let kind = match row.kind.as_str() {
+        "forward" => "http",
+        "task_push" => "agent",
+        _ => "provider",
+    };
+    let stored = match ctx.store.get_destination(&row.destination_id).await {
+        Ok(Some(d)) => Some(d),
+        Ok(None) => {
+            let now = now_micros();
+            let secret = (kind != "provider").then(|| ctx.sealer.seal(new_secret().as_bytes()));
+            let d = Destination {
+                destination_id: row.destination_id.clone(),
+                url: key.clone(),
+                kind: kind.to_owned(),
+                max_concurrency: None,
+                rate_per_second: None,
+                burst: None,
+                fifo: false,
+                secret,
+                previous_secret: None,
+                previous_expires_at: None,
+                disabled_at: None,
+                disabled_reason: None,
+                created_at: now,
+                updated_at: now,
+            };
+            match ctx.store.ensure_destination(&d).await {
+                Ok(()) => ctx
+                    .store
+                    .get_destination(&row.destination_id)
+                    .await
+                    .ok()
+                    .flatten(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record destination");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read destination");
+            None
+        }
+    };
+    let mut info = DestInfo {
+        destination_id: row.destination_id.clone(),
+        kind: kind.to_owned(),
+        key,
+        ..DestInfo::default()
+    };
+    if let Some(d) = &stored {
+        info.kind = d.kind.clone();
+        info.key = d.url.clone();
+        info.max_concurrency = d.max_concurrency.map(|n| n.max(1) as usize);
+        info.rate_per_second = d.rate_per_second;
+        info.burst = d.burst.map(|b| b as f64);
+        info.disabled = d.disabled_at.is_some();
+        info.keys = signing_keys(&ctx.sealer, d);
+    }
+    if row.kind == "task_push" {
+        let name = info
+            .key
+            .strip_prefix("agent:")
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(Some(agent)) = ctx.store.get_agent(&name).await {
+            if agent.mode == "push" {
+                info.agent_url = agent.url.clone();
+            }
+            // An agent's own secret, when it has one, signs its pushes.
+            if let Some(k) = agent
+                .secret
+                .as_deref()
+                .and_then(|s| send::open_key(&ctx.sealer, s))
+            {
+                info.keys = vec![k];
+            }
+        }
+    }
+    info
+}
+
+/// The keys that sign for a destination: its secret, and the previous one while
+/// its grace period lasts.
+pub fn signing_keys(sealer: &Sealer, d: &Destination) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    if let Some(k) = d.secret.as_deref().and_then(|s| send::open_key(sealer, s)) {
+        keys.push(k);
+    }
+    if d.previous_expires_at.is_some_and(|t| t > now_micros()) {
+        if let Some(k) = d
+            .previous_secret
+            .as_deref()
+            .and_then(|s| send::open_key(sealer, s))
+        {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// A fresh Standard Webhooks secret: `whsec_` and 32 random bytes in base64.
+pub fn new_secret() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// Writes finished attempts in batches; retries a failed write (the claims hold
+/// the messages meanwhile) and wakes the dispatcher after each commit, because a
+/// finished message may unblock the next one in its order.
+async fn finisher(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<FinishedAttempt>,
+    wake: Arc<Notify>,
+) {
+    let mut buf = Vec::with_capacity(1024);
+    while rx.recv_many(&mut buf, 1024).await > 0 {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match store.finish_deliveries(&buf).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, n = buf.len(), "recording attempts failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        buf.clear();
+        wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_band() {
+        let d = Duration::from_secs(100);
+        for _ in 0..1000 {
+            let j = jitter(d, 0.2);
+            assert!(
+                j >= Duration::from_secs(80) && j <= Duration::from_secs(120),
+                "{j:?}"
+            );
+        }
+        assert_eq!(jitter(Duration::ZERO, 0.2), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_schedule_runs_out_into_the_dead_letter() {
+        let cfg = DeliveryConfig {
+            retry_schedule: vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+            ],
+            ..DeliveryConfig::default()
+        };
+        let before = now_micros();
+        match next_attempt(&cfg, 1, None) {
+            AttemptOutcome::Retry { next_attempt_at } => {
+                let d = next_attempt_at - before;
+                assert!((4_000_000..=6_100_000).contains(&d), "{d}");
+            }
+            o => panic!("{o:?}"),
+        }
+        match next_attempt(&cfg, 2, Some(Duration::from_secs(1))) {
+            AttemptOutcome::Retry { next_attempt_at } => {
+                let d = next_attempt_at - before;
+                assert!((900_000..=1_200_000).contains(&d), "Retry-After wins: {d}");
+            }
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(next_attempt(&cfg, 3, None), AttemptOutcome::Dead);
+    }
+
+    #[test]
+    fn secrets_are_standard_webhooks_secrets() {
+        let s = new_secret();
+        let key = switchyard_core::sig::standard_secret_key(&s).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_ne!(s, new_secret());
+    }
+}

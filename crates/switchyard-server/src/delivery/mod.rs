@@ -1,0 +1,244 @@
+//! The outbound side: one durable outbox for everything that leaves Switchyard.
+//!
+//! Routing, the interactive API and task completion write outbox rows in the same
+//! transaction as whatever caused them. The [`engine`] claims due rows, sends them
+//! with per-destination limits, and records every attempt; nothing here is held only
+//! in memory, so a crash loses at most the knowledge that an attempt happened (the
+//! message is sent again, with the same `webhook-id`).
+//!
+//! A message's *destination* is what its limits, circuit breaker, signing secret and
+//! on/off switch belong to: a forward URL, a push agent, or a provider's API. Its id
+//! is derived from a key (`dst_` and a hash), so routing can name it without a read.
+
+pub mod engine;
+pub mod limits;
+pub mod send;
+pub mod ssrf;
+pub mod writeback;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use engine::Engine;
+
+/// How the delivery engine behaves. Defaults follow Svix's schedule and limits.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The delay before each attempt: the first is normally zero ("immediately");
+    /// its length is the number of attempts before a message is dead-lettered.
+    pub retry_schedule: Vec<Duration>,
+    /// Each delay is varied by up to this fraction either way.
+    pub jitter: f64,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// How long a claim holds a message before another process may take it.
+    pub claim_timeout: Duration,
+    /// `Retry-After` is honoured up to this long.
+    pub retry_after_max: Duration,
+    /// Which private addresses may be delivered to.
+    pub guard: Arc<ssrf::Guard>,
+    /// Provider API bases for write-backs.
+    pub api_bases: writeback::ApiBases,
+    /// Write-back tokens for webhooks that have none of their own (the default
+    /// endpoints), by provider: `{PROVIDER}_API_TOKEN`, and `JIRA_API_USER`.
+    pub provider_tokens: std::collections::HashMap<String, writeback::Credentials>,
+    /// Messages claimed and not yet finished, across destinations.
+    pub max_in_flight: usize,
+    /// A destination's concurrent requests when it sets none.
+    pub default_concurrency: usize,
+    pub breaker: limits::BreakerConfig,
+    /// How often to look for work another process made due (this process's own
+    /// commits wake the engine at once).
+    pub poll_interval: Duration,
+    /// Where agents reach this server (task push bodies carry URLs to complete).
+    pub public_url: String,
+    /// How long a rotated-out signing secret keeps signing.
+    pub secret_grace: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(60 * n);
+        Self {
+            retry_schedule: vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                m(5),
+                m(30),
+                m(120),
+                m(300),
+                m(600),
+                m(600),
+            ],
+            jitter: 0.2,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            claim_timeout: Duration::from_secs(90),
+            retry_after_max: Duration::from_secs(3600),
+            guard: Arc::new(ssrf::Guard::default()),
+            api_bases: writeback::ApiBases::default(),
+            provider_tokens: Default::default(),
+            max_in_flight: 512,
+            default_concurrency: 32,
+            breaker: limits::BreakerConfig::default(),
+            poll_interval: Duration::from_millis(500),
+            public_url: "http://127.0.0.1:8000".to_owned(),
+            secret_grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// Reads write-back tokens for the default endpoints from the environment.
+    pub fn tokens_from_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        for p in ["github", "gitlab", "jira", "slack", "linear"] {
+            let var = format!("{}_API_TOKEN", p.to_ascii_uppercase());
+            if let Some(token) = get(&var).filter(|t| !t.is_empty()) {
+                let user = if p == "jira" {
+                    get("JIRA_API_USER").filter(|u| !u.is_empty())
+                } else {
+                    None
+                };
+                self.provider_tokens
+                    .insert(p.to_owned(), writeback::Credentials { token, user });
+            }
+        }
+    }
+}
+
+/// Parses a retry schedule: comma-separated durations (`0, 5s, 5m, 30m, 2h`).
+pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
+    let out: Result<Vec<_>, String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p == "0" {
+                Ok(Duration::ZERO)
+            } else {
+                humantime::parse_duration(p).map_err(|e| format!("{p:?}: {e}"))
+            }
+        })
+        .collect();
+    let out = out?;
+    if out.is_empty() {
+        return Err("the schedule needs at least one attempt".into());
+    }
+    Ok(out)
+}
+
+/// The id of the destination a key names (`dst_` and 20 hex digits of its SHA-256).
+pub fn destination_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("dst_{}", &hex::encode(digest)[..20])
+}
+
+/// The key of a forward URL's destination: the URL without its query or fragment,
+/// so one endpoint is one destination whatever parameters a command adds.
+pub fn url_key(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The key of a push agent's destination.
+pub fn agent_key(name: &str) -> String {
+    format!("agent:{name}")
+}
+
+/// The key of a write-back's destination: the provider's API (or, for a Slack
+/// answer without a bot token, the `response_url`'s origin).
+pub fn writeback_key(
+    bases: &writeback::ApiBases,
+    provider: &str,
+    api_base_override: Option<&str>,
+    has_token: bool,
+    subject: Option<&str>,
+    thread_key: Option<&str>,
+    response_url: Option<&str>,
+) -> String {
+    if provider == "slack" && !(has_token && thread_key.is_some()) {
+        if let Some(origin) = response_url
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+        {
+            return format!("slack:{origin}");
+        }
+    }
+    match bases.for_provider(provider, api_base_override, subject) {
+        Some(base) => format!("{provider}:{base}"),
+        None => format!("{provider}:unconfigured"),
+    }
+}
+
+/// The text a write-back posts: `message`, or an ask's `question`.
+pub fn writeback_text(payload: &Value) -> Option<&str> {
+    payload
+        .get("message")
+        .or_else(|| payload.get("question"))
+        .and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse() {
+        assert_eq!(
+            parse_schedule("0, 5s, 5m").unwrap(),
+            vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                Duration::from_secs(300)
+            ]
+        );
+        assert!(parse_schedule("").is_err());
+        assert!(parse_schedule("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn destination_ids_are_stable_and_distinct() {
+        let a = destination_id("https://example.com/hook");
+        assert_eq!(a, destination_id("https://example.com/hook"));
+        assert_ne!(a, destination_id("https://example.com/other"));
+        assert!(a.starts_with("dst_") && a.len() == 24);
+        assert_eq!(
+            url_key("https://example.com/hook?x=1#f"),
+            "https://example.com/hook"
+        );
+    }
+
+    #[test]
+    fn slack_answers_without_a_token_go_to_the_response_url() {
+        let bases = writeback::ApiBases::default();
+        let key = writeback_key(
+            &bases,
+            "slack",
+            None,
+            false,
+            None,
+            None,
+            Some("https://hooks.slack.com/commands/T1/2/3"),
+        );
+        assert_eq!(key, "slack:https://hooks.slack.com");
+        let key = writeback_key(
+            &bases,
+            "slack",
+            None,
+            true,
+            None,
+            Some("slack:C1:1.2"),
+            None,
+        );
+        assert!(key.starts_with("slack:https://slack.com"), "{key}");
+    }
+}

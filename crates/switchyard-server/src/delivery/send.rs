@@ -1,0 +1,380 @@
+//! One attempt: the request a message stands for, sent, and what came back.
+//!
+//! Forwards and task pushes are signed per Standard Webhooks: `webhook-id` is the
+//! outbox id (the same on every retry), `webhook-timestamp` the attempt's time, and
+//! `webhook-signature` one `v1,` entry per live secret. Write-backs authenticate to
+//! the provider with the webhook's token instead (see [`super::writeback`]).
+
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde_json::{json, Value};
+use switchyard_core::sig::{standard_secret_key, standard_signature_header};
+use switchyard_store::{now_micros, Delivery, Sealer, Store};
+
+use super::writeback::{self, ApiRequest, Credentials, Target};
+use super::DeliveryConfig;
+use crate::registry::Registry;
+
+/// How much of an answer is kept.
+pub const EXCERPT_BYTES: usize = 4096;
+
+/// What one attempt found.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptResult {
+    /// Unix micros when the request started.
+    pub started_at: i64,
+    pub latency: Duration,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    /// The first [`EXCERPT_BYTES`] of the answer.
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+    /// Retrying cannot help (no credentials, a refused address, an unsupported
+    /// provider): dead-letter now.
+    pub permanent: bool,
+}
+
+impl AttemptResult {
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn permanent(why: impl Into<String>) -> Self {
+        Self {
+            started_at: now_micros(),
+            error: Some(why.into()),
+            permanent: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A destination as the sender needs it.
+#[derive(Debug, Clone, Default)]
+pub struct DestInfo {
+    pub destination_id: String,
+    /// `http`, `agent` or `provider`.
+    pub kind: String,
+    /// The destination's key (a URL, `agent:NAME`, `PROVIDER:BASE`).
+    pub key: String,
+    /// For an agent: where its tasks are pushed.
+    pub agent_url: Option<String>,
+    /// Signing keys, newest first.
+    pub keys: Vec<Vec<u8>>,
+    pub max_concurrency: Option<usize>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+    pub disabled: bool,
+}
+
+/// What an attempt needs besides the message.
+pub struct SendCtx {
+    pub client: reqwest::Client,
+    pub config: DeliveryConfig,
+    pub store: std::sync::Arc<dyn Store>,
+    pub registry: Registry,
+    pub sealer: Sealer,
+}
+
+/// Makes one attempt at `d`.
+pub async fn attempt(ctx: &SendCtx, d: &Delivery, dest: &DestInfo) -> AttemptResult {
+    let payload: Value = match serde_json::from_str(&d.payload) {
+        Ok(v) => v,
+        Err(e) => return AttemptResult::permanent(format!("stored payload is not JSON: {e}")),
+    };
+    let (req, provider_check) = match prepare(ctx, d, dest, &payload).await {
+        Ok(r) => r,
+        Err(why) => return AttemptResult::permanent(why),
+    };
+    send(ctx, req, provider_check.as_deref()).await
+}
+
+/// The request for a message, and the provider whose 200s must be checked.
+async fn prepare(
+    ctx: &SendCtx,
+    d: &Delivery,
+    dest: &DestInfo,
+    payload: &Value,
+) -> Result<(ApiRequest, Option<String>), String> {
+    match d.kind.as_str() {
+        "forward" => {
+            let url = payload
+                .get("url")
+                .and_then(Value::as_str)
+                .ok_or("forward without a url")?;
+            let body = payload.get("body").cloned().unwrap_or(Value::Null);
+            Ok((
+                signed(url, &d.outbox_id, &body.to_string(), &dest.keys),
+                None,
+            ))
+        }
+        "task_push" => {
+            let url = dest
+                .agent_url
+                .as_deref()
+                .ok_or("the agent is not a push agent with a URL any more")?;
+            let body = task_push_body(ctx, payload).await?;
+            Ok((
+                signed(url, &d.outbox_id, &body.to_string(), &dest.keys),
+                None,
+            ))
+        }
+        "comment" | "ask" | "respond" => {
+            let text = super::writeback_text(payload).ok_or("nothing to post")?;
+            let target = payload.get("target").cloned().unwrap_or(Value::Null);
+            let provider = target
+                .get("provider")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let entry = d.webhook_id.as_deref().and_then(|w| ctx.registry.get(w));
+            let creds: Option<Credentials> = entry
+                .as_ref()
+                .and_then(|e| e.api.clone())
+                .or_else(|| ctx.config.provider_tokens.get(&provider).cloned());
+            let api_base = entry.as_ref().and_then(|e| e.config.api_base_url.clone());
+            let subject = target.get("subject").and_then(Value::as_str);
+            let base = ctx
+                .config
+                .api_bases
+                .for_provider(&provider, api_base.as_deref(), subject);
+            // `respond` answers through the response URL when there is one.
+            let use_response_url = d.kind == "respond";
+            let t = Target {
+                provider: &provider,
+                thread_key: if use_response_url && target.get("response_url").is_some() {
+                    None
+                } else {
+                    target.get("thread_key").and_then(Value::as_str)
+                },
+                subject,
+                response_url: target.get("response_url").and_then(Value::as_str),
+            };
+            let creds = if use_response_url && t.response_url.is_some() {
+                None
+            } else {
+                creds
+            };
+            let req = writeback::build(&t, text, creds.as_ref(), base.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok((req, Some(provider)))
+        }
+        other => Err(format!("no sender for {other:?} messages")),
+    }
+}
+
+/// A JSON POST signed per Standard Webhooks.
+fn signed(url: &str, msg_id: &str, body: &str, keys: &[Vec<u8>]) -> ApiRequest {
+    let ts = now_micros() / 1_000_000;
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("webhook-id".to_owned(), msg_id.to_owned()),
+        ("webhook-timestamp".to_owned(), ts.to_string()),
+    ];
+    if !keys.is_empty() {
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        headers.push((
+            "webhook-signature".to_owned(),
+            standard_signature_header(&refs, msg_id, ts, body.as_bytes()),
+        ));
+    }
+    ApiRequest {
+        method: Method::POST,
+        url: url.to_owned(),
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// A task push: the task, its event and where to report back.
+async fn task_push_body(ctx: &SendCtx, payload: &Value) -> Result<Value, String> {
+    let task_id = payload
+        .get("task_id")
+        .and_then(Value::as_str)
+        .ok_or("task push without a task id")?;
+    let task = ctx
+        .store
+        .get_task(task_id)
+        .await
+        .map_err(|e| format!("reading the task: {e}"))?
+        .ok_or_else(|| format!("task {task_id} is gone"))?;
+    let event = match &task.event_id {
+        Some(id) => ctx
+            .store
+            .get_event(id)
+            .await
+            .map_err(|e| format!("reading the event: {e}"))?,
+        None => None,
+    };
+    let base = ctx.config.public_url.trim_end_matches('/');
+    let event = event.map(|e| {
+        json!({
+            "id": e.event_id,
+            "webhook_id": e.webhook_id,
+            "provider": e.provider,
+            "event_type": e.event_type,
+            "source": e.source,
+            "subject": e.subject,
+            "actor": e.actor,
+            "thread_key": e.thread_key,
+            "received_at": crate::api::rfc3339(e.received_at),
+            "payload": serde_json::from_str::<Value>(&e.payload).unwrap_or(Value::Null),
+        })
+    });
+    Ok(json!({
+        "type": "task.created",
+        "timestamp": crate::api::rfc3339(task.created_at),
+        "data": {
+            "task": {
+                "id": task.task_id,
+                "task_id": task.task_id,
+                "agent": task.agent,
+                "message": task.message,
+                "command_id": task.command_id,
+                "webhook_id": task.webhook_id,
+                "event_id": task.event_id,
+                "lease_id": task.lease_id,
+            },
+            "event": event,
+            "complete_url": format!("{base}/api/tasks/{}/complete", task.task_id),
+            "fail_url": format!("{base}/api/tasks/{}/fail", task.task_id),
+        }
+    }))
+}
+
+/// Sends a prepared request through the guarded client.
+async fn send(ctx: &SendCtx, req: ApiRequest, provider_check: Option<&str>) -> AttemptResult {
+    let started_at = now_micros();
+    let t0 = Instant::now();
+    let mut out = AttemptResult {
+        started_at,
+        ..AttemptResult::default()
+    };
+    let url = match reqwest::Url::parse(&req.url) {
+        Ok(u) => u,
+        Err(e) => return AttemptResult::permanent(format!("bad URL {:?}: {e}", req.url)),
+    };
+    if let Err(e) = ctx.config.guard.check_url(&url) {
+        return AttemptResult::permanent(e.to_string());
+    }
+    let mut builder = ctx.client.request(req.method, url).body(req.body);
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    match builder.send().await {
+        Err(e) => {
+            out.error = Some(describe(&e));
+            // A refusal by the guard surfaces as a resolve error: not worth retrying.
+            out.permanent = is_guard_refusal(&e);
+        }
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            out.status = Some(status);
+            out.retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let mut buf = Vec::new();
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        let room = EXCERPT_BYTES.saturating_sub(buf.len());
+                        buf.extend_from_slice(&c[..c.len().min(room)]);
+                        if buf.len() >= EXCERPT_BYTES {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.error = Some(format!("reading the answer: {}", describe(&e)));
+                        break;
+                    }
+                }
+            }
+            if (300..400).contains(&status) {
+                out.error = Some(format!("redirect ({status}) is not followed"));
+            } else if !(200..300).contains(&status) {
+                out.error = Some(format!("HTTP {status}"));
+            } else if let Some(p) = provider_check {
+                if let Err(why) = writeback::check_response(p, status, &buf) {
+                    out.error = Some(why);
+                }
+            }
+            out.excerpt = Some(String::from_utf8_lossy(&buf).into_owned());
+        }
+    }
+    out.latency = t0.elapsed();
+    out
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn is_guard_refusal(e: &reqwest::Error) -> bool {
+    super::ssrf::refusal(e).is_some()
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    let d = at - now;
+    Some(if d.is_negative() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(d.as_seconds_f64())
+    })
+}
+
+/// Opens a sealed Standard Webhooks secret into its signing key.
+pub fn open_key(sealer: &Sealer, sealed: &str) -> Option<Vec<u8>> {
+    let raw = sealer.open(sealed).ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    standard_secret_key(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        let future = time::OffsetDateTime::now_utc() + time::Duration::seconds(90);
+        let s = future
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        let d = parse_retry_after(&s).unwrap();
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}
