@@ -1,6 +1,7 @@
 //! Switchyard's domain: validated identifiers, the normalized event model, and the
 //! provider schemes that prove a webhook is genuine and turn it into an event, and
-//! the routing rules (seed 002's webhook configs) that decide what an event triggers.
+//! the routing rules (seed 002's webhook configs) that decide what an event triggers,
+//! and the write-back requests (comments posted to provider APIs) built from events.
 //!
 //! Architecture invariant: this crate depends on neither a web framework nor a
 //! database driver. It sees a request as headers, a query string and raw bytes
@@ -17,6 +18,7 @@ pub mod provider;
 pub mod providers;
 pub mod routing;
 pub mod sig;
+pub mod writeback;
 
 pub use event::{Normalized, Reply};
 pub use ids::{EventType, IdError, ProviderName, WebhookId};

@@ -14,7 +14,9 @@ pub mod engine;
 pub mod limits;
 pub mod send;
 pub mod ssrf;
-pub mod writeback;
+
+/// The provider write-back requests live in the core (pure, fuzzed).
+pub use switchyard_core::writeback;
 
 use std::sync::Arc;
 use std::time::Duration;

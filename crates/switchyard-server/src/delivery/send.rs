@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use switchyard_core::sig::{standard_secret_key, standard_signature_header};
 use switchyard_store::{now_micros, Delivery, Sealer, Store};
 
-use super::writeback::{self, ApiRequest, Credentials, Target};
+use super::writeback::{self, parse_retry_after, ApiRequest, Credentials, Target};
 use super::DeliveryConfig;
 use crate::registry::Registry;
 
@@ -331,50 +331,9 @@ fn is_guard_refusal(e: &reqwest::Error) -> bool {
     super::ssrf::refusal(e).is_some()
 }
 
-/// `Retry-After`: seconds, or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let now = time::OffsetDateTime::now_utc();
-    let d = at - now;
-    Some(if d.is_negative() {
-        Duration::ZERO
-    } else {
-        Duration::from_secs_f64(d.as_seconds_f64())
-    })
-}
-
 /// Opens a sealed Standard Webhooks secret into its signing key.
 pub fn open_key(sealer: &Sealer, sealed: &str) -> Option<Vec<u8>> {
     let raw = sealer.open(sealed).ok()?;
     let s = String::from_utf8(raw).ok()?;
     standard_secret_key(&s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO),
-            "a date in the past means now"
-        );
-        let future = time::OffsetDateTime::now_utc() + time::Duration::seconds(90);
-        let s = future
-            .format(&time::format_description::well_known::Rfc2822)
-            .unwrap();
-        let d = parse_retry_after(&s).unwrap();
-        assert!(
-            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
-            "{d:?}"
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 }

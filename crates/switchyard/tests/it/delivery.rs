@@ -114,14 +114,17 @@ both_stores!(
     write_backs_reach_provider_apis,
     replicas_never_attempt_one_message_twice,
     rotated_secrets_sign_twice,
+    limits_are_enforced,
+    task_follow_ups_and_interactive_calls_are_sent,
 );
 
 async fn forward_is_retried_until_it_lands(kind: Kind) {
     let rx = Receiver::start().await;
+    // A redirect is a failure and is not followed.
     rx.script(vec![
         Reply::status(500),
         Reply::status(503),
-        Reply::status(502),
+        Reply::status(302).header("location", "/elsewhere"),
     ]);
     let app = TestApp::spawn(kind).await;
     let url = format!("{}/hook?via=switchyard", rx.url);
@@ -149,7 +152,11 @@ async fn forward_is_retried_until_it_lands(kind: Kind) {
         .iter()
         .map(|a| a["status_code"].as_i64().unwrap())
         .collect();
-    assert_eq!(codes, [500, 503, 502, 200]);
+    assert_eq!(codes, [500, 503, 302, 200]);
+    assert!(
+        log[2]["error"].as_str().unwrap().contains("redirect"),
+        "{log:?}"
+    );
     assert_eq!(log[0]["response"], "", "the failures answered nothing");
     assert_eq!(log[3]["response"], "ok");
     assert_eq!(d["attempts"], 4);
@@ -681,5 +688,136 @@ async fn rotated_secrets_sign_twice(kind: Kind) {
         !verify_standard(&got[0], &new),
         "the first was signed before"
     );
+    app.stop().await;
+}
+
+async fn limits_are_enforced(kind: Kind) {
+    let capped = Receiver::start().await;
+    capped.set_default(Reply::status(200).delay(Duration::from_millis(100)));
+    let rated = Receiver::start().await;
+    let app = TestApp::spawn(kind).await;
+    let (cap_url, rate_url) = (format!("{}/c", capped.url), format!("{}/r", rated.url));
+    for (url, settings) in [
+        (&cap_url, json!({"max_concurrency": 2})),
+        (&rate_url, json!({"rate_per_second": 10, "burst": 1})),
+    ] {
+        let mut body = settings;
+        body["url"] = json!(url);
+        let (s, b) = app.api(Method::POST, "/api/destinations", Some(body)).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({
+                "webhook_id": "lim", "name": "lim", "provider": "github", "secret": SECRET,
+                "commands": [{"trigger": "issues.opened", "action": "forward", "url": cap_url},
+                             {"trigger": "issues.opened", "action": "forward", "url": rate_url}]
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    for n in 1..=8 {
+        post_issue(&app, "lim", n).await;
+    }
+    capped.wait_for(8, Duration::from_secs(20)).await;
+    let got = rated.wait_for(8, Duration::from_secs(20)).await;
+    assert_eq!(capped.max_concurrent(), 2, "two at a time, never more");
+    // Ten a second with a burst of one: eight requests span at least 0.7 s.
+    let span = got[7].at.duration_since(got[0].at);
+    assert!(span >= Duration::from_millis(650), "8 requests in {span:?}");
+    app.stop().await;
+}
+
+async fn task_follow_ups_and_interactive_calls_are_sent(kind: Kind) {
+    let github = Receiver::start().await;
+    let hook = Receiver::start().await;
+    let gh = github.url.clone();
+    let app = TestApp::spawn_with(kind, move |c| c.delivery.api_bases.github = gh).await;
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({
+                "webhook_id": "work", "name": "work", "provider": "github", "secret": SECRET,
+                "api_token": "ghp_work",
+                "commands": [{"trigger": "issues.opened", "action": "create_task", "agent": "worker",
+                              "template": "{{issue.title}}"}]
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let answer = post_issue(&app, "work", 12).await;
+    let event_id = answer["event_id"].as_str().unwrap().to_owned();
+
+    // Seed 002's interactive endpoint posts for real now.
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/webhooks/work/comment",
+            Some(json!({"event_id": event_id, "message": "Looking into it"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let got = github.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].path, "/repos/acme/app/issues/12/comments");
+    assert_eq!(got[0].header("authorization"), Some("Bearer ghp_work"));
+    assert_eq!(got[0].json(), json!({"body": "Looking into it"}));
+
+    let (_, leased) = app
+        .api(
+            Method::POST,
+            "/api/agents/worker/tasks/lease",
+            Some(json!({"max": 1})),
+        )
+        .await;
+    let task = &leased["tasks"][0];
+    let (task_id, lease) = (
+        task["task_id"].as_str().unwrap().to_owned(),
+        task["lease_id"].as_str().unwrap().to_owned(),
+    );
+    // A follow-up that cannot be carried out refuses the whole completion.
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/tasks/{task_id}/complete"),
+            Some(json!({"lease_id": lease, "actions": [{"action": "forward", "message": "x"}]})),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    let (_, t) = app.api_get(&format!("/api/tasks/{task_id}")).await;
+    assert_eq!(t["status"], "leased");
+
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/tasks/{task_id}/complete"),
+            Some(json!({"lease_id": lease, "result": {"pr": 3},
+                        "actions": [{"action": "comment", "message": "Fixed in #3"},
+                                    {"action": "forward", "url": format!("{}/done", hook.url), "message": "deployed"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let got = github.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].json(), json!({"body": "Fixed in #3"}));
+    let got = hook.wait_for(1, Duration::from_secs(10)).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "task.completed");
+    assert_eq!(body["data"]["task_id"], task_id.as_str());
+    assert_eq!(body["data"]["message"], "deployed");
+    // Completing again is refused, and sends nothing more.
+    let (s, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/tasks/{task_id}/complete"),
+            Some(
+                json!({"lease_id": lease, "actions": [{"action": "comment", "message": "again"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 409);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(github.count(), 2);
     app.stop().await;
 }

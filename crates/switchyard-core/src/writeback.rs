@@ -11,6 +11,7 @@
 //! Every `BuildError` is permanent: retrying cannot make a missing token appear.
 
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine as _;
 use http::Method;
@@ -644,10 +645,47 @@ pub fn check_response(provider: &str, status: u16, body: &[u8]) -> Result<(), St
     }
 }
 
+/// `Retry-After` as a receiver sends it: seconds, or an HTTP date (a date in the
+/// past means now). `None` when it is neither.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    let d = at - now;
+    Some(if d.is_negative() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(d.as_seconds_f64())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        let future = time::OffsetDateTime::now_utc() + time::Duration::seconds(90);
+        let s = future
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        let d = parse_retry_after(&s).unwrap();
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
 
     fn creds(token: &str) -> Credentials {
         Credentials {
@@ -1569,6 +1607,24 @@ mod tests {
     /// Texts heavy in what JSON and ADF must escape or split, and anything at all.
     fn text() -> impl Strategy<Value = String> {
         prop_oneof!["[a \t\r\n\"\\\\{}é🦀\u{0}\u{2028}]{0,40}", any::<String>()]
+    }
+
+    proptest! {
+        /// Whatever a receiver sends as `Retry-After`, parsing never panics, and
+        /// whole seconds read back as themselves.
+        #[test]
+        fn retry_after_never_panics(v in ".{0,64}", secs in 0u64..10_000_000) {
+            let _ = parse_retry_after(&v);
+            prop_assert_eq!(parse_retry_after(&secs.to_string()), Some(Duration::from_secs(secs)));
+        }
+
+        /// Any answer body from any provider is judged without panicking.
+        #[test]
+        fn check_response_never_panics(provider in "[a-z]{0,8}", status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = check_response(&provider, status, &body);
+            let _ = check_response("slack", status, &body);
+            let _ = check_response("linear", status, &body);
+        }
     }
 
     proptest! {
