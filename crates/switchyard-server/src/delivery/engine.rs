@@ -362,6 +362,20 @@ impl Dispatcher {
                 to_release.extend(dest.queue.drain(..).map(|d| (d, now_us)));
                 continue;
             }
+            // Anything whose claim would run out before its attempt could end goes
+            // back, wherever it waits: another process may take it then.
+            if dest
+                .queue
+                .iter()
+                .any(|d| d.claimed_until.unwrap_or(0) - now_us < margin.as_micros() as i64)
+            {
+                let (keep, expiring): (VecDeque<_>, VecDeque<_>) =
+                    dest.queue.drain(..).partition(|d| {
+                        d.claimed_until.unwrap_or(0) - now_us >= margin.as_micros() as i64
+                    });
+                dest.queue = keep;
+                to_release.extend(expiring.into_iter().map(|d| (d, now_us)));
+            }
             if let Some(until) = dest.breaker.open_until().filter(|u| *u > now) {
                 // The circuit is open: the queue goes back until it may probe.
                 let at = now_us + until.duration_since(now).as_micros() as i64;
