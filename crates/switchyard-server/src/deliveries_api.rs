@@ -35,7 +35,13 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "event_id": d.event_id,
         "command_id": d.command_id,
         "attempts": d.attempts,
-        "next_attempt_at": if d.status == "pending" { json!(rfc3339(d.next_attempt_at)) } else { Value::Null },
+        // A parked message waits for its destination to be enabled, not for a time.
+        "next_attempt_at": if d.status == "pending" && d.next_attempt_at < switchyard_store::PARKED {
+            json!(rfc3339(d.next_attempt_at))
+        } else {
+            Value::Null
+        },
+        "waiting_for_destination": d.status == "pending" && d.next_attempt_at >= switchyard_store::PARKED,
         "last_attempt_at": opt_time(d.last_attempt_at),
         "last_status": d.last_status,
         "last_error": d.last_error,

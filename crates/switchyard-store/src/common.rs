@@ -563,20 +563,21 @@ macro_rules! impl_store {
             }
 
             async fn claim_deliveries(&self, q: &$crate::ClaimQuery) -> $crate::Result<Vec<$crate::Delivery>> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET claim_id = ");
-                qb.push_bind(q.claim_id.as_str());
-                qb.push(", claimed_until = ");
-                qb.push_bind(q.now + q.claim_micros);
-                qb.push(", attempts = attempts + 1, updated_at = ");
-                qb.push_bind(q.now);
-                qb.push(
-                    " WHERE outbox_id IN (SELECT o.outbox_id FROM outbox o \
+                // The chosen ids come from a CTE joined by primary key, so the update
+                // touches only them (an `IN (subquery)` made PostgreSQL hash-join the
+                // whole table).
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "WITH c AS (SELECT o.outbox_id FROM outbox o \
                      WHERE o.status = 'pending' AND o.kind <> 'run_workflow' AND o.next_attempt_at <= ",
                 );
                 qb.push_bind(q.now);
                 qb.push(" AND (o.claimed_until IS NULL OR o.claimed_until < ");
                 qb.push_bind(q.now);
                 qb.push(")");
+                if let Some(only) = &q.only {
+                    qb.push(" AND o.destination_id = ");
+                    qb.push_bind(only.as_str());
+                }
                 if !q.exclude.is_empty() {
                     qb.push(" AND o.destination_id NOT IN (");
                     let mut sep = qb.separated(", ");
@@ -585,24 +586,41 @@ macro_rules! impl_store {
                     }
                     qb.push(")");
                 }
-                // A disabled destination's messages wait for it to be enabled again.
+                // A disabled destination's messages wait for it to be enabled again
+                // (disabling parks them; this catches ones that arrived since). The
+                // uncorrelated subqueries are computed once, so the due index is walked
+                // in order and the scan stops at the limit.
                 qb.push(
-                    " AND NOT EXISTS (SELECT 1 FROM destinations d WHERE d.destination_id = o.destination_id \
-                     AND d.disabled_at IS NOT NULL)",
+                    " AND o.destination_id NOT IN (SELECT d.destination_id FROM destinations d \
+                     WHERE d.disabled_at IS NOT NULL)",
                 );
                 // Ordered messages wait behind any older pending one with the same key
-                // (a FIFO destination orders messages without a key as one queue).
+                // (a FIFO destination orders messages without a key as one queue). The
+                // cheap test comes first: most messages are unordered.
                 qb.push(
-                    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination_id = o.destination_id \
+                    " AND ((o.ordering_key IS NULL AND o.destination_id NOT IN (SELECT f.destination_id \
+                     FROM destinations f WHERE f.fifo)) \
+                     OR NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination_id = o.destination_id \
                      AND p.status = 'pending' AND p.outbox_id < o.outbox_id \
-                     AND COALESCE(p.ordering_key, '') = COALESCE(o.ordering_key, '') \
-                     AND (o.ordering_key IS NOT NULL OR EXISTS (SELECT 1 FROM destinations f \
-                     WHERE f.destination_id = o.destination_id AND f.fifo)))",
+                     AND COALESCE(p.ordering_key, '') = COALESCE(o.ordering_key, '')))",
                 );
                 qb.push(" ORDER BY o.next_attempt_at, o.outbox_id LIMIT ");
                 qb.push_bind(q.limit);
                 qb.push($lock);
-                qb.push(format!(") RETURNING {}", $crate::common::DELIVERY_COLUMNS));
+                qb.push(") UPDATE outbox SET claim_id = ");
+                qb.push_bind(q.claim_id.as_str());
+                qb.push(", claimed_until = ");
+                qb.push_bind(q.now + q.claim_micros);
+                qb.push(", attempts = attempts + 1, updated_at = ");
+                qb.push_bind(q.now);
+                let returning: Vec<String> = $crate::common::DELIVERY_COLUMNS
+                    .split(',')
+                    .map(|c| format!("outbox.{}", c.trim()))
+                    .collect();
+                qb.push(format!(
+                    " FROM c WHERE outbox.outbox_id = c.outbox_id RETURNING {}",
+                    returning.join(", ")
+                ));
                 let mut rows: Vec<$crate::Delivery> = qb.build_query_as().fetch_all(&self.writer).await?;
                 rows.sort_by(|a, b| (a.next_attempt_at, &a.outbox_id).cmp(&(b.next_attempt_at, &b.outbox_id)));
                 Ok(rows)
@@ -708,6 +726,13 @@ macro_rules! impl_store {
                         qb.push(" WHERE destination_id = ");
                         qb.push_bind(dest.as_str());
                         qb.push(" AND disabled_at IS NULL");
+                        qb.build().execute(&mut *tx).await?;
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET next_attempt_at = ");
+                        qb.push_bind($crate::PARKED);
+                        qb.push(" WHERE status = 'pending' AND destination_id = ");
+                        qb.push_bind(dest.as_str());
+                        qb.push(" AND next_attempt_at < ");
+                        qb.push_bind($crate::PARKED);
                         qb.build().execute(&mut *tx).await?;
                     }
                 }
@@ -849,7 +874,41 @@ macro_rules! impl_store {
                 qb.push_bind(now);
                 qb.push(" WHERE destination_id = ");
                 qb.push_bind(destination_id);
-                Ok(qb.build().execute(&self.writer).await?.rows_affected() > 0)
+                let mut tx = self.writer.begin().await?;
+                let found = qb.build().execute(&mut *tx).await?.rows_affected() > 0;
+                // Parked while disabled, so claims never walk past them; due again
+                // (all at once) when enabled.
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET next_attempt_at = ");
+                match reason {
+                    Some(_) => {
+                        qb.push_bind($crate::PARKED);
+                        qb.push(" WHERE next_attempt_at < ");
+                        qb.push_bind($crate::PARKED);
+                    }
+                    None => {
+                        qb.push_bind(now);
+                        qb.push(" WHERE next_attempt_at >= ");
+                        qb.push_bind($crate::PARKED);
+                    }
+                }
+                qb.push(" AND status = 'pending' AND destination_id = ");
+                qb.push_bind(destination_id);
+                qb.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(found)
+            }
+
+            async fn park_destination(&self, destination_id: &str, until: i64, now: i64) -> $crate::Result<u64> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET next_attempt_at = ");
+                qb.push_bind(until);
+                qb.push(" WHERE destination_id = ");
+                qb.push_bind(destination_id);
+                qb.push(" AND status = 'pending' AND next_attempt_at < ");
+                qb.push_bind(until);
+                qb.push(" AND (claimed_until IS NULL OR claimed_until < ");
+                qb.push_bind(now);
+                qb.push(")");
+                Ok(qb.build().execute(&self.writer).await?.rows_affected())
             }
         }
     };

@@ -165,8 +165,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_destinations(&self) -> Result<Vec<Destination>>;
 
-    /// Disables (with a reason) or, with `None`, re-enables a destination. False
-    /// when there is no such destination.
+    /// Moves a destination's pending, unclaimed messages due before `until` to
+    /// `until` (an open circuit, a pause), so claims do not walk past them. Returns
+    /// how many moved.
+    async fn park_destination(&self, destination_id: &str, until: i64, now: i64) -> Result<u64>;
+
+    /// Disables (with a reason) or, with `None`, re-enables a destination; its pending
+    /// messages are parked at [`PARKED`] while it is disabled and due at once when it
+    /// is enabled. False when there is no such destination.
     async fn set_destination_disabled(
         &self,
         destination_id: &str,
@@ -202,6 +208,10 @@ pub fn redact_url(url: &str) -> String {
     }
     url.to_owned()
 }
+
+/// The `next_attempt_at` of a message waiting for its destination to be enabled: far
+/// beyond any schedule (year 2096), so claims never reach it.
+pub const PARKED: i64 = 4_000_000_000_000_000;
 
 /// Microseconds since the Unix epoch, the store's unit of time.
 pub fn now_micros() -> i64 {

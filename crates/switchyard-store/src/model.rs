@@ -358,6 +358,8 @@ pub struct ClaimQuery {
     pub limit: i64,
     pub claim_micros: i64,
     pub exclude: Vec<String>,
+    /// Claim only this destination's messages (a circuit breaker's probe).
+    pub only: Option<String>,
 }
 
 /// How an attempt ended, for [`crate::Store::finish_deliveries`].

@@ -36,6 +36,9 @@ use crate::registry::Registry;
 /// (another replica may have changed them).
 const SETTINGS_TTL: Duration = Duration::from_secs(5);
 
+/// How often messages arriving for an unavailable destination are parked.
+const PARK_EVERY: Duration = Duration::from_millis(250);
+
 /// What the API shows of a destination's live state on this process.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct LiveState {
@@ -78,7 +81,12 @@ impl Engine {
         let (finish_tx, finish_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let mut tasks = JoinSet::new();
-        tasks.spawn(finisher(store.clone(), finish_rx, wake.clone()));
+        tasks.spawn(finisher(
+            store.clone(),
+            finish_rx,
+            wake.clone(),
+            stop.clone(),
+        ));
         let d = Dispatcher {
             claim_id: new_id("claim"),
             ctx,
@@ -123,6 +131,8 @@ struct Dest {
     loaded: Instant,
     /// Settings changed elsewhere: read them again before the next attempt.
     stale: bool,
+    /// When this process last parked the destination's messages (while disabled).
+    parked: Instant,
     queue: VecDeque<Delivery>,
     in_flight: usize,
     aimd: Aimd,
@@ -137,6 +147,7 @@ impl Dest {
             info: Arc::new(DestInfo::default()),
             loaded: now,
             stale: false,
+            parked: now,
             queue: VecDeque::new(),
             in_flight: 0,
             aimd: Aimd::new(cfg.default_concurrency),
@@ -170,7 +181,8 @@ impl Dest {
     fn saturated(&mut self, now: Instant) -> bool {
         self.info.disabled
             || self.queue.len() >= self.aimd.limit()
-            || !self.breaker.would_allow(now)
+            // An open circuit gets its probe through a claim of its own.
+            || self.breaker.state() != super::limits::CircuitState::Closed
             || self.paused_until.is_some_and(|t| t > now)
             || (!self.queue.is_empty()
                 && self.bucket.as_mut().is_some_and(|b| !b.wait(now).is_zero()))
@@ -225,7 +237,12 @@ impl Dispatcher {
             let mut timer = self.pump(now);
             let free = cfg.max_in_flight.saturating_sub(self.total);
             if want_claim && free > 0 {
-                match self.claim(free).await {
+                // A claim can be slow on a huge backlog; stopping does not wait for it.
+                let claimed = tokio::select! {
+                    r = self.claim(free) => r,
+                    _ = stop.cancelled() => break,
+                };
+                match claimed {
                     Ok(got) if got == free => continue,
                     Ok(got) => {
                         if got > 0 {
@@ -234,7 +251,8 @@ impl Dispatcher {
                         want_claim = false;
                         // Sleep until the next message is due, if it is soon.
                         if let Ok(Some(due)) = self.ctx.store.next_delivery_due().await {
-                            let wait = due - now_micros();
+                            let wait =
+                                (due - now_micros()).clamp(0, cfg.poll_interval.as_micros() as i64);
                             if wait > 0 {
                                 timer =
                                     timer.min(Instant::now() + Duration::from_micros(wait as u64));
@@ -297,22 +315,87 @@ impl Dispatcher {
         }
     }
 
+    /// Moves a destination's waiting messages to `until`, in the background.
+    fn park(&self, destination_id: &str, until: i64) {
+        let (store, id) = (self.ctx.store.clone(), destination_id.to_owned());
+        tokio::spawn(async move {
+            match store.park_destination(&id, until, now_micros()).await {
+                Ok(n) if n > 0 => tracing::debug!(destination = %id, n, "messages parked"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(destination = %id, error = %e, "parking messages failed"),
+            }
+        });
+    }
+
     /// Claims up to `limit` messages; returns how many.
     async fn claim(&mut self, limit: usize) -> anyhow::Result<usize> {
         let now = Instant::now();
+        // Messages that keep arriving for a destination that cannot take them now
+        // (disabled, circuit open, paused) are parked until it can, a few times a
+        // second: the claim walks due messages in order, and every one of them
+        // left due would be walked past again by every claim.
+        let now_us = now_micros();
+        let mut parks = Vec::new();
+        for (id, d) in self.dests.iter_mut() {
+            if d.parked.elapsed() < PARK_EVERY {
+                continue;
+            }
+            let until = if d.info.disabled {
+                Some(switchyard_store::PARKED)
+            } else {
+                d.breaker
+                    .open_until()
+                    .into_iter()
+                    .chain(d.paused_until)
+                    .filter(|t| *t > now)
+                    .max()
+                    .map(|t| {
+                        // Rounded up to the second, so parking again with the same
+                        // deadline finds the parked messages already there.
+                        let at = now_us + t.duration_since(now).as_micros() as i64;
+                        (at + 999_999) / 1_000_000 * 1_000_000
+                    })
+            };
+            if let Some(until) = until {
+                d.parked = now;
+                parks.push((id.clone(), until));
+            }
+        }
+        for (id, until) in parks {
+            self.park(&id, until);
+        }
         let exclude: Vec<String> = self
             .dests
             .iter_mut()
             .filter_map(|(id, d)| d.saturated(now).then(|| id.clone()))
             .collect();
-        let q = ClaimQuery {
+        // Circuits whose open time is up get one message each, for the probe.
+        let probes: Vec<String> = self
+            .dests
+            .iter()
+            .filter(|(_, d)| {
+                d.queue.is_empty()
+                    && d.in_flight == 0
+                    && d.breaker.open_until().is_some()
+                    && d.breaker.would_allow(now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut q = ClaimQuery {
             claim_id: self.claim_id.clone(),
             now: now_micros(),
             limit: limit as i64,
             claim_micros: self.ctx.config.claim_timeout.as_micros() as i64,
             exclude,
+            only: None,
         };
-        let rows = self.ctx.store.claim_deliveries(&q).await?;
+        let mut rows = self.ctx.store.claim_deliveries(&q).await?;
+        q.exclude.clear();
+        q.limit = 1;
+        for id in probes {
+            q.only = Some(id);
+            rows.extend(self.ctx.store.claim_deliveries(&q).await?);
+        }
         let n = rows.len();
         for row in rows {
             if !self.held.insert(row.outbox_id.clone()) {
@@ -452,6 +535,7 @@ impl Dispatcher {
         self.total -= 1;
         self.held.remove(&d.outbox_id);
         let mut disable = None;
+        let mut park = None;
         let outcome = match self.dests.get_mut(&d.destination_id) {
             None => AttemptOutcome::Retry {
                 next_attempt_at: now_micros(),
@@ -465,7 +549,15 @@ impl Dispatcher {
                 } else if r.permanent {
                     AttemptOutcome::Dead
                 } else {
+                    let was_open = dest.breaker.open_until().is_some();
                     dest.breaker.record(false, now);
+                    if let (false, Some(until)) = (was_open, dest.breaker.open_until()) {
+                        // The circuit opened: its waiting messages move past the open
+                        // time, so claims for other destinations do not walk them.
+                        let until_us =
+                            now_micros() + until.saturating_duration_since(now).as_micros() as i64;
+                        park = Some((until_us + 999_999) / 1_000_000 * 1_000_000);
+                    }
                     let status = r.status.unwrap_or(0);
                     if matches!(status, 429 | 502 | 503 | 504) {
                         dest.aimd.overloaded();
@@ -493,6 +585,9 @@ impl Dispatcher {
                 }
             }
         };
+        if let Some(until) = park {
+            self.park(&d.destination_id, until);
+        }
         record_metrics(&d, &r, &outcome);
         if outcome == AttemptOutcome::Dead {
             tracing::warn!(delivery = %d.outbox_id, kind = %d.kind, destination = %d.destination_id,
@@ -720,6 +815,7 @@ async fn finisher(
     store: Arc<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<FinishedAttempt>,
     wake: Arc<Notify>,
+    stop: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(1024);
     while rx.recv_many(&mut buf, 1024).await > 0 {
@@ -727,6 +823,12 @@ async fn finisher(
         loop {
             match store.finish_deliveries(&buf).await {
                 Ok(()) => break,
+                Err(e) if stop.is_cancelled() => {
+                    // Stopping with a store that does not answer: give up. The
+                    // claims run out and the messages are sent again (at least once).
+                    tracing::warn!(error = %e, n = buf.len(), "could not record attempts while stopping");
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, n = buf.len(), "recording attempts failed; retrying");
                     tokio::time::sleep(backoff).await;
