@@ -11,6 +11,15 @@
 //! Only what completes inside the measured window (after the warm-up) is counted;
 //! latency is recorded, in microseconds, for accepted answers only. The last line on
 //! stdout is one JSON object with every number, for scripts.
+//!
+//! `switchyard-bench route` is issue 3's routing benchmark against a running
+//! Switchyard: it registers webhooks with commands through the management API, sends
+//! signed GitHub `issues` events spread over their endpoints (half of them create a
+//! task), checks what was created, and then drains the task queues with concurrent
+//! lease + complete consumers. See `route.rs`.
+
+mod api;
+mod route;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -50,6 +59,9 @@ struct Cli {
 enum Command {
     /// Send signed GitHub `issues.opened` deliveries over C keep-alive connections.
     Ingest(IngestArgs),
+    /// Routing benchmark: register webhooks with commands, stream signed `issues`
+    /// events at them (half create a task), then drain the tasks with lease + complete.
+    Route(route::RouteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,23 +100,28 @@ struct IngestArgs {
     /// Print accepted requests per second to stderr while running.
     #[arg(long)]
     progress: bool,
+    /// How X-GitHub-Delivery ids are made: `sequential` (per-connection counter, the
+    /// numbers in BENCHMARKS.md's ingest section) or `random` (as GitHub's).
+    #[arg(long, value_enum, default_value_t = IdKind::Sequential)]
+    delivery_ids: IdKind,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ingest(args) => ingest(args),
+        Command::Route(args) => route::run(args),
     }
 }
 
 /// Where to send, as parsed from `--url`.
-struct Target {
+pub(crate) struct Target {
     addr: SocketAddr,
     host_header: HeaderValue,
     path: Uri,
 }
 
-fn parse_target(url: &str) -> anyhow::Result<Target> {
+pub(crate) fn parse_target(url: &str) -> anyhow::Result<Target> {
     let uri: Uri = url
         .parse()
         .with_context(|| format!("invalid URL {url:?}"))?;
@@ -142,17 +159,32 @@ fn parse_target(url: &str) -> anyhow::Result<Target> {
     })
 }
 
-/// One connection's pre-built request parts.
-struct Delivery {
-    body: Bytes,
-    sig256: HeaderValue,
-    sig1: HeaderValue,
+/// One pre-built, signed request (a connection cycles through its list of them).
+pub(crate) struct Delivery {
+    /// The request's path.
+    pub(crate) path: Uri,
+    pub(crate) body: Bytes,
+    pub(crate) sig256: HeaderValue,
+    pub(crate) sig1: HeaderValue,
+    /// Route mode: how many tasks the answer's `matched` list must name. `None`: the
+    /// answer is not read (ingest mode).
+    pub(crate) expect_tasks: Option<u64>,
 }
 
 /// A trimmed but realistic GitHub `issues.opened` payload (GitHub's own is larger:
 /// it carries every `*_url` of the repository; this keeps the fields a receiver
-/// reads and enough of the rest to weigh 1–2 KB).
+/// reads and enough of the rest to weigh 1–2 KB), labelled `bug`.
 fn issues_opened(number: u64, pad_to: Option<usize>) -> anyhow::Result<Vec<u8>> {
+    issues_opened_labelled(number, "bug", 208045946, pad_to)
+}
+
+/// [`issues_opened`] with one label of the caller's choice.
+pub(crate) fn issues_opened_labelled(
+    number: u64,
+    label: &str,
+    label_id: u64,
+    pad_to: Option<usize>,
+) -> anyhow::Result<Vec<u8>> {
     let user = |login: &str, id: u64| {
         serde_json::json!({
             "login": login,
@@ -179,7 +211,7 @@ fn issues_opened(number: u64, pad_to: Option<usize>) -> anyhow::Result<Vec<u8>> 
                 "number": number,
                 "title": format!("Load test issue #{number}: webhook delivery stalls under load"),
                 "user": user("octocat", 583231),
-                "labels": [{"id": 208045946, "name": "bug", "color": "d73a4a", "default": true}],
+                "labels": [{"id": label_id, "name": label, "color": "d73a4a", "default": true}],
                 "state": "open",
                 "locked": false,
                 "assignee": null,
@@ -229,7 +261,7 @@ fn issues_opened(number: u64, pad_to: Option<usize>) -> anyhow::Result<Vec<u8>> 
     Ok(bytes)
 }
 
-fn sign(secret: &[u8], body: &[u8]) -> anyhow::Result<(HeaderValue, HeaderValue)> {
+pub(crate) fn sign(secret: &[u8], body: &[u8]) -> anyhow::Result<(HeaderValue, HeaderValue)> {
     let mut m256 = Hmac::<sha2::Sha256>::new_from_slice(secret)?;
     m256.update(body);
     let s256 = format!("sha256={}", hex::encode(m256.finalize().into_bytes()));
@@ -239,25 +271,41 @@ fn sign(secret: &[u8], body: &[u8]) -> anyhow::Result<(HeaderValue, HeaderValue)
     Ok((HeaderValue::from_str(&s256)?, HeaderValue::from_str(&s1)?))
 }
 
-/// Unique delivery ids without a syscall each: a random per-connection prefix and
-/// a counter, laid out as a version-4 UUID.
+/// How `X-GitHub-Delivery` ids are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum IdKind {
+    /// A random per-connection prefix and a counter: each connection's ids sort in
+    /// sequence, so a receiver's index on them sees one insertion point per
+    /// connection (cheap for a B-tree).
+    Sequential,
+    /// Every id random, as GitHub's are: each one lands on a random index page.
+    Random,
+}
+
+/// Unique delivery ids without a syscall each, laid out as version-4 UUIDs.
 struct DeliveryIds {
     prefix: u64,
     counter: u64,
+    kind: IdKind,
 }
 
 impl DeliveryIds {
-    fn new() -> Self {
+    fn new(kind: IdKind) -> Self {
         Self {
             prefix: rand::random::<u64>(),
             counter: rand::random::<u32>() as u64,
+            kind,
         }
     }
 
     fn next(&mut self) -> HeaderValue {
         self.counter += 1;
-        let hi = (self.prefix & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-        let lo = (self.counter & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+        let (hi, lo) = match self.kind {
+            IdKind::Sequential => (self.prefix, self.counter),
+            IdKind::Random => (rand::random::<u64>(), rand::random::<u64>()),
+        };
+        let hi = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+        let lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let s = uuid::Uuid::from_u64_pair(hi, lo)
             .hyphenated()
@@ -267,7 +315,7 @@ impl DeliveryIds {
 }
 
 /// What one connection counted inside the measured window.
-struct ConnStats {
+pub(crate) struct ConnStats {
     hist: Histogram<u64>,
     accepted: u64,
     unexpected: u64,
@@ -278,6 +326,19 @@ struct ConnStats {
     total_completed: u64,
     connects: u64,
     last_error: Option<String>,
+    /// Route mode. Accepted answers over the whole run, warm-up included.
+    accepted_total: u64,
+    /// Route mode: task ids named by accepted answers, warm-up included.
+    tasks_total: u64,
+    /// Route mode, measured window: accepted events whose answer named a task, and
+    /// the task ids named.
+    events_with_task: u64,
+    tasks_in_window: u64,
+    /// Route mode, whole run: answers whose `matched` list was not what the event
+    /// should create (or did not parse), and redeliveries reported.
+    misrouted: u64,
+    duplicates: u64,
+    misroute_sample: Option<String>,
 }
 
 impl ConnStats {
@@ -292,17 +353,25 @@ impl ConnStats {
             total_completed: 0,
             connects: 0,
             last_error: None,
+            accepted_total: 0,
+            tasks_total: 0,
+            events_with_task: 0,
+            tasks_in_window: 0,
+            misrouted: 0,
+            duplicates: 0,
+            misroute_sample: None,
         })
     }
 }
 
 /// Shared, read-only run parameters.
-struct Plan {
+pub(crate) struct Plan {
     target: Target,
     measure_from: Instant,
     end: Instant,
     timeout: Duration,
     expect: Option<StatusCode>,
+    ids: IdKind,
     live_accepted: AtomicU64,
     stop: AtomicBool,
 }
@@ -322,7 +391,7 @@ fn build_request(
     d: &Delivery,
     ids: &mut DeliveryIds,
 ) -> anyhow::Result<Request<Full<Bytes>>> {
-    let req = Request::post(plan.target.path.clone())
+    let req = Request::post(d.path.clone())
         .header(HOST, plan.target.host_header.clone())
         .header(
             USER_AGENT,
@@ -344,9 +413,79 @@ fn build_request(
     Ok(req)
 }
 
-async fn connection(plan: Arc<Plan>, d: Delivery) -> anyhow::Result<ConnStats> {
+/// What a Switchyard ingest answer says was created.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// Entries of `matched` that name a `task_id`.
+    pub(crate) tasks: u64,
+    /// Entries of `matched` in all (tasks, outbox rows, errors).
+    pub(crate) matched: u64,
+    pub(crate) duplicate: bool,
+}
+
+/// Reads `{"event_id", "duplicate", "matched": [...]}`; `None` if it is not that.
+pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let matched = v.get("matched")?.as_array()?;
+    let tasks = matched
+        .iter()
+        .filter(|m| {
+            m.get("task_id")
+                .and_then(serde_json::Value::as_str)
+                .is_some()
+        })
+        .count() as u64;
+    Some(Answer {
+        tasks,
+        matched: matched.len() as u64,
+        duplicate: v.get("duplicate").and_then(serde_json::Value::as_bool) == Some(true),
+    })
+}
+
+/// Route mode: checks an accepted answer against what the event should create.
+fn inspect_answer(st: &mut ConnStats, want_tasks: u64, body: &[u8], counted: bool) {
+    st.accepted_total += 1;
+    match read_answer(body) {
+        Some(a) => {
+            st.tasks_total += a.tasks;
+            if counted {
+                st.tasks_in_window += a.tasks;
+                if a.tasks > 0 {
+                    st.events_with_task += 1;
+                }
+            }
+            if a.duplicate {
+                st.duplicates += 1;
+            }
+            if a.tasks != want_tasks || a.matched != want_tasks {
+                st.misrouted += 1;
+                if st.misroute_sample.is_none() {
+                    st.misroute_sample = Some(format!(
+                        "wanted {want_tasks} task(s), got: {}",
+                        String::from_utf8_lossy(&body[..body.len().min(400)])
+                    ));
+                }
+            }
+        }
+        None => {
+            st.misrouted += 1;
+            if st.misroute_sample.is_none() {
+                st.misroute_sample = Some(format!(
+                    "unreadable answer: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(400)])
+                ));
+            }
+        }
+    }
+}
+
+async fn connection(plan: Arc<Plan>, list: Vec<Delivery>) -> anyhow::Result<ConnStats> {
     let mut st = ConnStats::new()?;
-    let mut ids = DeliveryIds::new();
+    let mut ids = DeliveryIds::new(plan.ids);
+    if list.is_empty() {
+        return Ok(st);
+    }
+    let mut next = 0usize;
     'outer: while Instant::now() < plan.end && !plan.stop.load(Ordering::Relaxed) {
         let stream =
             match tokio::time::timeout(plan.timeout, TcpStream::connect(plan.target.addr)).await {
@@ -380,7 +519,9 @@ async fn connection(plan: Arc<Plan>, d: Delivery) -> anyhow::Result<ConnStats> {
                 driver.abort();
                 break 'outer;
             }
-            let req = build_request(&plan, &d, &mut ids)?;
+            let d = &list[next % list.len()];
+            next = next.wrapping_add(1);
+            let req = build_request(&plan, d, &mut ids)?;
             let started = Instant::now();
             // A request still running at the end of the window is cut off: it would
             // not be counted anyway.
@@ -389,19 +530,22 @@ async fn connection(plan: Arc<Plan>, d: Delivery) -> anyhow::Result<ConnStats> {
                 sender.ready().await?;
                 let resp = sender.send_request(req).await?;
                 let status = resp.status();
-                resp.into_body().collect().await?;
-                Ok::<_, hyper::Error>(status)
+                let body = resp.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
             })
             .await;
             let done = Instant::now();
             let counted = done >= plan.measure_from && done <= plan.end;
             st.total_completed += 1;
             match result {
-                Ok(Ok(status)) => {
+                Ok(Ok((status, body))) => {
                     let ok = match plan.expect {
                         Some(want) => status == want,
                         None => status.is_success(),
                     };
+                    if let (true, Some(want)) = (ok, d.expect_tasks) {
+                        inspect_answer(&mut st, want, &body, counted);
+                    }
                     if counted {
                         *st.statuses.entry(status.as_u16()).or_default() += 1;
                         if !status.is_success() {
@@ -460,67 +604,119 @@ fn own_cpu_secs() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    if args.connections == 0 || args.connections > MAX_CONNECTIONS {
+/// This process's CPU seconds, as [`own_cpu_secs`], for the route module.
+pub(crate) fn cpu_secs() -> Option<f64> {
+    own_cpu_secs()
+}
+
+/// Checks the run-shape flags shared by `ingest` and `route`.
+pub(crate) fn check_run_args(
+    connections: usize,
+    duration: f64,
+    warmup: f64,
+    timeout: f64,
+) -> anyhow::Result<()> {
+    if connections == 0 || connections > MAX_CONNECTIONS {
         bail!("--connections must be within 1..={MAX_CONNECTIONS}");
     }
-    let finite = args.duration.is_finite() && args.warmup.is_finite() && args.timeout.is_finite();
-    if !finite
-        || args.duration <= 0.0
-        || args.warmup < 0.0
-        || args.duration + args.warmup > MAX_RUN_SECS
-    {
+    let finite = duration.is_finite() && warmup.is_finite() && timeout.is_finite();
+    if !finite || duration <= 0.0 || warmup < 0.0 || duration + warmup > MAX_RUN_SECS {
         bail!("--duration must be > 0 and warm-up + duration at most {MAX_RUN_SECS} s");
     }
-    if args.timeout <= 0.0 {
+    if timeout <= 0.0 {
         bail!("--timeout must be > 0");
     }
-    let expect = match args.expect_status {
-        Some(s) => Some(StatusCode::from_u16(s).context("--expect-status")?),
-        None => None,
-    };
-    let target = parse_target(&args.url)?;
-    let threads = args
-        .threads
+    Ok(())
+}
+
+/// The generator's runtime and its number of worker threads.
+pub(crate) fn runtime(threads: Option<usize>) -> anyhow::Result<(tokio::runtime::Runtime, usize)> {
+    let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
         .build()?;
+    Ok((rt, threads))
+}
 
-    // Build and sign one body per connection (issue numbers differ per connection).
-    let mut deliveries = Vec::with_capacity(args.connections);
-    for i in 0..args.connections {
-        let body = issues_opened(1000 + i as u64, args.body_bytes)?;
-        let (sig256, sig1) = sign(args.secret.as_bytes(), &body)?;
-        deliveries.push(Delivery {
-            body: Bytes::from(body),
-            sig256,
-            sig1,
-        });
-    }
-    let body_len = deliveries.first().map_or(0, |d| d.body.len());
+/// One closed-loop run's parameters.
+pub(crate) struct LoadSpec {
+    pub(crate) target: Target,
+    /// For messages: what is being loaded.
+    pub(crate) url: String,
+    pub(crate) connections: usize,
+    pub(crate) duration: f64,
+    pub(crate) warmup: f64,
+    pub(crate) timeout: f64,
+    pub(crate) expect: Option<StatusCode>,
+    pub(crate) ids: IdKind,
+    pub(crate) threads: usize,
+    pub(crate) progress: bool,
+}
+
+/// The totals of one closed-loop run, over all connections.
+pub(crate) struct LoadReport {
+    pub(crate) hist: Histogram<u64>,
+    pub(crate) accepted: u64,
+    pub(crate) unexpected: u64,
+    pub(crate) non_2xx: u64,
+    pub(crate) errors: u64,
+    pub(crate) total: u64,
+    pub(crate) connects: u64,
+    pub(crate) statuses: BTreeMap<u16, u64>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) accepted_total: u64,
+    pub(crate) tasks_total: u64,
+    pub(crate) events_with_task: u64,
+    pub(crate) tasks_in_window: u64,
+    pub(crate) misrouted: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) misroute_sample: Option<String>,
+    pub(crate) gen_cpu: Option<f64>,
+    pub(crate) duration: f64,
+    pub(crate) body_len: usize,
+}
+
+/// Runs `deliveries.len()` connections, each cycling through its own list, for the
+/// warm-up and the measured window of `spec`.
+pub(crate) fn run_load(
+    rt: &tokio::runtime::Runtime,
+    spec: LoadSpec,
+    deliveries: Vec<Vec<Delivery>>,
+) -> anyhow::Result<LoadReport> {
+    let body_len = deliveries
+        .first()
+        .and_then(|l| l.first())
+        .map_or(0, |d| d.body.len());
     let cpu_before = own_cpu_secs();
-
+    let (threads, warmup, duration, connections, progress) = (
+        spec.threads,
+        spec.warmup,
+        spec.duration,
+        spec.connections,
+        spec.progress,
+    );
+    let url = spec.url.clone();
     let report = rt.block_on(async {
         let start = Instant::now();
-        let measure_from = start + Duration::from_secs_f64(args.warmup);
-        let end = measure_from + Duration::from_secs_f64(args.duration);
+        let measure_from = start + Duration::from_secs_f64(warmup);
+        let end = measure_from + Duration::from_secs_f64(duration);
         let plan = Arc::new(Plan {
-            target,
+            target: spec.target,
             measure_from,
             end,
-            timeout: Duration::from_secs_f64(args.timeout),
-            expect,
+            timeout: Duration::from_secs_f64(spec.timeout),
+            expect: spec.expect,
+            ids: spec.ids,
             live_accepted: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
         eprintln!(
-            "switchyard-bench: {} connections, {} threads, body {} bytes, warm-up {} s, measuring {} s -> {}",
-            args.connections, threads, body_len, args.warmup, args.duration, args.url
+            "switchyard-bench: {connections} connections, {threads} threads, body {body_len} bytes, warm-up {warmup} s, measuring {duration} s -> {url}"
         );
-        let ticker = args.progress.then(|| {
+        let ticker = progress.then(|| {
             let plan = plan.clone();
             tokio::spawn(async move {
                 let mut last = 0u64;
@@ -540,8 +736,8 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             })
         });
         let mut tasks = tokio::task::JoinSet::new();
-        for d in deliveries {
-            tasks.spawn(connection(plan.clone(), d));
+        for list in deliveries {
+            tasks.spawn(connection(plan.clone(), list));
         }
         // Every task stops by itself at `end` (requests are cut at end + 100 ms); this
         // is a backstop.
@@ -566,104 +762,215 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         }
         Ok::<_, anyhow::Error>(all)
     })?;
-    rt.shutdown_timeout(Duration::from_secs(1));
     let gen_cpu = match (cpu_before, own_cpu_secs()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
 
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut accepted, mut unexpected, mut non_2xx, mut errors, mut total, mut connects) =
-        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
-    let mut last_error = None;
+    let mut out = LoadReport {
+        hist: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+        accepted: 0,
+        unexpected: 0,
+        non_2xx: 0,
+        errors: 0,
+        total: 0,
+        connects: 0,
+        statuses: BTreeMap::new(),
+        last_error: None,
+        accepted_total: 0,
+        tasks_total: 0,
+        events_with_task: 0,
+        tasks_in_window: 0,
+        misrouted: 0,
+        duplicates: 0,
+        misroute_sample: None,
+        gen_cpu,
+        duration,
+        body_len,
+    };
     for st in &report {
-        hist.add(&st.hist)?;
-        accepted += st.accepted;
-        unexpected += st.unexpected;
-        non_2xx += st.non_2xx;
-        errors += st.errors;
-        total += st.total_completed;
-        connects += st.connects;
+        out.hist.add(&st.hist)?;
+        out.accepted += st.accepted;
+        out.unexpected += st.unexpected;
+        out.non_2xx += st.non_2xx;
+        out.errors += st.errors;
+        out.total += st.total_completed;
+        out.connects += st.connects;
+        out.accepted_total += st.accepted_total;
+        out.tasks_total += st.tasks_total;
+        out.events_with_task += st.events_with_task;
+        out.tasks_in_window += st.tasks_in_window;
+        out.misrouted += st.misrouted;
+        out.duplicates += st.duplicates;
         for (k, v) in &st.statuses {
-            *statuses.entry(*k).or_default() += v;
+            *out.statuses.entry(*k).or_default() += v;
         }
         if st.last_error.is_some() {
-            last_error.clone_from(&st.last_error);
+            out.last_error.clone_from(&st.last_error);
+        }
+        if out.misroute_sample.is_none() {
+            out.misroute_sample.clone_from(&st.misroute_sample);
         }
     }
-    let sent = accepted + unexpected + errors;
-    let twoxx: u64 = statuses
-        .iter()
-        .filter(|(k, _)| (200..300).contains(*k))
-        .map(|(_, v)| v)
-        .sum();
-    let rps = accepted as f64 / args.duration;
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    let (p50, p90, p99, p999) = (ms(0.50), ms(0.90), ms(0.99), ms(0.999));
-    let max = hist.max() as f64 / 1000.0;
-    let mean = hist.mean() / 1000.0;
+    Ok(out)
+}
 
-    println!("target          {}", args.url);
-    println!(
-        "setup           {} connections, {} generator threads, body {} bytes, warm-up {} s, measured {} s",
-        args.connections, threads, body_len, args.warmup, args.duration
-    );
-    println!("requests sent   {sent} (completed in the measured window)");
-    println!("2xx             {twoxx}");
-    println!("non-2xx         {non_2xx}");
-    println!(
-        "accepted        {accepted} ({})",
-        match expect {
-            Some(s) => format!("status {}", s.as_u16()),
-            None => "any 2xx".to_owned(),
+impl LoadReport {
+    pub(crate) fn sent(&self) -> u64 {
+        self.accepted + self.unexpected + self.errors
+    }
+
+    pub(crate) fn twoxx(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(k, _)| (200..300).contains(*k))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    pub(crate) fn rps(&self) -> f64 {
+        self.accepted as f64 / self.duration
+    }
+
+    /// The latency at quantile `q`, in ms.
+    pub(crate) fn ms(&self, q: f64) -> f64 {
+        self.hist.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    pub(crate) fn gen_cpu_us_per_req(&self) -> Option<f64> {
+        self.gen_cpu
+            .filter(|_| self.total > 0)
+            .map(|c| (c / self.total as f64 * 1e6).round())
+    }
+
+    /// The human-readable lines `ingest` has always printed.
+    pub(crate) fn print(&self, url: &str, spec_line: &str, expect: Option<StatusCode>) {
+        let (p50, p90, p99, p999) = (self.ms(0.50), self.ms(0.90), self.ms(0.99), self.ms(0.999));
+        let max = self.hist.max() as f64 / 1000.0;
+        let mean = self.hist.mean() / 1000.0;
+        println!("target          {url}");
+        println!("setup           {spec_line}");
+        println!(
+            "requests sent   {} (completed in the measured window)",
+            self.sent()
+        );
+        println!("2xx             {}", self.twoxx());
+        println!("non-2xx         {}", self.non_2xx);
+        println!(
+            "accepted        {} ({})",
+            self.accepted,
+            match expect {
+                Some(s) => format!("status {}", s.as_u16()),
+                None => "any 2xx".to_owned(),
+            }
+        );
+        println!(
+            "errors          {} (transport errors and timeouts)",
+            self.errors
+        );
+        println!("statuses        {:?}", self.statuses);
+        println!("throughput      {:.0} accepted/s", self.rps());
+        println!(
+            "latency (ms)    p50 {p50:.3}  p90 {p90:.3}  p99 {p99:.3}  p99.9 {p999:.3}  max {max:.3}  mean {mean:.3}"
+        );
+        println!(
+            "connections     {} opened; {} requests completed including warm-up",
+            self.connects, self.total
+        );
+        if let (Some(c), Some(per)) = (self.gen_cpu, self.gen_cpu_us_per_req()) {
+            println!(
+                "generator CPU   {c:.2} s ({per:.0} µs per completed request, warm-up included)"
+            );
         }
-    );
-    println!("errors          {errors} (transport errors and timeouts)");
-    println!("statuses        {statuses:?}");
-    println!("throughput      {rps:.0} accepted/s");
-    println!(
-        "latency (ms)    p50 {p50:.3}  p90 {p90:.3}  p99 {p99:.3}  p99.9 {p999:.3}  max {max:.3}  mean {mean:.3}"
-    );
-    println!("connections     {connects} opened; {total} requests completed including warm-up");
-    let gen_cpu_us_per_req = gen_cpu
-        .filter(|_| total > 0)
-        .map(|c| (c / total as f64 * 1e6).round());
-    if let (Some(c), Some(per)) = (gen_cpu, gen_cpu_us_per_req) {
-        println!("generator CPU   {c:.2} s ({per:.0} µs per completed request, warm-up included)");
+        if let Some(e) = &self.last_error {
+            println!("last error      {e}");
+        }
     }
-    if let Some(e) = &last_error {
-        println!("last error      {e}");
+
+    /// The numbers every mode reports, as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let max = self.hist.max() as f64 / 1000.0;
+        let mean = self.hist.mean() / 1000.0;
+        serde_json::json!({
+            "body_bytes": self.body_len,
+            "duration_s": self.duration,
+            "sent": self.sent(),
+            "twoxx": self.twoxx(),
+            "non_2xx": self.non_2xx,
+            "accepted": self.accepted,
+            "unexpected": self.unexpected,
+            "errors": self.errors,
+            "statuses": self.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+            "throughput_rps": (self.rps() * 10.0).round() / 10.0,
+            "latency_ms": {
+                "p50": self.ms(0.50), "p90": self.ms(0.90), "p99": self.ms(0.99),
+                "p999": self.ms(0.999), "max": max,
+                "mean": (mean * 1000.0).round() / 1000.0
+            },
+            "connects": self.connects,
+            "completed_total": self.total,
+            "generator_cpu_s": self.gen_cpu.map(|c| (c * 100.0).round() / 100.0),
+            "generator_cpu_us_per_req": self.gen_cpu_us_per_req(),
+        })
     }
-    let json = serde_json::json!({
-        "tool": "switchyard-bench",
-        "mode": "ingest",
-        "label": args.label,
-        "url": args.url,
-        "connections": args.connections,
-        "threads": threads,
-        "body_bytes": body_len,
-        "warmup_s": args.warmup,
-        "duration_s": args.duration,
-        "sent": sent,
-        "twoxx": twoxx,
-        "non_2xx": non_2xx,
-        "accepted": accepted,
-        "unexpected": unexpected,
-        "errors": errors,
-        "statuses": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
-        "throughput_rps": (rps * 10.0).round() / 10.0,
-        "latency_ms": {
-            "p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max,
-            "mean": (mean * 1000.0).round() / 1000.0
-        },
-        "connects": connects,
-        "completed_total": total,
-        "generator_cpu_s": gen_cpu.map(|c| (c * 100.0).round() / 100.0),
-        "generator_cpu_us_per_req": gen_cpu_us_per_req,
-    });
+}
+
+fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    check_run_args(args.connections, args.duration, args.warmup, args.timeout)?;
+    let expect = match args.expect_status {
+        Some(s) => Some(StatusCode::from_u16(s).context("--expect-status")?),
+        None => None,
+    };
+    let target = parse_target(&args.url)?;
+    let (rt, threads) = runtime(args.threads)?;
+
+    // Build and sign one body per connection (issue numbers differ per connection).
+    let mut deliveries = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        let body = issues_opened(1000 + i as u64, args.body_bytes)?;
+        let (sig256, sig1) = sign(args.secret.as_bytes(), &body)?;
+        deliveries.push(vec![Delivery {
+            path: target.path.clone(),
+            body: Bytes::from(body),
+            sig256,
+            sig1,
+            expect_tasks: None,
+        }]);
+    }
+    let spec = LoadSpec {
+        target,
+        url: args.url.clone(),
+        connections: args.connections,
+        duration: args.duration,
+        warmup: args.warmup,
+        timeout: args.timeout,
+        expect,
+        ids: args.delivery_ids,
+        threads,
+        progress: args.progress,
+    };
+    let report = run_load(&rt, spec, deliveries)?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+
+    report.print(
+        &args.url,
+        &format!(
+            "{} connections, {} generator threads, body {} bytes, warm-up {} s, measured {} s",
+            args.connections, threads, report.body_len, args.warmup, args.duration
+        ),
+        expect,
+    );
+    let mut json = report.json();
+    json["tool"] = "switchyard-bench".into();
+    json["mode"] = "ingest".into();
+    json["label"] = args.label.clone().into();
+    json["url"] = args.url.clone().into();
+    json["connections"] = args.connections.into();
+    json["threads"] = threads.into();
+    json["warmup_s"] = args.warmup.into();
+    json["delivery_ids"] = format!("{:?}", args.delivery_ids).to_lowercase().into();
     println!("{json}");
-    if accepted == 0 {
+    if report.accepted == 0 {
         bail!("no request was accepted");
     }
     Ok(())
@@ -698,11 +1005,16 @@ mod tests {
 
     #[test]
     fn delivery_ids_are_unique_uuids() {
-        let mut ids = DeliveryIds::new();
+        let mut ids = DeliveryIds::new(IdKind::Sequential);
         let a = ids.next();
         let b = ids.next();
         assert_ne!(a, b);
         let u = uuid::Uuid::parse_str(a.to_str().unwrap()).unwrap();
+        assert_eq!(u.get_version_num(), 4);
+        let mut ids = DeliveryIds::new(IdKind::Random);
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a.as_bytes()[..8], b.as_bytes()[..8]);
+        let u = uuid::Uuid::parse_str(b.to_str().unwrap()).unwrap();
         assert_eq!(u.get_version_num(), 4);
     }
 

@@ -433,6 +433,16 @@ macro_rules! impl_store {
             async fn lease_tasks(&self, agent: &str, max: i64, lease_micros: i64) -> $crate::Result<Vec<$crate::Task>> {
                 let now = $crate::now_micros();
                 let lease_id = $crate::new_id("lease");
+                // Expired leases go back to the queue first, so the lease itself reads
+                // only queued rows, in the order of the (agent, status, created_at)
+                // index, whatever the size of the agent's history.
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE tasks SET status = 'queued', lease_id = NULL, lease_expires_at = NULL WHERE agent = ",
+                );
+                qb.push_bind(agent);
+                qb.push(" AND status = 'leased' AND lease_expires_at < ");
+                qb.push_bind(now);
+                qb.build().execute(&self.writer).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE tasks SET status = 'leased', lease_id = ");
                 qb.push_bind(lease_id.as_str());
                 qb.push(", lease_expires_at = ");
@@ -441,9 +451,7 @@ macro_rules! impl_store {
                 qb.push_bind(now);
                 qb.push(" WHERE task_id IN (SELECT task_id FROM tasks WHERE agent = ");
                 qb.push_bind(agent);
-                qb.push(" AND (status = 'queued' OR (status = 'leased' AND lease_expires_at < ");
-                qb.push_bind(now);
-                qb.push(")) ORDER BY created_at, task_id LIMIT ");
+                qb.push(" AND status = 'queued' ORDER BY created_at, task_id LIMIT ");
                 qb.push_bind(max);
                 qb.push($lock);
                 qb.push(format!(") RETURNING {}", $crate::common::TASK_COLUMNS));
@@ -501,12 +509,18 @@ macro_rules! impl_store {
                 qb.push(" AND status = 'leased' AND (lease_expires_at IS NULL OR lease_expires_at >= ");
                 qb.push_bind(now);
                 qb.push(format!(") RETURNING {}", $crate::common::TASK_COLUMNS));
-                let mut tx = self.writer.begin().await?;
-                let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&mut *tx).await?;
-                if row.is_some() && !effects.is_empty() {
-                    $crate::common::write_effects!($db, &mut *tx, effects.iter().collect());
-                }
-                tx.commit().await?;
+                // A transaction only when follow-ups must commit with the completion.
+                let row: Option<$crate::Task> = if effects.is_empty() {
+                    qb.build_query_as().fetch_optional(&self.writer).await?
+                } else {
+                    let mut tx = self.writer.begin().await?;
+                    let row: Option<$crate::Task> = qb.build_query_as().fetch_optional(&mut *tx).await?;
+                    if row.is_some() {
+                        $crate::common::write_effects!($db, &mut *tx, effects.iter().collect());
+                    }
+                    tx.commit().await?;
+                    row
+                };
                 self.task_update(task_id, row).await
             }
 
