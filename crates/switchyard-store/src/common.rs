@@ -795,6 +795,15 @@ macro_rules! impl_store {
                 Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
             }
 
+            async fn get_delivery_by_key(&self, idempotency_key: &str) -> $crate::Result<Option<$crate::Delivery>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM outbox WHERE idempotency_key = ",
+                    $crate::common::DELIVERY_COLUMNS
+                ));
+                qb.push_bind(idempotency_key);
+                Ok(qb.build_query_as().fetch_optional(&self.reader).await?)
+            }
+
             async fn list_deliveries(&self, q: &$crate::DeliveryQuery) -> $crate::Result<Vec<$crate::Delivery>> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                     "SELECT {} FROM outbox WHERE 1 = 1",
@@ -965,29 +974,6 @@ macro_rules! write_effects {
             qb.push(" ON CONFLICT (event_id, command_id) DO NOTHING");
             qb.build().execute($conn).await?;
         }
-        for e in &effects {
-            match e {
-                $crate::Effect::Task(_) => {}
-                $crate::Effect::Question(q) => {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO questions (question_id, event_id, webhook_id, command_id, thread_key, asker, question, status, created_at) ",
-                    );
-                    qb.push_values(std::iter::once(q), |mut b, q| {
-                        b.push_bind(q.question_id.as_str())
-                            .push_bind(q.event_id.as_deref())
-                            .push_bind(q.webhook_id.as_str())
-                            .push_bind(q.command_id.as_deref())
-                            .push_bind(q.thread_key.as_deref())
-                            .push_bind(q.asker.as_deref())
-                            .push_bind(q.question.as_str())
-                            .push_bind("open")
-                            .push_bind(q.created_at);
-                    });
-                    qb.build().execute($conn).await?;
-                }
-                $crate::Effect::Outbox(_) => {}
-            }
-        }
         let outbox: Vec<&$crate::NewOutbox> = effects
             .iter()
             .filter_map(|e| match e {
@@ -995,6 +981,7 @@ macro_rules! write_effects {
                 _ => None,
             })
             .collect();
+        let mut new_keys = std::collections::HashSet::new();
         let mut rest = &outbox[..];
         for len in $crate::common::chunk_lengths(outbox.len()) {
             let (chunk, tail) = rest.split_at(len);
@@ -1018,8 +1005,37 @@ macro_rules! write_effects {
                     .push_bind(o.created_at)
                     .push_bind(o.created_at);
             });
-            qb.push(" ON CONFLICT (idempotency_key) DO NOTHING");
-            qb.build().execute($conn).await?;
+            qb.push(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key");
+            let rows: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *$conn).await?;
+            new_keys.extend(rows.into_iter().map(|(k,)| k));
+        }
+        for e in &effects {
+            match e {
+                $crate::Effect::Task(_) => {}
+                $crate::Effect::Question(q) => {
+                    // A question posted by a message that already existed is not
+                    // opened again.
+                    if q.outbox_key.as_ref().is_some_and(|k| !new_keys.contains(k)) {
+                        continue;
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO questions (question_id, event_id, webhook_id, command_id, thread_key, asker, question, status, created_at) ",
+                    );
+                    qb.push_values(std::iter::once(q), |mut b, q| {
+                        b.push_bind(q.question_id.as_str())
+                            .push_bind(q.event_id.as_deref())
+                            .push_bind(q.webhook_id.as_str())
+                            .push_bind(q.command_id.as_deref())
+                            .push_bind(q.thread_key.as_deref())
+                            .push_bind(q.asker.as_deref())
+                            .push_bind(q.question.as_str())
+                            .push_bind("open")
+                            .push_bind(q.created_at);
+                    });
+                    qb.build().execute(&mut *$conn).await?;
+                }
+                $crate::Effect::Outbox(_) => {}
+            }
         }
     }};
 }

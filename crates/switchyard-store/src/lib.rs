@@ -142,6 +142,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
 
+    /// The message written under an idempotency key, if any.
+    async fn get_delivery_by_key(&self, idempotency_key: &str) -> Result<Option<Delivery>>;
+
     /// Deliveries newest first.
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>>;
 

@@ -269,6 +269,9 @@ pub struct NewQuestion {
     pub asker: Option<String>,
     pub question: String,
     pub created_at: i64,
+    /// The idempotency key of the message that posts the question: the question is
+    /// written only if that message is new, so a repeated `ask` opens no second one.
+    pub outbox_key: Option<String>,
 }
 
 /// A stored question; `status` is `open` or `answered`.

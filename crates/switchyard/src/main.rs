@@ -152,7 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.secrets_from_env(|k| std::env::var(k).ok());
     config.config_dir = Some(args.config_dir);
     let d = &mut config.delivery;
-    d.retry_schedule = switchyard_server::delivery::parse_schedule(&args.delivery.retry_schedule)
+    d.retry_schedule = switchyard_engine::delivery::parse_schedule(&args.delivery.retry_schedule)
         .map_err(|e| anyhow::anyhow!("SWITCHYARD_RETRY_SCHEDULE: {e}"))?;
     d.connect_timeout = args.delivery.delivery_connect_timeout.into();
     d.timeout = args.delivery.delivery_timeout.into();
@@ -161,13 +161,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => d.timeout * 2 + std::time::Duration::from_secs(30),
     };
     d.guard = std::sync::Arc::new(
-        switchyard_server::delivery::ssrf::Guard::from_allow_list(&args.delivery.delivery_allow)
+        switchyard_engine::delivery::ssrf::Guard::from_allow_list(&args.delivery.delivery_allow)
             .map_err(|e| anyhow::anyhow!("SWITCHYARD_DELIVERY_ALLOW: {e}"))?,
     );
     d.default_concurrency = args.delivery.delivery_concurrency.max(1);
     d.max_in_flight = args.delivery.delivery_max_in_flight.max(1);
     d.api_bases =
-        switchyard_server::delivery::writeback::ApiBases::from_lookup(|k| std::env::var(k).ok());
+        switchyard_engine::delivery::writeback::ApiBases::from_lookup(|k| std::env::var(k).ok());
     d.tokens_from_env(|k| std::env::var(k).ok());
     d.public_url = args
         .delivery

@@ -79,7 +79,7 @@ pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
             let id = WebhookId::parse(&id).map_err(|e| anyhow::anyhow!("id: {e}"))?;
             let store = open(&args).await?;
             let sealer =
-                switchyard_server::auth::load_sealer(args.secret_key.as_deref(), &args.data_dir)?;
+                switchyard_engine::keys::load_sealer(args.secret_key.as_deref(), &args.data_dir)?;
             let sealed: Vec<String> = secrets.iter().map(|s| sealer.seal(s.as_bytes())).collect();
             let now = now_micros();
             let record = WebhookRecord {

@@ -489,7 +489,7 @@ async fn slack_stripe_standard_jira_notion(kind: Kind) {
 
 async fn stored_webhooks_with_rotation(kind: Kind) {
     let app = TestApp::spawn(kind).await;
-    let sealer = app.state.sealer.clone();
+    let sealer = app.state.engine.sealer.clone();
     let now = switchyard_store::now_micros();
     let mut record = switchyard_store::WebhookRecord {
         webhook_id: "github-issues-001".into(),

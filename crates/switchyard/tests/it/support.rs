@@ -145,7 +145,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub state: switchyard_server::AppState,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), switchyard_server::ServeError>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -190,7 +190,7 @@ impl TestApp {
         });
         // Deliveries go to receivers on loopback, and retries come quickly.
         config.delivery.guard = std::sync::Arc::new(
-            switchyard_server::delivery::ssrf::Guard::from_allow_list("127.0.0.1/32, ::1/128")
+            switchyard_engine::delivery::ssrf::Guard::from_allow_list("127.0.0.1/32, ::1/128")
                 .expect("allow list"),
         );
         config.delivery.retry_schedule = vec![
@@ -273,8 +273,9 @@ impl TestApp {
     /// Makes the registry read the store's webhooks now.
     pub async fn reload_registry(&self) {
         self.state
+            .engine
             .registry
-            .refresh_stored(self.store.as_ref(), &self.state.sealer)
+            .refresh_stored(self.store.as_ref(), &self.state.engine.sealer)
             .await
             .expect("refresh registry");
     }

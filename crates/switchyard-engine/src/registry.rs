@@ -16,7 +16,7 @@ use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
 use switchyard_store::{Agent, Sealer, Store, WebhookRecord};
 
-use crate::delivery::writeback::Credentials;
+use switchyard_core::writeback::Credentials;
 
 /// Where a webhook's definition lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

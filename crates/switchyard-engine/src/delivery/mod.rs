@@ -1,14 +1,11 @@
-//! The outbound side: one durable outbox for everything that leaves Switchyard.
+//! The delivery engine: the only reader of the outbox (see [`crate::outbox`], where
+//! every message is built) and the only code that makes outbound HTTP requests.
 //!
-//! Routing, the interactive API and task completion write outbox rows in the same
-//! transaction as whatever caused them. The [`engine`] claims due rows, sends them
-//! with per-destination limits, and records every attempt; nothing here is held only
-//! in memory, so a crash loses at most the knowledge that an attempt happened (the
-//! message is sent again, with the same `webhook-id`).
-//!
-//! A message's *destination* is what its limits, circuit breaker, signing secret and
-//! on/off switch belong to: a forward URL, a push agent, or a provider's API. Its id
-//! is derived from a key (`dst_` and a hash), so routing can name it without a read.
+//! The [`engine`] claims due rows, sends them with per-destination limits
+//! ([`limits`]), one sender per kind ([`send`]), through the SSRF guard ([`ssrf`]),
+//! and records every attempt; nothing here is held only in memory, so a crash loses
+//! at most the knowledge that an attempt happened (the message is sent again, with
+//! the same `webhook-id`).
 
 pub mod engine;
 pub mod limits;
@@ -21,10 +18,7 @@ pub use switchyard_core::writeback;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-pub use engine::Engine;
+pub use engine::Handle;
 
 /// How the delivery engine behaves. Defaults follow Svix's schedule and limits.
 #[derive(Debug, Clone)]
@@ -132,63 +126,6 @@ pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
     Ok(out)
 }
 
-/// The id of the destination a key names (`dst_` and 20 hex digits of its SHA-256).
-pub fn destination_id(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    format!("dst_{}", &hex::encode(digest)[..20])
-}
-
-/// The key of a forward URL's destination: the URL without its query or fragment,
-/// so one endpoint is one destination whatever parameters a command adds.
-pub fn url_key(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => url.to_owned(),
-    }
-}
-
-/// The key of a push agent's destination.
-pub fn agent_key(name: &str) -> String {
-    format!("agent:{name}")
-}
-
-/// The key of a write-back's destination: the provider's API (or, for a Slack
-/// answer without a bot token, the `response_url`'s origin).
-pub fn writeback_key(
-    bases: &writeback::ApiBases,
-    provider: &str,
-    api_base_override: Option<&str>,
-    has_token: bool,
-    subject: Option<&str>,
-    thread_key: Option<&str>,
-    response_url: Option<&str>,
-) -> String {
-    if provider == "slack" && !(has_token && thread_key.is_some()) {
-        if let Some(origin) = response_url
-            .and_then(|u| reqwest::Url::parse(u).ok())
-            .map(|u| u.origin().ascii_serialization())
-        {
-            return format!("slack:{origin}");
-        }
-    }
-    match bases.for_provider(provider, api_base_override, subject) {
-        Some(base) => format!("{provider}:{base}"),
-        None => format!("{provider}:unconfigured"),
-    }
-}
-
-/// The text a write-back posts: `message`, or an ask's `question`.
-pub fn writeback_text(payload: &Value) -> Option<&str> {
-    payload
-        .get("message")
-        .or_else(|| payload.get("question"))
-        .and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,42 +142,5 @@ mod tests {
         );
         assert!(parse_schedule("").is_err());
         assert!(parse_schedule("5 parsecs").is_err());
-    }
-
-    #[test]
-    fn destination_ids_are_stable_and_distinct() {
-        let a = destination_id("https://example.com/hook");
-        assert_eq!(a, destination_id("https://example.com/hook"));
-        assert_ne!(a, destination_id("https://example.com/other"));
-        assert!(a.starts_with("dst_") && a.len() == 24);
-        assert_eq!(
-            url_key("https://example.com/hook?x=1#f"),
-            "https://example.com/hook"
-        );
-    }
-
-    #[test]
-    fn slack_answers_without_a_token_go_to_the_response_url() {
-        let bases = writeback::ApiBases::default();
-        let key = writeback_key(
-            &bases,
-            "slack",
-            None,
-            false,
-            None,
-            None,
-            Some("https://hooks.slack.com/commands/T1/2/3"),
-        );
-        assert_eq!(key, "slack:https://hooks.slack.com");
-        let key = writeback_key(
-            &bases,
-            "slack",
-            None,
-            true,
-            None,
-            Some("slack:C1:1.2"),
-            None,
-        );
-        assert!(key.starts_with("slack:https://slack.com"), "{key}");
     }
 }

@@ -3,18 +3,18 @@
 //! Forwards and task pushes are signed per Standard Webhooks: `webhook-id` is the
 //! outbox id (the same on every retry), `webhook-timestamp` the attempt's time, and
 //! `webhook-signature` one `v1,` entry per live secret. Write-backs authenticate to
-//! the provider with the webhook's token instead (see [`super::writeback`]).
+//! the provider with the webhook's token instead (see [`switchyard_core::writeback`]).
 
 use std::time::{Duration, Instant};
 
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use switchyard_core::sig::{standard_secret_key, standard_signature_header};
 use switchyard_store::{now_micros, Delivery, Sealer, Store};
 
-use super::writeback::{self, parse_retry_after, ApiRequest, Credentials, Target};
 use super::DeliveryConfig;
 use crate::registry::Registry;
+use switchyard_core::writeback::{self, parse_retry_after, ApiRequest, Credentials, Target};
 
 /// How much of an answer is kept.
 pub const EXCERPT_BYTES: usize = 4096;
@@ -121,7 +121,7 @@ async fn prepare(
             ))
         }
         "comment" | "ask" | "respond" => {
-            let text = super::writeback_text(payload).ok_or("nothing to post")?;
+            let text = crate::outbox::writeback_text(payload).ok_or("nothing to post")?;
             let target = payload.get("target").cloned().unwrap_or(Value::Null);
             let provider = target
                 .get("provider")
@@ -187,7 +187,8 @@ fn signed(url: &str, msg_id: &str, body: &str, keys: &[Vec<u8>]) -> ApiRequest {
     }
 }
 
-/// A task push: the task, its event and where to report back.
+/// A task push: the task as it is now (with its lease), its event and where to
+/// report back; the body itself is built by the outbox.
 async fn task_push_body(ctx: &SendCtx, payload: &Value) -> Result<Value, String> {
     let task_id = payload
         .get("task_id")
@@ -207,40 +208,11 @@ async fn task_push_body(ctx: &SendCtx, payload: &Value) -> Result<Value, String>
             .map_err(|e| format!("reading the event: {e}"))?,
         None => None,
     };
-    let base = ctx.config.public_url.trim_end_matches('/');
-    let event = event.map(|e| {
-        json!({
-            "id": e.event_id,
-            "webhook_id": e.webhook_id,
-            "provider": e.provider,
-            "event_type": e.event_type,
-            "source": e.source,
-            "subject": e.subject,
-            "actor": e.actor,
-            "thread_key": e.thread_key,
-            "received_at": crate::api::rfc3339(e.received_at),
-            "payload": serde_json::from_str::<Value>(&e.payload).unwrap_or(Value::Null),
-        })
-    });
-    Ok(json!({
-        "type": "task.created",
-        "timestamp": crate::api::rfc3339(task.created_at),
-        "data": {
-            "task": {
-                "id": task.task_id,
-                "task_id": task.task_id,
-                "agent": task.agent,
-                "message": task.message,
-                "command_id": task.command_id,
-                "webhook_id": task.webhook_id,
-                "event_id": task.event_id,
-                "lease_id": task.lease_id,
-            },
-            "event": event,
-            "complete_url": format!("{base}/api/tasks/{}/complete", task.task_id),
-            "fail_url": format!("{base}/api/tasks/{}/fail", task.task_id),
-        }
-    }))
+    Ok(crate::outbox::task_push_body(
+        &task,
+        event.as_ref(),
+        &ctx.config.public_url,
+    ))
 }
 
 /// Sends a prepared request through the guarded client.

@@ -1,7 +1,8 @@
 //! The group-commit writer. Request handlers hand it their write and wait; it gathers
 //! whatever has queued up while the previous transaction was committing into one
 //! batch, commits it once, and only then answers each handler. One fsync so covers
-//! many events, and no handler is answered before its event is durable.
+//! many events, and no handler is answered before its event is durable. After each
+//! commit it tells the [`Hub`] what changed, which wakes whoever waits for it.
 
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use switchyard_store::{Store, StoreError, WriteOp, WriteOutcome};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Changes, Hub};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -39,13 +42,13 @@ impl Writer {
     /// Starts the writer tasks. They run until `stop` is cancelled (or every
     /// [`Writer`] handle is dropped); then they refuse new writes, commit what is
     /// queued, and end. Await the returned set to know they are done.
-    pub fn spawn(store: Arc<dyn Store>, stop: CancellationToken) -> (Self, JoinSet<()>) {
+    pub fn spawn(store: Arc<dyn Store>, hub: Hub, stop: CancellationToken) -> (Self, JoinSet<()>) {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let mut tasks = JoinSet::new();
         for _ in 0..store.writer_concurrency().max(1) {
-            let (store, rx, stop) = (store.clone(), rx.clone(), stop.clone());
-            tasks.spawn(async move { run(store, rx, stop).await });
+            let (store, rx, hub, stop) = (store.clone(), rx.clone(), hub.clone(), stop.clone());
+            tasks.spawn(async move { run(store, rx, hub, stop).await });
         }
         (Self { tx }, tasks)
     }
@@ -65,7 +68,12 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stop: CancellationToken) {
+async fn run(
+    store: Arc<dyn Store>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    hub: Hub,
+    stop: CancellationToken,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     loop {
         let received = {
@@ -88,6 +96,9 @@ async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stop: C
         let (ops, dones): (Vec<WriteOp>, Vec<_>) = batch.drain(..).unzip();
         match store.write_batch(&ops).await {
             Ok(outcomes) => {
+                // Wake waiters before answering, so work is visible to them by the
+                // time the request that made it is acknowledged.
+                hub.notify(Changes::of_batch(&ops, &outcomes));
                 for (done, outcome) in dones.into_iter().zip(outcomes) {
                     let _ = done.send(Ok(outcome));
                 }
@@ -96,14 +107,15 @@ async fn run(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, stop: C
                 // One bad write must not fail its neighbours: retry each alone.
                 tracing::warn!(error = %e, size = ops.len(), "batch failed; retrying its writes one by one");
                 for (op, done) in ops.iter().zip(dones) {
-                    let result = store
-                        .write_batch(std::slice::from_ref(op))
-                        .await
-                        .map_err(Arc::new)
-                        .and_then(|mut o| {
-                            o.pop()
-                                .ok_or_else(|| Arc::new(StoreError::Corrupt("no outcome".into())))
-                        });
+                    let one = std::slice::from_ref(op);
+                    let result = store.write_batch(one).await.map_err(Arc::new);
+                    if let Ok(outcomes) = &result {
+                        hub.notify(Changes::of_batch(one, outcomes));
+                    }
+                    let result = result.and_then(|mut o| {
+                        o.pop()
+                            .ok_or_else(|| Arc::new(StoreError::Corrupt("no outcome".into())))
+                    });
                     let _ = done.send(result);
                 }
             }

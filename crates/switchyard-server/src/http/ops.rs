@@ -9,28 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
+use crate::http::views::{Health, StoreHealth};
+use crate::state::AppState;
 
-/// Installs the process-wide Prometheus recorder once and returns its handle.
+/// The Prometheus recorder for this process, installed once.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("switchyard_write_batch_size".into()),
-                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-                    )
-                });
-            let recorder = match builder {
-                Ok(b) => b.build_recorder(),
-                Err(_) => PrometheusBuilder::new().build_recorder(),
-            };
+            let recorder = recorder().build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (an embedding program's);
             // then this handle renders nothing, which is better than failing.
@@ -40,16 +27,37 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The recorder's settings: latency buckets for `_seconds` histograms and batch
+/// sizes for the writer's.
+pub fn recorder() -> PrometheusBuilder {
+    let buckets = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ];
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("switchyard_write_batch_size".into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            )
+        });
+    builder.unwrap_or_else(|_| PrometheusBuilder::new())
+}
+
 /// `GET /healthz` and `GET /`: 200 when the store answers, else 503.
 pub async fn health(State(st): State<AppState>) -> Response {
-    let store_ok = st.store.ping().await;
-    let body = serde_json::json!({
-        "status": if store_ok.is_ok() { "ok" } else { "degraded" },
-        "service": "switchyard",
-        "version": env!("CARGO_PKG_VERSION"),
-        "store": {"kind": st.store.kind(), "ok": store_ok.is_ok()},
-    });
-    let status = if store_ok.is_ok() {
+    let store = &st.engine.store;
+    let ok = store.ping().await.is_ok();
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" },
+        service: "switchyard",
+        version: env!("CARGO_PKG_VERSION"),
+        store: StoreHealth {
+            kind: store.kind(),
+            ok,
+        },
+    };
+    let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -894,53 +894,59 @@ mod tests {
     }
 
     async fn target() -> Target {
-        use axum::routing::get;
-        use axum::serve::ListenerExt;
+        // A hand-rolled HTTP/1.1 responder, one request per connection: enough for a
+        // test that counts connections, without a web framework in this crate.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
         let followed = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        let listener = listener.tap_io(move |_| {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let (counter, hits) = (Arc::clone(&connections), Arc::clone(&followed));
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let hits = Arc::clone(&hits);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let agent = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("user-agent")
+                                .then(|| v.trim().to_owned())
+                        })
+                        .unwrap_or_else(|| "none".to_owned());
+                    let (status, extra, body) = match path.as_str() {
+                        "/moved" => ("302 Found", "Location: /followed\r\n", String::new()),
+                        "/followed" => {
+                            hits.fetch_add(1, Ordering::SeqCst);
+                            ("200 OK", "", "followed".to_owned())
+                        }
+                        "/slow" => {
+                            tokio::time::sleep(Duration::from_secs(10)).await;
+                            ("200 OK", "", "late".to_owned())
+                        }
+                        _ => ("200 OK", "", agent),
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
         });
-        let hits = Arc::clone(&followed);
-        let app = axum::Router::new()
-            .route(
-                "/",
-                get(|headers: http::HeaderMap| async move {
-                    headers
-                        .get(http::header::USER_AGENT)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("none")
-                        .to_owned()
-                }),
-            )
-            .route(
-                "/moved",
-                get(|| async {
-                    (
-                        http::StatusCode::FOUND,
-                        [(http::header::LOCATION, "/followed")],
-                    )
-                }),
-            )
-            .route(
-                "/followed",
-                get(move || {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    async { "followed" }
-                }),
-            )
-            .route(
-                "/slow",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    "late"
-                }),
-            );
-        tokio::spawn(async move { axum::serve(listener, app).await });
         Target {
             port,
             connections,

@@ -15,8 +15,8 @@ use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::writeback::Credentials;
 use crate::registry::{Entry, Origin, Registry};
+use switchyard_core::writeback::Credentials;
 
 type Fingerprint = BTreeMap<PathBuf, (Option<SystemTime>, u64)>;
 

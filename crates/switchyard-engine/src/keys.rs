@@ -6,27 +6,23 @@
 
 use std::path::Path;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_store::{Sealer, Store};
 
-use crate::error::ApiError;
-use crate::AppState;
+use crate::error::StartError;
 
 const ADMIN_HASH_KEY: &str = "admin_key_sha256";
 
 /// Checks bearer tokens against the admin key's hash.
 #[derive(Clone)]
-pub struct AdminAuth {
+pub struct AdminKey {
     hash: [u8; 32],
 }
 
-impl std::fmt::Debug for AdminAuth {
+impl std::fmt::Debug for AdminKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminAuth(**redacted**)")
+        f.write_str("AdminKey(**redacted**)")
     }
 }
 
@@ -34,7 +30,7 @@ fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-impl AdminAuth {
+impl AdminKey {
     pub fn from_key(key: &str) -> Self {
         Self { hash: sha256(key) }
     }
@@ -49,7 +45,7 @@ impl AdminAuth {
         store: &dyn Store,
         configured: Option<&str>,
         data_dir: &Path,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StartError> {
         if let Some(key) = configured {
             return Ok(Self::from_key(key));
         }
@@ -72,21 +68,23 @@ impl AdminAuth {
         Self::from_hex(&stored)
     }
 
-    fn from_hex(h: &str) -> anyhow::Result<Self> {
-        let bytes = hex::decode(h.trim())?;
-        let hash: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("stored admin key hash has the wrong length"))?;
+    fn from_hex(h: &str) -> Result<Self, StartError> {
+        let hash: [u8; 32] = hex::decode(h.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                StartError::Key("the stored admin key hash is not 32 hex bytes".into())
+            })?;
         Ok(Self { hash })
     }
 }
 
 /// The master key sealing stored secrets: `SWITCHYARD_SECRET_KEY`, else
 /// `data_dir/secret.key`, generated on first start. Replicas must share it.
-pub fn load_sealer(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Sealer> {
+pub fn load_sealer(configured: Option<&str>, data_dir: &Path) -> Result<Sealer, StartError> {
     if let Some(k) = configured {
         return Sealer::from_base64(k).ok_or_else(|| {
-            anyhow::anyhow!("SWITCHYARD_SECRET_KEY must be the base64 of 32 bytes")
+            StartError::Key("SWITCHYARD_SECRET_KEY must be the base64 of 32 bytes".into())
         });
     }
     let path = data_dir.join("secret.key");
@@ -94,12 +92,16 @@ pub fn load_sealer(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<
         write_private(&path, &format!("{}\n", Sealer::generate_key()))?;
     }
     let text = std::fs::read_to_string(&path)?;
-    Sealer::from_base64(&text)
-        .ok_or_else(|| anyhow::anyhow!("{} does not hold a base64 32-byte key", path.display()))
+    Sealer::from_base64(&text).ok_or_else(|| {
+        StartError::Key(format!(
+            "{} does not hold a base64 32-byte key",
+            path.display()
+        ))
+    })
 }
 
 /// Writes `contents` to a file only its owner can read.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -115,31 +117,4 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(())
-}
-
-/// Middleware guarding `/api`: `Authorization: Bearer <admin key>`.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let token = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    match token {
-        Some(t) if state.admin.check(t.trim()) => Ok(next.run(req).await),
-        Some(_) => Err(ApiError::unauthorized(
-            "invalid_api_key",
-            "the API key is not valid",
-        )),
-        None => Err(ApiError::unauthorized(
-            "missing_api_key",
-            "send the admin API key as Authorization: Bearer <key>",
-        )),
-    }
 }

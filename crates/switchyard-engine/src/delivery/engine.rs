@@ -48,15 +48,15 @@ pub struct LiveState {
     pub concurrency_limit: usize,
 }
 
-/// A handle to the running engine.
+/// A handle to the running delivery engine.
 #[derive(Clone)]
-pub struct Engine {
+pub struct Handle {
     wake: Arc<Notify>,
     forget: mpsc::UnboundedSender<String>,
     live: Arc<Mutex<HashMap<String, LiveState>>>,
 }
 
-impl Engine {
+impl Handle {
     /// Starts the engine; it runs until `stop` is cancelled, then finishes the
     /// attempts under way, hands back what it holds and records everything.
     pub fn spawn(
@@ -66,9 +66,10 @@ impl Engine {
         config: DeliveryConfig,
         wake: Arc<Notify>,
         stop: CancellationToken,
-    ) -> anyhow::Result<(Engine, JoinSet<()>)> {
+    ) -> Result<(Handle, JoinSet<()>), crate::error::StartError> {
         let client =
-            super::ssrf::client(config.guard.clone(), config.connect_timeout, config.timeout)?;
+            super::ssrf::client(config.guard.clone(), config.connect_timeout, config.timeout)
+                .map_err(|e| crate::error::StartError::Client(e.to_string()))?;
         let ctx = Arc::new(SendCtx {
             client,
             config,
@@ -99,7 +100,7 @@ impl Engine {
         };
         tasks.spawn(d.run(done_rx, forget_rx, wake.clone(), stop));
         Ok((
-            Engine {
+            Handle {
                 wake,
                 forget: forget_tx,
                 live,
@@ -328,7 +329,7 @@ impl Dispatcher {
     }
 
     /// Claims up to `limit` messages; returns how many.
-    async fn claim(&mut self, limit: usize) -> anyhow::Result<usize> {
+    async fn claim(&mut self, limit: usize) -> switchyard_store::Result<usize> {
         let now = Instant::now();
         // Messages that keep arriving for a destination that cannot take them now
         // (disabled, circuit open, paused) are parked until it can, a few times a

@@ -1,9 +1,10 @@
-//! Server configuration. The binary fills it from flags and environment variables
-//! (clap with `env`); tests build it directly. Secrets are held as
+//! The application's configuration. The binary fills it from flags and environment
+//! variables; tests build it directly. Secrets are held as
 //! [`switchyard_core::Secret`], whose `Debug` is redacted.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use switchyard_core::{providers, Secret};
 
@@ -14,8 +15,14 @@ pub struct Config {
     pub database_url: String,
     /// Where generated files live (the admin key, the master key).
     pub data_dir: PathBuf,
-    /// Bodies larger than this are refused with 413.
+    /// Webhook bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// Admin API bodies larger than this are refused with 413.
+    pub max_api_body_bytes: usize,
+    /// Long-polls (task lease, question wait) look again at least this often, to
+    /// see work committed by other replicas; this process's own commits wake them
+    /// at once.
+    pub wait_fallback: Duration,
     /// The admin API key from `SWITCHYARD_ADMIN_KEY`; when `None`, one is generated
     /// on first start and only its hash is kept.
     pub admin_key: Option<String>,
@@ -37,6 +44,8 @@ impl Config {
             database_url: database_url.into(),
             data_dir: data_dir.into(),
             max_body_bytes: 1024 * 1024,
+            max_api_body_bytes: 1024 * 1024,
+            wait_fallback: Duration::from_millis(250),
             admin_key: None,
             secret_key: None,
             provider_secrets: HashMap::new(),

@@ -1,0 +1,156 @@
+//! The [`Engine`] handle and its start-up and shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_store::{Sealer, Store};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::{Result, StartError};
+use crate::hub::Hub;
+use crate::writer::Writer;
+use crate::{config_dir, delivery, keys, outbox, plan, registry};
+
+/// The application: a cheap handle every caller (HTTP handlers, the CLI, timers)
+/// shares.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub config: Arc<Config>,
+    pub sealer: Sealer,
+    pub admin: keys::AdminKey,
+    /// Registered webhooks, compiled.
+    pub registry: registry::Registry,
+    /// Wakes whoever waits for committed work.
+    pub hub: Hub,
+    /// Builds every outbound message.
+    pub outbox: outbox::Outbox,
+    /// The delivery engine's handle.
+    pub deliveries: delivery::Handle,
+}
+
+/// The engine's background work, stopped in order by [`Background::stop`].
+pub struct Background {
+    loops: JoinSet<()>,
+    stop_loops: CancellationToken,
+    delivery: JoinSet<()>,
+    stop_delivery: CancellationToken,
+    writer: JoinSet<()>,
+    stop_writer: CancellationToken,
+}
+
+impl Engine {
+    /// Starts the engine on an open, migrated store: bootstraps the admin and master
+    /// keys, loads the registry (store and config folder) and starts the writer, the
+    /// delivery engine, the config-folder watch and the registry refresh.
+    pub async fn start(
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> Result<(Self, Background), StartError> {
+        let admin = keys::AdminKey::bootstrap(
+            store.as_ref(),
+            config.admin_key.as_deref(),
+            &config.data_dir,
+        )
+        .await?;
+        let sealer = keys::load_sealer(config.secret_key.as_deref(), &config.data_dir)?;
+        let hub = Hub::default();
+        let stop_writer = CancellationToken::new();
+        let (writer, writer_tasks) = Writer::spawn(store.clone(), hub.clone(), stop_writer.clone());
+        let registry = registry::Registry::default();
+        let stop_delivery = CancellationToken::new();
+        let (deliveries, delivery_tasks) = delivery::Handle::spawn(
+            store.clone(),
+            registry.clone(),
+            sealer.clone(),
+            config.delivery.clone(),
+            hub.outbox_notify(),
+            stop_delivery.clone(),
+        )?;
+        registry.refresh_stored(store.as_ref(), &sealer).await?;
+        if let Some(dir) = &config.config_dir {
+            std::fs::create_dir_all(dir)?;
+            config_dir::load(dir, &registry);
+        }
+        let outbox = outbox::Outbox::new(&config, registry.clone());
+        let engine = Self {
+            store,
+            writer,
+            config: Arc::new(config),
+            sealer,
+            admin,
+            registry,
+            hub,
+            outbox,
+            deliveries,
+        };
+        let stop_loops = CancellationToken::new();
+        let mut loops = JoinSet::new();
+        if let Some(dir) = engine.config.config_dir.clone() {
+            loops.spawn(config_dir::watch(
+                dir,
+                engine.registry.clone(),
+                stop_loops.clone(),
+                Duration::from_secs(1),
+            ));
+        }
+        {
+            // Other replicas (and the CLI) change stored webhooks: pick that up.
+            let (e, stop) = (engine.clone(), stop_loops.clone());
+            loops.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                    if let Err(err) = e.registry.refresh_stored(e.store.as_ref(), &e.sealer).await {
+                        tracing::warn!(error = %err, "could not refresh webhooks from the store");
+                    }
+                }
+            });
+        }
+        let background = Background {
+            loops,
+            stop_loops,
+            delivery: delivery_tasks,
+            stop_delivery,
+            writer: writer_tasks,
+            stop_writer,
+        };
+        Ok((engine, background))
+    }
+
+    /// What planning needs.
+    pub fn planner(&self) -> plan::Planner<'_> {
+        plan::Planner {
+            outbox: &self.outbox,
+            registry: &self.registry,
+        }
+    }
+
+    /// Writes `effects` (work made outside ingest) and returns once committed; the
+    /// hub wakes whoever waits for it.
+    pub async fn commit_effects(&self, effects: Vec<switchyard_store::Effect>) -> Result<()> {
+        self.writer
+            .submit(switchyard_store::WriteOp::Effects(effects))
+            .await?;
+        Ok(())
+    }
+}
+
+impl Background {
+    /// Stops the background work after the last request was answered: the watches,
+    /// then the delivery engine (attempts under way finish and are recorded; queued
+    /// messages go back), then the writer (it commits anything still queued).
+    pub async fn stop(mut self) {
+        self.stop_loops.cancel();
+        while self.loops.join_next().await.is_some() {}
+        self.stop_delivery.cancel();
+        while self.delivery.join_next().await.is_some() {}
+        self.stop_writer.cancel();
+        while self.writer.join_next().await.is_some() {}
+    }
+}

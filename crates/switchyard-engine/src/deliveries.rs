@@ -1,0 +1,279 @@
+//! Deliveries and destinations as a service: what the delivery engine did with each
+//! outbox message, manual retry and bulk recovery, and each destination's settings,
+//! signing secret and on/off switch. Every change tells the delivery engine (it
+//! forgets what it cached, or looks for work now).
+
+use serde::Deserialize;
+use switchyard_core::routing::FieldError;
+use switchyard_store::{now_micros, Delivery, DeliveryAttempt, DeliveryQuery, Destination};
+
+use crate::app::Engine;
+use crate::delivery::engine::{new_secret, LiveState};
+use crate::error::{Error, Result};
+use crate::hub::Changes;
+use crate::outbox::{destination_id, url_key};
+
+/// A destination's settings; absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSettings {
+    /// Only when creating: the URL the destination stands for.
+    pub url: Option<String>,
+    pub max_concurrency: Option<i64>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<i64>,
+    pub fifo: Option<bool>,
+}
+
+impl DestinationSettings {
+    fn check(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        if self
+            .max_concurrency
+            .is_some_and(|n| !(1..=10_000).contains(&n))
+        {
+            errors.push(FieldError::new("max_concurrency", "must be 1 to 10000"));
+        }
+        if self
+            .rate_per_second
+            .is_some_and(|r| !(r.is_finite() && r > 0.0 && r <= 1_000_000.0))
+        {
+            errors.push(FieldError::new(
+                "rate_per_second",
+                "must be above 0 (per second)",
+            ));
+        }
+        if self.burst.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            errors.push(FieldError::new("burst", "must be 1 or more"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid(errors))
+        }
+    }
+
+    fn apply(&self, d: &mut Destination) {
+        if self.max_concurrency.is_some() {
+            d.max_concurrency = self.max_concurrency;
+        }
+        if self.rate_per_second.is_some() {
+            d.rate_per_second = self.rate_per_second;
+        }
+        if self.burst.is_some() {
+            d.burst = self.burst;
+        }
+        if let Some(f) = self.fifo {
+            d.fifo = f;
+        }
+        d.updated_at = now_micros();
+    }
+}
+
+/// A destination id, or the id of the URL or key given instead.
+pub fn resolve_destination(s: &str) -> String {
+    if s.starts_with("dst_") {
+        s.to_owned()
+    } else if s.starts_with("http://") || s.starts_with("https://") {
+        destination_id(&url_key(s))
+    } else {
+        destination_id(s)
+    }
+}
+
+fn no_delivery(id: &str) -> Error {
+    Error::not_found("unknown_delivery", format!("no delivery {id:?}"))
+}
+
+fn no_destination(id: &str) -> Error {
+    Error::not_found("unknown_destination", format!("no destination {id:?}"))
+}
+
+/// A rotated signing secret.
+pub struct Rotated {
+    pub destination: Destination,
+    pub secret: String,
+}
+
+impl Engine {
+    pub async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        Ok(self.store.list_deliveries(q).await?)
+    }
+
+    /// A delivery and every attempt at it.
+    pub async fn delivery(&self, id: &str) -> Result<(Delivery, Vec<DeliveryAttempt>)> {
+        let d = self
+            .store
+            .get_delivery(id)
+            .await?
+            .ok_or_else(|| no_delivery(id))?;
+        let attempts = self.store.list_attempts(id).await?;
+        Ok((d, attempts))
+    }
+
+    /// Sends a message again now: a dead letter gets one more attempt, a delivered
+    /// message is sent once more (same `webhook-id`).
+    pub async fn retry_delivery(&self, id: &str) -> Result<Delivery> {
+        let d = self
+            .store
+            .retry_delivery(id, now_micros())
+            .await?
+            .ok_or_else(|| no_delivery(id))?;
+        self.hub.notify(Changes {
+            outbox: true,
+            ..Changes::default()
+        });
+        Ok(d)
+    }
+
+    /// A destination by id, URL or key.
+    pub async fn destination(&self, id: &str) -> Result<Destination> {
+        self.store
+            .get_destination(&resolve_destination(id))
+            .await?
+            .ok_or_else(|| no_destination(id))
+    }
+
+    pub async fn list_destinations(&self) -> Result<Vec<Destination>> {
+        Ok(self.store.list_destinations().await?)
+    }
+
+    /// This process's live view of a destination (circuit, queue, limit).
+    pub fn destination_live(&self, destination_id: &str) -> LiveState {
+        self.deliveries.live(destination_id).unwrap_or_default()
+    }
+
+    /// Sets a URL's destination up (before or after its first message); returns it
+    /// and whether it is new.
+    pub async fn create_destination(&self, s: &DestinationSettings) -> Result<(Destination, bool)> {
+        s.check()?;
+        let Some(url) = s.url.as_deref().filter(|u| {
+            reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        }) else {
+            return Err(Error::field("url", "is required (an http or https URL)"));
+        };
+        let key = url_key(url);
+        let id = destination_id(&key);
+        let (mut d, created) = match self.store.get_destination(&id).await? {
+            Some(d) => (d, false),
+            None => {
+                let now = now_micros();
+                let d = Destination {
+                    destination_id: id.clone(),
+                    url: key,
+                    kind: "http".into(),
+                    max_concurrency: None,
+                    rate_per_second: None,
+                    burst: None,
+                    fifo: false,
+                    secret: Some(self.sealer.seal(new_secret().as_bytes())),
+                    previous_secret: None,
+                    previous_expires_at: None,
+                    disabled_at: None,
+                    disabled_reason: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                (d, true)
+            }
+        };
+        s.apply(&mut d);
+        self.store.put_destination(&d).await?;
+        self.deliveries.forget(&id);
+        Ok((d, created))
+    }
+
+    /// Changes a destination's limits and ordering.
+    pub async fn update_destination(
+        &self,
+        id: &str,
+        s: &DestinationSettings,
+    ) -> Result<Destination> {
+        s.check()?;
+        if s.url.is_some() {
+            return Err(Error::field(
+                "url",
+                "cannot change; a destination is its URL",
+            ));
+        }
+        let mut d = self.destination(id).await?;
+        s.apply(&mut d);
+        self.store.put_destination(&d).await?;
+        self.deliveries.forget(&d.destination_id);
+        Ok(d)
+    }
+
+    /// Enables (deliveries resume, oldest first) or disables (pending deliveries
+    /// wait) a destination.
+    pub async fn set_destination_enabled(&self, id: &str, enabled: bool) -> Result<Destination> {
+        let d = self.destination(id).await?;
+        let reason = (!enabled).then_some("disabled through the API");
+        self.store
+            .set_destination_disabled(&d.destination_id, reason, now_micros())
+            .await?;
+        self.deliveries.forget(&d.destination_id);
+        self.destination(id).await
+    }
+
+    /// Queues again every dead letter of the destination created at or after
+    /// `since` (RFC 3339); returns the destination's id and how many.
+    pub async fn recover_destination(&self, id: &str, since: &str) -> Result<(String, u64)> {
+        let Ok(since) =
+            time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+        else {
+            return Err(Error::field("since", "must be an RFC 3339 time"));
+        };
+        let d = self.destination(id).await?;
+        let since = (since.unix_timestamp_nanos() / 1_000) as i64;
+        let n = self
+            .store
+            .recover_destination(&d.destination_id, since, now_micros())
+            .await?;
+        self.hub.notify(Changes {
+            outbox: true,
+            ..Changes::default()
+        });
+        Ok((d.destination_id, n))
+    }
+
+    /// The signing secret receivers verify with.
+    pub async fn destination_secret(&self, id: &str) -> Result<(String, Option<String>)> {
+        let d = self.destination(id).await?;
+        let secret = match &d.secret {
+            Some(s) => Some(
+                String::from_utf8(self.sealer.open(s).map_err(Error::internal)?)
+                    .map_err(Error::internal)?,
+            ),
+            None => None,
+        };
+        Ok((d.destination_id, secret))
+    }
+
+    /// A new secret signs from now on; the old one signs too (a second `v1,` entry)
+    /// until the grace period ends. `secret` is generated when `None`.
+    pub async fn rotate_destination_secret(
+        &self,
+        id: &str,
+        secret: Option<String>,
+    ) -> Result<Rotated> {
+        let secret = secret.unwrap_or_else(new_secret);
+        if switchyard_core::sig::standard_secret_key(&secret).is_none_or(|k| k.len() < 16) {
+            return Err(Error::field(
+                "secret",
+                "must be whsec_ and base64 of at least 16 bytes",
+            ));
+        }
+        let mut d = self.destination(id).await?;
+        let now = now_micros();
+        d.previous_secret = d.secret.take();
+        d.previous_expires_at = Some(now + self.config.delivery.secret_grace.as_micros() as i64);
+        d.secret = Some(self.sealer.seal(secret.as_bytes()));
+        d.updated_at = now;
+        self.store.put_destination(&d).await?;
+        self.deliveries.forget(&d.destination_id);
+        Ok(Rotated {
+            destination: d,
+            secret,
+        })
+    }
+}

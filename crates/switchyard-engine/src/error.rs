@@ -1,0 +1,165 @@
+//! The one error the application returns. It says what kind of failure happened
+//! (the HTTP layer maps each kind to one status code) with a stable machine code and
+//! a message meant for the caller. Internal failures are logged here, where their
+//! detail is known, and carry only an opaque message outward, so nothing about the
+//! database or the code path reaches a sender.
+
+use switchyard_core::routing::FieldError;
+use switchyard_store::StoreError;
+
+/// What kind of failure an [`Error`] is; the HTTP layer gives each one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (400).
+    BadRequest,
+    /// A signature or credential is missing or wrong (401).
+    Unauthorized,
+    /// The credential is valid but not allowed to do this (403).
+    Forbidden,
+    /// No such thing (404).
+    NotFound,
+    /// The thing exists, or is in a state that forbids this (409).
+    Conflict,
+    /// A body over its limit (413).
+    TooLarge,
+    /// A body of a media type the endpoint does not read (415).
+    UnsupportedMedia,
+    /// Well-formed, but fields are invalid (422); see [`Error::fields`].
+    Invalid,
+    /// Too many requests (429).
+    TooManyRequests,
+    /// A dependency failed in a way a retry may fix (503).
+    Unavailable,
+    /// A bug or an unexpected failure (500).
+    Internal,
+}
+
+/// An application error: a kind, a stable `code` and a message for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub code: &'static str,
+    pub message: String,
+    /// For [`ErrorKind::Invalid`]: each problem with the path of the field it is about.
+    pub fields: Vec<FieldError>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, code, message)
+    }
+
+    /// 422 with one message and no field list.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, code, message)
+    }
+
+    /// 422 `invalid_config` listing every field problem.
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        Self::invalid_with("invalid_config", fields)
+    }
+
+    /// 422 with `code`, listing every field problem.
+    pub fn invalid_with(code: &'static str, fields: Vec<FieldError>) -> Self {
+        let first = fields
+            .first()
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .unwrap_or_default();
+        Self {
+            kind: ErrorKind::Invalid,
+            code,
+            message: format!("{} problem(s); first: {first}", fields.len()),
+            fields,
+        }
+    }
+
+    /// 422 for one field.
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError::new(path, message)])
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            ErrorKind::TooLarge,
+            "body_too_large",
+            format!("body exceeds the {limit}-byte limit"),
+        )
+    }
+
+    /// Logs `err` and answers an opaque 500.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            ErrorKind::Internal,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// Logs `err` and answers 503: the store could not take the write, so nothing was
+    /// acknowledged and the caller should retry.
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "store unavailable");
+        Self::new(
+            ErrorKind::Unavailable,
+            "store_unavailable",
+            "the event store is unavailable; retry later",
+        )
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::writer::WriteError> for Error {
+    fn from(e: crate::writer::WriteError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Key(String),
+    #[error("outbound HTTP client: {0}")]
+    Client(String),
+}

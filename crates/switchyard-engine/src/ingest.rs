@@ -1,0 +1,372 @@
+//! The ingest pipeline: resolve the webhook, verify the signature on the raw bytes,
+//! normalize, plan the work its commands create, and commit event and work together
+//! through the group-commit writer. The HTTP layer calls it in that order — reading
+//! the body within its limit between [`Engine::resolve`] and [`Engine::accept`] — and
+//! a CLI replay or a workflow can call the same steps.
+//!
+//! A refused request stores no event; [`Engine::record_refusal`] writes it to the
+//! audit log without its body.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::Value;
+use switchyard_core::{providers, Inbound, ParseError, Provider, Reply, Secret};
+use switchyard_store::{new_id, now_micros, NewEvent, NewRejection, WriteOp, WriteOutcome};
+
+use crate::app::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::registry::Entry;
+
+/// Which endpoint a request came to.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    /// `/webhooks/{provider}`: the provider's default webhook, configured from env
+    /// (or by a registered webhook whose id is the provider's name).
+    Default { provider: &'a str },
+    /// `/webhooks/{provider}/{webhook_id}`: a registered webhook.
+    Stored {
+        provider: &'a str,
+        webhook_id: &'a str,
+    },
+}
+
+/// The webhook a request is for.
+pub struct Target {
+    pub webhook_id: String,
+    pub provider: &'static dyn Provider,
+    secrets: Vec<Secret>,
+    /// The registered webhook and its commands, if any.
+    entry: Option<Arc<Entry>>,
+}
+
+/// A refused request: the error to answer and what the audit log records.
+#[derive(Debug)]
+pub struct Refusal {
+    pub webhook_id: Option<String>,
+    pub provider: Option<String>,
+    pub error: Error,
+}
+
+impl Refusal {
+    fn new(webhook_id: Option<&str>, provider: Option<&str>, error: Error) -> Self {
+        Self {
+            webhook_id: webhook_id.map(str::to_owned),
+            provider: provider.map(str::to_owned),
+            error,
+        }
+    }
+}
+
+/// A request as the pipeline sees it: headers, query and the raw body.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// A committed event.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub event_id: String,
+    /// The delivery was stored before; nothing new was written.
+    pub duplicate: bool,
+    /// What matching created (the original's for a duplicate).
+    pub matched: Value,
+    /// A reply the provider's protocol requires (a URL-verification challenge).
+    pub reply: Option<Value>,
+    /// The text a `respond` command chose as the answer.
+    pub respond: Option<String>,
+}
+
+impl Engine {
+    /// Finds the webhook an endpoint names and the secrets it is verified with.
+    pub fn resolve(&self, endpoint: Endpoint<'_>) -> Result<Target, Refusal> {
+        match endpoint {
+            Endpoint::Default { provider } => self.resolve_default(provider),
+            Endpoint::Stored {
+                provider,
+                webhook_id,
+            } => self.resolve_stored(provider, webhook_id),
+        }
+    }
+
+    fn resolve_default(&self, provider: &str) -> Result<Target, Refusal> {
+        let p = providers::by_name(provider).ok_or_else(|| {
+            Refusal::new(
+                None,
+                None,
+                Error::not_found(
+                    "unknown_provider",
+                    format!("no provider named {provider:?}"),
+                ),
+            )
+        })?;
+        // A registered webhook whose id is the provider's name configures the default
+        // endpoint's commands (and may carry its own secret).
+        let entry = self
+            .registry
+            .get(p.name())
+            .filter(|e| e.config.provider == p.name());
+        if entry.as_ref().is_some_and(|e| !e.config.enabled) {
+            return Err(Refusal::new(
+                Some(p.name()),
+                Some(p.name()),
+                Error::not_found(
+                    "webhook_disabled",
+                    format!("/webhooks/{} is disabled", p.name()),
+                ),
+            ));
+        }
+        let secrets = match &entry {
+            Some(e) if !e.secrets.is_empty() => e.secrets.clone(),
+            _ => self.config.secrets_for(p.name()).to_vec(),
+        };
+        if secrets.is_empty() && p.requires_secret() {
+            // Serving a signing provider without its secret would accept forgeries.
+            let var = crate::config::env_var_for(p.name());
+            return Err(Refusal::new(
+                Some(p.name()),
+                Some(p.name()),
+                Error::not_found(
+                    "webhook_not_configured",
+                    format!(
+                        "/webhooks/{} is not configured: set {var} to enable it",
+                        p.name()
+                    ),
+                ),
+            ));
+        }
+        Ok(Target {
+            webhook_id: p.name().to_owned(),
+            provider: p,
+            secrets,
+            entry,
+        })
+    }
+
+    fn resolve_stored(&self, provider: &str, webhook_id: &str) -> Result<Target, Refusal> {
+        let unknown = || {
+            Refusal::new(
+                None,
+                Some(provider),
+                Error::not_found(
+                    "unknown_webhook",
+                    format!("no enabled webhook {webhook_id:?} for provider {provider:?}"),
+                ),
+            )
+        };
+        let p = providers::by_name(provider).ok_or_else(unknown)?;
+        let entry = match self.registry.get(webhook_id) {
+            Some(e) if e.config.enabled && e.config.provider == p.name() => e,
+            _ => return Err(unknown()),
+        };
+        // A webhook without a secret of its own uses its provider's default secret.
+        let secrets = if entry.secrets.is_empty() {
+            self.config.secrets_for(p.name()).to_vec()
+        } else {
+            entry.secrets.clone()
+        };
+        if secrets.is_empty() && p.requires_secret() {
+            let var = crate::config::env_var_for(p.name());
+            return Err(Refusal::new(
+                Some(webhook_id),
+                Some(provider),
+                Error::not_found(
+                    "webhook_not_configured",
+                    format!("webhook {webhook_id:?} has no secret and {var} is not set"),
+                ),
+            ));
+        }
+        Ok(Target {
+            webhook_id: entry.webhook_id.clone(),
+            provider: p,
+            secrets,
+            entry: Some(entry),
+        })
+    }
+
+    /// A refusal for `target` (a body over the limit, found by the caller).
+    pub fn refusal(&self, t: &Target, error: Error) -> Refusal {
+        Refusal::new(Some(&t.webhook_id), Some(t.provider.name()), error)
+    }
+
+    /// Verifies, normalizes, plans and commits one request; answers only once the
+    /// event and the work it created are durable.
+    pub async fn accept(&self, t: &Target, req: Request<'_>) -> Result<Accepted, Refusal> {
+        let name = t.provider.name();
+        let refuse = |error: Error| self.refusal(t, error);
+        let inbound = Inbound {
+            headers: req.headers,
+            query: req.query,
+            body: req.body,
+            now: crate::time::now_secs(),
+        };
+        t.provider
+            .verify(&inbound, &t.secrets)
+            .map_err(|e| refuse(Error::unauthorized(e.code(), e.to_string())))?;
+        let n = t.provider.normalize(&inbound).map_err(|e| {
+            refuse(match e {
+                ParseError::UnsupportedMedia(m) => Error::new(
+                    ErrorKind::UnsupportedMedia,
+                    "unsupported_media_type",
+                    format!("unsupported media type {m}"),
+                ),
+                ParseError::Malformed(m) => Error::bad_request("malformed_body", m),
+            })
+        })?;
+
+        // A JSON body is stored as sent; other bodies (forms) as the JSON they decode to.
+        let payload = match (
+            inbound.media_type().as_deref(),
+            std::str::from_utf8(req.body),
+        ) {
+            (None | Some("application/json"), Ok(text)) => text.to_owned(),
+            _ => n.payload.to_string(),
+        };
+        let mut event = NewEvent {
+            event_id: new_id("evt"),
+            webhook_id: t.webhook_id.clone(),
+            provider: name.to_owned(),
+            event_type: n.event_type.as_str().to_owned(),
+            delivery_id: n.delivery_id.clone(),
+            received_at: now_micros(),
+            headers: selected_headers(req.headers),
+            payload,
+            source: n.source.clone(),
+            subject: n.subject.clone(),
+            actor: n.actor.clone(),
+            thread_key: n.thread_key.clone(),
+            matched: "[]".into(),
+            matched_command: None,
+            task_id: None,
+            response_sent: false,
+            effects: Vec::new(),
+            answers: None,
+        };
+        let plan = match &t.entry {
+            Some(entry) => crate::plan::plan(self.planner(), entry, &mut event, &n.payload),
+            None => crate::plan::Plan::default(),
+        };
+        let (event_id, duplicate, matched) = match self.writer.submit(WriteOp::Event(event)).await {
+            Ok(WriteOutcome::Event {
+                event_id,
+                duplicate,
+                matched,
+            }) => (event_id, duplicate, matched),
+            Ok(_) => {
+                return Err(refuse(Error::internal(
+                    "writer answered something else for an event",
+                )))
+            }
+            Err(e) => return Err(refuse(Error::unavailable(e))),
+        };
+        if duplicate {
+            metrics::counter!("switchyard_webhooks_duplicates_total", "provider" => name)
+                .increment(1);
+        } else {
+            metrics::counter!("switchyard_webhooks_accepted_total", "provider" => name)
+                .increment(1);
+        }
+        tracing::info!(%event_id, provider = name, webhook = %t.webhook_id, event_type = %n.event_type, matches = plan.matches, duplicate, "webhook accepted");
+        let matched = serde_json::from_str(&matched).unwrap_or_else(|_| Value::Array(Vec::new()));
+        Ok(Accepted {
+            event_id,
+            duplicate,
+            matched,
+            reply: n.reply.map(|Reply::Json(v)| v),
+            respond: plan.respond,
+        })
+    }
+
+    /// Records a refused request in the audit log (never its body). A store that
+    /// is unavailable is not asked to record that it is unavailable.
+    pub async fn record_refusal(&self, r: &Refusal, status: u16, remote: Option<IpAddr>) {
+        let reason = r.error.code;
+        metrics::counter!("switchyard_webhooks_rejected_total", "reason" => reason).increment(1);
+        tracing::info!(status, reason, webhook = ?r.webhook_id, remote = ?remote, "request refused");
+        if r.error.kind == ErrorKind::Unavailable {
+            return;
+        }
+        let rejection = NewRejection {
+            at: now_micros(),
+            webhook_id: r.webhook_id.clone(),
+            provider: r.provider.clone(),
+            remote_addr: remote.map(|ip| ip.to_string()),
+            status: i64::from(status),
+            reason: reason.to_owned(),
+            detail: r.error.message.clone(),
+        };
+        if let Err(e) = self.writer.submit(WriteOp::Rejection(rejection)).await {
+            tracing::warn!(error = %e, "could not record a refused request in the audit log");
+        }
+    }
+}
+
+/// Headers worth keeping with an event, as a JSON object. Credentials and signatures
+/// are kept as `[redacted]` so one can see they were present; transport headers are
+/// dropped.
+pub fn selected_headers(headers: &HeaderMap) -> String {
+    const DROP: &[&str] = &[
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "accept-encoding",
+    ];
+    const SECRET_WORDS: &[&str] = &[
+        "signature",
+        "token",
+        "authorization",
+        "hmac",
+        "secret",
+        "cookie",
+        "api-key",
+        "apikey",
+    ];
+    let mut map = serde_json::Map::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if DROP.contains(&n) {
+            continue;
+        }
+        let v = if SECRET_WORDS.iter().any(|w| n.contains(w)) {
+            "[redacted]".to_owned()
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        match map.get_mut(n) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(&v);
+            }
+            _ => {
+                map.insert(n.to_owned(), Value::String(v));
+            }
+        }
+    }
+    Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_selected_and_redacted() {
+        let mut h = HeaderMap::new();
+        h.insert("x-hub-signature-256", "sha256=abc".parse().unwrap());
+        h.insert("authorization", "Bearer s3cret".parse().unwrap());
+        h.insert("x-github-event", "issues".parse().unwrap());
+        h.insert("host", "example".parse().unwrap());
+        let s = selected_headers(&h);
+        assert!(!s.contains("abc") && !s.contains("s3cret"), "{s}");
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["x-github-event"], "issues");
+        assert_eq!(v["x-hub-signature-256"], "[redacted]");
+        assert!(v.get("host").is_none());
+    }
+}

@@ -1,0 +1,37 @@
+//! Switchyard's application, without HTTP: everything the server, the CLI, timers
+//! and workflows share.
+//!
+//! [`Engine::start`] opens the pieces on a migrated store — the group-commit
+//! [`writer`], the [`registry`] of compiled webhooks (and the config folder that
+//! feeds it), the wake-up [`hub`], the [`outbox`] builder and the [`delivery`]
+//! engine — and returns an [`Engine`] handle to call services on plus the
+//! [`Background`] work to stop at shutdown. Services are grouped by resource:
+//! [`ingest`] (resolve → verify → normalize → plan → commit), [`webhooks`],
+//! [`interactive`], [`tasks`], [`questions`], [`deliveries`]. Each takes plain
+//! values and returns plain values or an [`Error`]; the HTTP layer only parses and
+//! renders.
+
+mod app;
+pub mod config;
+pub mod config_dir;
+pub mod deliveries;
+pub mod delivery;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod interactive;
+pub mod keys;
+pub mod outbox;
+pub mod plan;
+pub mod questions;
+pub mod registry;
+pub mod tasks;
+pub mod time;
+pub mod webhooks;
+pub mod writer;
+
+pub use app::{Background, Engine};
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result, StartError};
+pub use hub::{Changes, Hub};
+pub use writer::Writer;

@@ -1,0 +1,495 @@
+//! The outbox: the only place an outbound message is built.
+//!
+//! Everything that leaves Switchyard — a comment or question on the source thread, an
+//! answer to a `response_url`, a signed forward, a task pushed to an agent, a workflow
+//! run — is an `outbox` row, written in the same transaction as whatever caused it
+//! (an event, an API call, a task completion). Routing, the interactive API and task
+//! follow-ups all build their rows here, so the delivery engine reads one shape and
+//! an `ask` always opens its question.
+//!
+//! A message's *destination* is what its limits, circuit breaker, signing secret and
+//! on/off switch belong to: a forward URL, a push agent, or a provider's API. Its id
+//! is derived from a key (`dst_` and a hash), so a message can name it without a read.
+//!
+//! The bodies the receivers get (a forward's Standard-Webhooks envelope, a task push)
+//! are built here too; a forward's body is fixed when the message is made, so every
+//! retry sends the same bytes.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use switchyard_core::writeback::{ApiBases, Credentials};
+use switchyard_store::{new_id, Effect, Event, NewEvent, NewOutbox, NewQuestion, Task};
+
+use crate::config::Config;
+use crate::registry::{Entry, Registry};
+use crate::time::rfc3339;
+
+/// The kinds of outbound message, as stored.
+pub mod kind {
+    pub const COMMENT: &str = "comment";
+    pub const ASK: &str = "ask";
+    pub const RESPOND: &str = "respond";
+    pub const FORWARD: &str = "forward";
+    pub const TASK_PUSH: &str = "task_push";
+    pub const RUN_WORKFLOW: &str = "run_workflow";
+}
+
+/// What caused a message: the rows it belongs to and the key that makes writing it
+/// twice a no-op.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    /// Unique per message; a second message with the same key is not written.
+    pub idempotency_key: String,
+    /// Unix micros.
+    pub created_at: i64,
+}
+
+/// The thread a write-back answers: the event's provider, source and thread, and
+/// (Slack) its `response_url`.
+#[derive(Debug, Clone, Copy)]
+pub struct Thread<'a> {
+    pub webhook_id: &'a str,
+    pub provider: &'a str,
+    pub source: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub thread_key: Option<&'a str>,
+    pub response_url: Option<&'a str>,
+}
+
+impl<'a> Thread<'a> {
+    /// The thread of an event about to be stored.
+    pub fn of_new(e: &'a NewEvent, payload: &'a Value) -> Self {
+        Self {
+            webhook_id: &e.webhook_id,
+            provider: &e.provider,
+            source: e.source.as_deref(),
+            subject: e.subject.as_deref(),
+            thread_key: e.thread_key.as_deref(),
+            response_url: payload.get("response_url").and_then(Value::as_str),
+        }
+    }
+
+    /// The thread of a stored event.
+    pub fn of_event(e: &'a Event, payload: &'a Value) -> Self {
+        Self {
+            webhook_id: &e.webhook_id,
+            provider: &e.provider,
+            source: e.source.as_deref(),
+            subject: e.subject.as_deref(),
+            thread_key: e.thread_key.as_deref(),
+            response_url: payload.get("response_url").and_then(Value::as_str),
+        }
+    }
+
+    /// Where the sender posts: stored with the message.
+    fn target_json(&self) -> Value {
+        json!({
+            "provider": self.provider,
+            "source": self.source,
+            "subject": self.subject,
+            "thread_key": self.thread_key,
+            "response_url": self.response_url,
+        })
+    }
+}
+
+/// A message built, with the rows that go with it.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The outbox row and, for `ask`, the question it opens.
+    pub effects: Vec<Effect>,
+    /// The message's id (`delivery_id` in answers).
+    pub delivery_id: String,
+    /// The question an `ask` opened.
+    pub question_id: Option<String>,
+}
+
+impl Built {
+    fn one(o: NewOutbox) -> Self {
+        Self {
+            delivery_id: o.outbox_id.clone(),
+            effects: vec![Effect::Outbox(o)],
+            question_id: None,
+        }
+    }
+}
+
+/// Builds outbound messages. Cheap to clone; reads the registry for a webhook's own
+/// API settings and the configuration for the defaults.
+#[derive(Clone)]
+pub struct Outbox {
+    api_bases: ApiBases,
+    provider_tokens: std::collections::HashMap<String, Credentials>,
+    registry: Registry,
+}
+
+impl Outbox {
+    pub fn new(config: &Config, registry: Registry) -> Self {
+        Self {
+            api_bases: config.delivery.api_bases.clone(),
+            provider_tokens: config.delivery.provider_tokens.clone(),
+            registry,
+        }
+    }
+
+    /// A comment posted on `thread`.
+    pub fn comment(&self, cause: Cause, thread: &Thread<'_>, message: &str) -> Built {
+        let body = json!({"message": message, "target": thread.target_json()});
+        Built::one(self.writeback(kind::COMMENT, cause, thread, body))
+    }
+
+    /// A question posted on `thread`, and the question it opens; a reply on the
+    /// thread answers it. The question is written only if its message is new, so
+    /// repeating an `ask` with the same idempotency key opens nothing more.
+    pub fn ask(&self, cause: Cause, thread: &Thread<'_>, question: &str) -> Built {
+        let question_id = new_id("q");
+        let body = json!({
+            "question": question,
+            "question_id": question_id,
+            "target": thread.target_json(),
+        });
+        let o = self.writeback(kind::ASK, cause, thread, body);
+        let q = NewQuestion {
+            question_id: question_id.clone(),
+            event_id: o.event_id.clone(),
+            webhook_id: thread.webhook_id.to_owned(),
+            command_id: o.command_id.clone(),
+            thread_key: thread.thread_key.map(str::to_owned),
+            asker: self
+                .registry
+                .get(thread.webhook_id)
+                .and_then(|e| e.config.bot_user.clone()),
+            question: question.to_owned(),
+            created_at: o.created_at,
+            outbox_key: Some(o.idempotency_key.clone()),
+        };
+        Built {
+            delivery_id: o.outbox_id.clone(),
+            effects: vec![Effect::Outbox(o), Effect::Question(q)],
+            question_id: Some(question_id),
+        }
+    }
+
+    /// An answer to the sender: through the event's `response_url` when it has one
+    /// (Slack), else on the thread.
+    pub fn respond(&self, cause: Cause, thread: &Thread<'_>, response: &str) -> Built {
+        let body = json!({"response": response, "target": thread.target_json()});
+        Built::one(self.writeback(kind::RESPOND, cause, thread, body))
+    }
+
+    /// A signed POST of `body` to `url`. Messages with the same `ordering_key` to a
+    /// FIFO destination are delivered in order.
+    pub fn forward(
+        &self,
+        cause: Cause,
+        url: &str,
+        message: &str,
+        body: Value,
+        ordering_key: Option<String>,
+    ) -> Built {
+        let key = url_key(url);
+        let payload = json!({"url": url, "message": message, "body": body, "destination": key});
+        Built::one(row(kind::FORWARD, cause, payload, &key, ordering_key))
+    }
+
+    /// A task pushed to a push agent; the body is built when it is sent (it carries
+    /// the task's current lease).
+    pub fn task_push(&self, cause: Cause, task_id: &str, agent: &str) -> Built {
+        let key = agent_key(agent);
+        let payload = json!({"task_id": task_id, "agent": agent, "destination": key});
+        Built::one(row(kind::TASK_PUSH, cause, payload, &key, None))
+    }
+
+    /// A workflow run (carried out by the workflow runner when it exists).
+    pub fn run_workflow(
+        &self,
+        cause: Cause,
+        workflow: Option<&str>,
+        message: &str,
+        inputs: &Value,
+    ) -> Built {
+        let key = format!("workflow:{}", workflow.unwrap_or_default());
+        let payload = json!({
+            "workflow": workflow,
+            "message": message,
+            "inputs": inputs,
+            "destination": key,
+        });
+        Built::one(row(kind::RUN_WORKFLOW, cause, payload, &key, None))
+    }
+
+    fn writeback(
+        &self,
+        kind: &str,
+        cause: Cause,
+        thread: &Thread<'_>,
+        mut body: Value,
+    ) -> NewOutbox {
+        let key = self.writeback_key(thread);
+        body["destination"] = json!(key);
+        // Write-backs on one thread are posted in the order they were made.
+        let ordering = thread.thread_key.map(str::to_owned);
+        row(kind, cause, body, &key, ordering)
+    }
+
+    /// The destination key of a write-back on `thread`: the provider's API (or, for
+    /// a Slack answer without a bot token, the `response_url`'s origin).
+    fn writeback_key(&self, thread: &Thread<'_>) -> String {
+        let entry: Option<std::sync::Arc<Entry>> = self.registry.get(thread.webhook_id);
+        let has_token = entry.as_ref().is_some_and(|e| e.api.is_some())
+            || self.provider_tokens.contains_key(thread.provider);
+        writeback_key(
+            &self.api_bases,
+            thread.provider,
+            entry
+                .as_ref()
+                .and_then(|e| e.config.api_base_url.as_deref()),
+            has_token,
+            thread.subject,
+            thread.thread_key,
+            thread.response_url,
+        )
+    }
+}
+
+fn row(
+    kind: &str,
+    cause: Cause,
+    payload: Value,
+    destination_key: &str,
+    ordering_key: Option<String>,
+) -> NewOutbox {
+    NewOutbox {
+        outbox_id: new_id("msg"),
+        kind: kind.to_owned(),
+        webhook_id: cause.webhook_id,
+        event_id: cause.event_id,
+        command_id: cause.command_id,
+        payload: payload.to_string(),
+        idempotency_key: cause.idempotency_key,
+        created_at: cause.created_at,
+        destination_id: destination_id(destination_key),
+        ordering_key,
+    }
+}
+
+/// What a forward made by routing delivers, in the Standard Webhooks shape (`type`,
+/// `timestamp`, `data`): the event, the command's rendered message and the original
+/// payload.
+pub fn event_forward_body(
+    event: &NewEvent,
+    command_id: &str,
+    message: &str,
+    payload: &Value,
+) -> Value {
+    json!({
+        "type": event.event_type,
+        "timestamp": rfc3339(event.received_at),
+        "data": {
+            "event_id": event.event_id,
+            "webhook_id": event.webhook_id,
+            "provider": event.provider,
+            "event_type": event.event_type,
+            "command_id": command_id,
+            "message": message,
+            "source": event.source,
+            "subject": event.subject,
+            "actor": event.actor,
+            "thread_key": event.thread_key,
+            "payload": payload,
+        }
+    })
+}
+
+/// What a task completion's `forward` follow-up delivers.
+pub fn task_completed_body(task: &Task, message: &str, now: i64) -> Value {
+    json!({
+        "type": "task.completed",
+        "timestamp": rfc3339(now),
+        "data": {
+            "task_id": task.task_id,
+            "agent": task.agent,
+            "message": message,
+            "event_id": task.event_id,
+            "webhook_id": task.webhook_id,
+        }
+    })
+}
+
+/// What a task push delivers: the task, its event and where to report back.
+pub fn task_push_body(task: &Task, event: Option<&Event>, public_url: &str) -> Value {
+    let base = public_url.trim_end_matches('/');
+    let event = event.map(|e| {
+        json!({
+            "id": e.event_id,
+            "webhook_id": e.webhook_id,
+            "provider": e.provider,
+            "event_type": e.event_type,
+            "source": e.source,
+            "subject": e.subject,
+            "actor": e.actor,
+            "thread_key": e.thread_key,
+            "received_at": rfc3339(e.received_at),
+            "payload": serde_json::from_str::<Value>(&e.payload).unwrap_or(Value::Null),
+        })
+    });
+    json!({
+        "type": "task.created",
+        "timestamp": rfc3339(task.created_at),
+        "data": {
+            "task": {
+                "id": task.task_id,
+                "task_id": task.task_id,
+                "agent": task.agent,
+                "message": task.message,
+                "command_id": task.command_id,
+                "webhook_id": task.webhook_id,
+                "event_id": task.event_id,
+                "lease_id": task.lease_id,
+            },
+            "event": event,
+            "complete_url": format!("{base}/api/tasks/{}/complete", task.task_id),
+            "fail_url": format!("{base}/api/tasks/{}/fail", task.task_id),
+        }
+    })
+}
+
+/// The text a write-back posts: `message`, an ask's `question` or a `response`.
+pub fn writeback_text(payload: &Value) -> Option<&str> {
+    payload
+        .get("message")
+        .or_else(|| payload.get("question"))
+        .or_else(|| payload.get("response"))
+        .and_then(Value::as_str)
+}
+
+/// The id of the destination a key names (`dst_` and 20 hex digits of its SHA-256).
+pub fn destination_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("dst_{}", &hex::encode(digest)[..20])
+}
+
+/// The key of a forward URL's destination: the URL without its query or fragment,
+/// so one endpoint is one destination whatever parameters a command adds.
+pub fn url_key(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The key of a push agent's destination.
+pub fn agent_key(name: &str) -> String {
+    format!("agent:{name}")
+}
+
+/// The key of a write-back's destination: the provider's API (or, for a Slack
+/// answer without a bot token, the `response_url`'s origin).
+pub fn writeback_key(
+    bases: &ApiBases,
+    provider: &str,
+    api_base_override: Option<&str>,
+    has_token: bool,
+    subject: Option<&str>,
+    thread_key: Option<&str>,
+    response_url: Option<&str>,
+) -> String {
+    if provider == "slack" && !(has_token && thread_key.is_some()) {
+        if let Some(origin) = response_url
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+        {
+            return format!("slack:{origin}");
+        }
+    }
+    match bases.for_provider(provider, api_base_override, subject) {
+        Some(base) => format!("{provider}:{base}"),
+        None => format!("{provider}:unconfigured"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_ids_are_stable_and_distinct() {
+        let a = destination_id("https://example.com/hook");
+        assert_eq!(a, destination_id("https://example.com/hook"));
+        assert_ne!(a, destination_id("https://example.com/other"));
+        assert!(a.starts_with("dst_") && a.len() == 24);
+        assert_eq!(
+            url_key("https://example.com/hook?x=1#f"),
+            "https://example.com/hook"
+        );
+    }
+
+    #[test]
+    fn slack_answers_without_a_token_go_to_the_response_url() {
+        let bases = ApiBases::default();
+        let key = writeback_key(
+            &bases,
+            "slack",
+            None,
+            false,
+            None,
+            None,
+            Some("https://hooks.slack.com/commands/T1/2/3"),
+        );
+        assert_eq!(key, "slack:https://hooks.slack.com");
+        let key = writeback_key(
+            &bases,
+            "slack",
+            None,
+            true,
+            None,
+            Some("slack:C1:1.2"),
+            None,
+        );
+        assert!(key.starts_with("slack:https://slack.com"), "{key}");
+    }
+
+    fn cause(key: &str) -> Cause {
+        Cause {
+            webhook_id: Some("gh".into()),
+            event_id: Some("evt_1".into()),
+            command_id: None,
+            idempotency_key: key.into(),
+            created_at: 1,
+        }
+    }
+
+    fn thread() -> Thread<'static> {
+        Thread {
+            webhook_id: "gh",
+            provider: "github",
+            source: Some("acme/app"),
+            subject: Some("https://github.com/acme/app/issues/1"),
+            thread_key: Some("github:acme/app#1"),
+            response_url: None,
+        }
+    }
+
+    #[test]
+    fn an_ask_opens_its_question_guarded_by_its_message() {
+        let outbox = Outbox::new(&Config::new("sqlite://x", "."), Registry::default());
+        let built = outbox.ask(cause("k1"), &thread(), "Which version?");
+        let [Effect::Outbox(o), Effect::Question(q)] = built.effects.as_slice() else {
+            panic!("an ask is a message and a question: {:?}", built.effects);
+        };
+        assert_eq!(o.kind, kind::ASK);
+        assert_eq!(built.question_id.as_deref(), Some(q.question_id.as_str()));
+        assert_eq!(q.outbox_key.as_deref(), Some("k1"));
+        let payload: Value = serde_json::from_str(&o.payload).unwrap();
+        assert_eq!(payload["question_id"], json!(q.question_id));
+        assert_eq!(payload["target"]["thread_key"], "github:acme/app#1");
+        assert_eq!(o.ordering_key.as_deref(), Some("github:acme/app#1"));
+    }
+}

@@ -1,0 +1,313 @@
+//! The webhook registry as a service (seed 002): create, replace, delete, enable and
+//! disable webhooks and edit their commands. Each change is stored, then put in the
+//! in-memory registry so the next request routes by it.
+//!
+//! Secrets are write-only: the call that sets one gets it back once (to show it);
+//! afterwards only its presence is known. Webhooks defined by files in the config
+//! folder are read-only here (409): the file is their source of truth.
+
+use std::sync::Arc;
+
+use switchyard_core::routing::{CommandConfig, FieldError, WebhookConfig};
+use switchyard_core::WebhookId;
+use switchyard_store::{new_id, now_micros, WebhookRecord};
+
+use crate::app::Engine;
+use crate::error::{Error, Result};
+use crate::registry::{entry_from_record, Entry, Origin};
+
+/// A webhook after a change, with the secret the change set (shown once).
+pub struct Saved {
+    pub entry: Entry,
+    pub secret_once: Option<String>,
+}
+
+/// Gives every command an id: its own, else `cmd-{n}` by position, the rule
+/// compilation uses, so the API shows the ids events will name.
+pub fn with_command_ids(cfg: &mut WebhookConfig) {
+    for (i, c) in cfg.commands.iter_mut().enumerate() {
+        if c.command_id.is_none() {
+            c.command_id = Some(format!("cmd-{}", i + 1));
+        }
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::not_found("unknown_webhook", format!("no webhook {id:?}"))
+}
+
+fn read_only(e: &Entry) -> Result<()> {
+    match &e.origin {
+        Origin::File(p) => Err(Error::conflict(
+            "defined_by_file",
+            format!(
+                "webhook {:?} is defined by {}; edit that file instead",
+                e.webhook_id,
+                p.display()
+            ),
+        )),
+        Origin::Api => Ok(()),
+    }
+}
+
+fn parse_config(body: &[u8]) -> Result<WebhookConfig> {
+    let cfg = WebhookConfig::from_json(body).map_err(Error::invalid)?;
+    let errs = cfg.validate();
+    if errs.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(Error::invalid(errs))
+    }
+}
+
+fn parse_command(body: &[u8]) -> Result<CommandConfig> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        Error::invalid(vec![FieldError::new(
+            e.path().to_string(),
+            e.inner().to_string(),
+        )])
+    })
+}
+
+fn given_secrets(cfg: &WebhookConfig) -> Vec<String> {
+    cfg.secret
+        .iter()
+        .chain(cfg.secrets.iter())
+        .cloned()
+        .collect()
+}
+
+impl Engine {
+    /// The webhook with this id (a file's definition first).
+    pub fn webhook(&self, id: &str) -> Result<Arc<Entry>> {
+        self.registry.get(id).ok_or_else(|| not_found(id))
+    }
+
+    /// Fails unless `id` is an API-defined webhook (a file's is read-only here).
+    fn editable_in_registry(&self, id: &str) -> Result<()> {
+        match self.registry.get(id) {
+            Some(e) => read_only(&e),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores `cfg` (its secrets given sealed) and puts it in the registry.
+    async fn save(
+        &self,
+        id: &str,
+        mut cfg: WebhookConfig,
+        sealed: Vec<String>,
+        api_token: Option<String>,
+        created_at: i64,
+    ) -> Result<Entry> {
+        cfg.webhook_id = Some(id.to_owned());
+        cfg.endpoint = None;
+        cfg.secret = None;
+        cfg.secrets = Vec::new();
+        cfg.api_token = None;
+        cfg.created_at = None;
+        with_command_ids(&mut cfg);
+        let record = WebhookRecord {
+            webhook_id: id.to_owned(),
+            name: cfg.name.clone(),
+            provider: cfg.provider.clone(),
+            enabled: cfg.enabled,
+            secrets: serde_json::to_string(&sealed).map_err(Error::internal)?,
+            config_json: serde_json::to_string(&cfg).map_err(Error::internal)?,
+            created_at,
+            created_by: cfg.created_by.clone().unwrap_or_else(|| "api".to_owned()),
+            updated_at: now_micros(),
+            api_token,
+        };
+        self.store.put_webhook(&record).await?;
+        self.registry
+            .put_stored(entry_from_record(&record, &self.sealer).map_err(Error::internal)?);
+        entry_from_record(&record, &self.sealer).map_err(Error::internal)
+    }
+
+    /// Creates a webhook from seed 002's `WebhookConfig` JSON.
+    pub async fn create_webhook(&self, body: &[u8]) -> Result<Saved> {
+        let cfg = parse_config(body)?;
+        let id = cfg.effective_id();
+        if WebhookId::parse(&id).is_err() {
+            return Err(Error::field(
+                "name",
+                "gives no usable webhook id; set webhook_id",
+            ));
+        }
+        if self.registry.get(&id).is_some() || self.store.get_webhook(&id).await?.is_some() {
+            return Err(Error::conflict(
+                "webhook_exists",
+                format!("webhook {id:?} exists; PUT to replace it"),
+            ));
+        }
+        let secrets = given_secrets(&cfg);
+        let sealed = secrets
+            .iter()
+            .map(|s| self.sealer.seal(s.as_bytes()))
+            .collect();
+        let api_token = cfg
+            .api_token
+            .as_ref()
+            .map(|t| self.sealer.seal(t.as_bytes()));
+        let entry = self.save(&id, cfg, sealed, api_token, now_micros()).await?;
+        tracing::info!(webhook = %id, "webhook created");
+        Ok(Saved {
+            entry,
+            secret_once: secrets.into_iter().next(),
+        })
+    }
+
+    /// Replaces a webhook's definition; without a secret in the body the stored
+    /// secrets are kept.
+    pub async fn replace_webhook(&self, id: &str, body: &[u8]) -> Result<Saved> {
+        let existing = self
+            .store
+            .get_webhook(id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        self.editable_in_registry(id)?;
+        let cfg = parse_config(body)?;
+        if cfg.webhook_id.as_deref().is_some_and(|w| w != id) {
+            return Err(Error::field("webhook_id", "must match the id in the path"));
+        }
+        let secrets = given_secrets(&cfg);
+        let sealed = if secrets.is_empty() {
+            existing.sealed_secrets()
+        } else {
+            secrets
+                .iter()
+                .map(|s| self.sealer.seal(s.as_bytes()))
+                .collect()
+        };
+        let api_token = match &cfg.api_token {
+            Some(t) => Some(self.sealer.seal(t.as_bytes())),
+            None => existing.api_token.clone(),
+        };
+        let entry = self
+            .save(id, cfg, sealed, api_token, existing.created_at)
+            .await?;
+        Ok(Saved {
+            entry,
+            secret_once: secrets.into_iter().next(),
+        })
+    }
+
+    pub async fn delete_webhook(&self, id: &str) -> Result<()> {
+        self.editable_in_registry(id)?;
+        if self.store.delete_webhook(id).await? {
+            self.registry.remove_stored(id);
+            Ok(())
+        } else {
+            Err(not_found(id))
+        }
+    }
+
+    pub async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> Result<Entry> {
+        let (record, mut cfg) = self.editable(id).await?;
+        cfg.enabled = enabled;
+        self.save(
+            id,
+            cfg,
+            record.sealed_secrets(),
+            record.api_token.clone(),
+            record.created_at,
+        )
+        .await
+    }
+
+    /// A webhook's commands, with their ids.
+    pub fn commands(&self, id: &str) -> Result<Vec<CommandConfig>> {
+        let e = self.webhook(id)?;
+        let mut cfg = e.config.clone();
+        with_command_ids(&mut cfg);
+        Ok(cfg.commands)
+    }
+
+    /// Loads an API-defined webhook for a change.
+    async fn editable(&self, id: &str) -> Result<(WebhookRecord, WebhookConfig)> {
+        self.editable_in_registry(id)?;
+        let record = self
+            .store
+            .get_webhook(id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut cfg = entry_from_record(&record, &self.sealer)
+            .map_err(Error::internal)?
+            .config;
+        with_command_ids(&mut cfg);
+        Ok((record, cfg))
+    }
+
+    /// Validates `cfg` after a command change and saves it.
+    async fn save_commands(&self, record: WebhookRecord, cfg: WebhookConfig) -> Result<Entry> {
+        let errs = cfg.validate();
+        if !errs.is_empty() {
+            return Err(Error::invalid(errs));
+        }
+        self.save(
+            &record.webhook_id,
+            cfg,
+            record.sealed_secrets(),
+            record.api_token.clone(),
+            record.created_at,
+        )
+        .await
+    }
+
+    /// Adds a command (its id given, or a new one).
+    pub async fn add_command(&self, id: &str, body: &[u8]) -> Result<CommandConfig> {
+        let (record, mut cfg) = self.editable(id).await?;
+        let mut cmd = parse_command(body)?;
+        let cmd_id = cmd.command_id.clone().unwrap_or_else(|| new_id("cmd"));
+        if cfg
+            .commands
+            .iter()
+            .any(|c| c.command_id.as_deref() == Some(cmd_id.as_str()))
+        {
+            return Err(Error::conflict(
+                "command_exists",
+                format!("command {cmd_id:?} exists"),
+            ));
+        }
+        cmd.command_id = Some(cmd_id);
+        cfg.commands.push(cmd.clone());
+        self.save_commands(record, cfg).await?;
+        Ok(cmd)
+    }
+
+    pub async fn replace_command(
+        &self,
+        id: &str,
+        cmd_id: &str,
+        body: &[u8],
+    ) -> Result<CommandConfig> {
+        let (record, mut cfg) = self.editable(id).await?;
+        let mut cmd = parse_command(body)?;
+        cmd.command_id = Some(cmd_id.to_owned());
+        let slot = cfg
+            .commands
+            .iter_mut()
+            .find(|c| c.command_id.as_deref() == Some(cmd_id))
+            .ok_or_else(|| Error::not_found("unknown_command", format!("no command {cmd_id:?}")))?;
+        *slot = cmd.clone();
+        self.save_commands(record, cfg).await?;
+        Ok(cmd)
+    }
+
+    pub async fn delete_command(&self, id: &str, cmd_id: &str) -> Result<()> {
+        let (record, mut cfg) = self.editable(id).await?;
+        let before = cfg.commands.len();
+        cfg.commands
+            .retain(|c| c.command_id.as_deref() != Some(cmd_id));
+        if cfg.commands.len() == before {
+            return Err(Error::not_found(
+                "unknown_command",
+                format!("no command {cmd_id:?}"),
+            ));
+        }
+        self.save_commands(record, cfg).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! `/api/agents`: agents that take tasks, by pull (lease) or push (a signed POST to
+//! their URL). Their task queue is in [`super::tasks`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use switchyard_engine::tasks::{AgentInput, LeaseInput};
+
+use crate::http::error::{ApiError, Json as Body, OptionalJson, Path};
+use crate::http::views::{AgentList, AgentView, LeasedTasks};
+use crate::state::AppState;
+
+/// `GET /api/agents`.
+pub async fn list(State(st): State<AppState>) -> Result<Json<AgentList>, ApiError> {
+    let agents = st.engine.list_agents().await?;
+    Ok(Json(AgentList {
+        agents: agents.iter().map(AgentView::from).collect(),
+    }))
+}
+
+/// `POST /api/agents`.
+pub async fn create(
+    State(st): State<AppState>,
+    Body(b): Body<AgentInput>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    let a = st.engine.create_agent(b).await?;
+    Ok((StatusCode::CREATED, Json(AgentView::from(&a))))
+}
+
+/// `GET /api/agents/{name}`.
+pub async fn get(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    Ok(Json(AgentView::from(&st.engine.agent(&name).await?)))
+}
+
+/// `PUT /api/agents/{name}`: creates or replaces; without a secret the old one is kept.
+pub async fn put(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Body(b): Body<AgentInput>,
+) -> Result<Json<AgentView>, ApiError> {
+    Ok(Json(AgentView::from(
+        &st.engine.replace_agent(&name, b).await?,
+    )))
+}
+
+/// `DELETE /api/agents/{name}`.
+pub async fn delete(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.engine.delete_agent(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/agents/{name}/tasks/lease {"max", "wait_seconds", "lease_seconds"}`:
+/// an empty body means one task, no waiting, a 300 s lease.
+pub async fn lease(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    OptionalJson(b): OptionalJson<LeaseInput>,
+) -> Result<Json<LeasedTasks>, ApiError> {
+    let tasks = st.engine.lease_tasks(&agent, &b).await?;
+    Ok(Json(LeasedTasks {
+        tasks: tasks.iter().map(Into::into).collect(),
+    }))
+}

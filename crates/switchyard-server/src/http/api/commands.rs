@@ -1,0 +1,49 @@
+//! `/api/webhooks/{id}/commands`: a webhook's commands, added, replaced and removed
+//! one at a time (seed 002).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use switchyard_core::routing::CommandConfig;
+
+use crate::http::error::{ApiError, Body, Path};
+use crate::http::views::CommandList;
+use crate::state::AppState;
+
+/// `GET /api/webhooks/{id}/commands`.
+pub async fn list(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CommandList>, ApiError> {
+    Ok(Json(CommandList {
+        commands: st.engine.commands(&id)?,
+    }))
+}
+
+/// `POST /api/webhooks/{id}/commands`.
+pub async fn add(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<CommandConfig>), ApiError> {
+    let cmd = st.engine.add_command(&id, &body).await?;
+    Ok((StatusCode::CREATED, Json(cmd)))
+}
+
+/// `PUT /api/webhooks/{id}/commands/{cmd_id}`.
+pub async fn put(
+    State(st): State<AppState>,
+    Path((id, cmd_id)): Path<(String, String)>,
+    Body(body): Body,
+) -> Result<Json<CommandConfig>, ApiError> {
+    Ok(Json(st.engine.replace_command(&id, &cmd_id, &body).await?))
+}
+
+/// `DELETE /api/webhooks/{id}/commands/{cmd_id}`.
+pub async fn delete(
+    State(st): State<AppState>,
+    Path((id, cmd_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    st.engine.delete_command(&id, &cmd_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

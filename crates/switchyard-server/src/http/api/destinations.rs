@@ -1,0 +1,137 @@
+//! `/api/destinations`: each destination's settings (limits, FIFO), on/off switch,
+//! bulk recovery of dead letters and Standard-Webhooks signing secret.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use switchyard_engine::deliveries::DestinationSettings;
+use switchyard_store::Destination;
+
+use crate::http::error::{ApiError, Json as Body, OptionalJson, Path};
+use crate::http::views::{DestinationList, DestinationView, Recovered, RotatedSecret, SecretView};
+use crate::state::AppState;
+
+fn view(st: &AppState, d: &Destination) -> DestinationView {
+    DestinationView::new(d, st.engine.destination_live(&d.destination_id))
+}
+
+/// `GET /api/destinations`.
+pub async fn list(State(st): State<AppState>) -> Result<Json<DestinationList>, ApiError> {
+    let rows = st.engine.list_destinations().await?;
+    Ok(Json(DestinationList {
+        destinations: rows.iter().map(|d| view(&st, d)).collect(),
+    }))
+}
+
+/// `GET /api/destinations/{id}` (an id, or the URL it stands for).
+pub async fn get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DestinationView>, ApiError> {
+    let d = st.engine.destination(&id).await?;
+    Ok(Json(view(&st, &d)))
+}
+
+/// `POST /api/destinations {"url", ...settings}`: sets a URL's destination up before
+/// (or after) its first message; 201 when new, 200 when it existed.
+pub async fn create(
+    State(st): State<AppState>,
+    Body(b): Body<DestinationSettings>,
+) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
+    let (d, created) = st.engine.create_destination(&b).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(&st, &d))))
+}
+
+/// `PUT /api/destinations/{id}`: changes limits and ordering.
+pub async fn put(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<DestinationSettings>,
+) -> Result<Json<DestinationView>, ApiError> {
+    let d = st.engine.update_destination(&id, &b).await?;
+    Ok(Json(view(&st, &d)))
+}
+
+/// `POST /api/destinations/{id}/enable`: deliveries resume, oldest first.
+pub async fn enable(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DestinationView>, ApiError> {
+    let d = st.engine.set_destination_enabled(&id, true).await?;
+    Ok(Json(view(&st, &d)))
+}
+
+/// `POST /api/destinations/{id}/disable`: pending deliveries wait.
+pub async fn disable(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DestinationView>, ApiError> {
+    let d = st.engine.set_destination_enabled(&id, false).await?;
+    Ok(Json(view(&st, &d)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverBody {
+    /// RFC 3339; dead letters created at or after it are sent again.
+    since: String,
+}
+
+/// `POST /api/destinations/{id}/recover {"since"}`.
+pub async fn recover(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<RecoverBody>,
+) -> Result<(StatusCode, Json<Recovered>), ApiError> {
+    let (destination_id, requeued) = st.engine.recover_destination(&id, &b.since).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Recovered {
+            destination_id,
+            requeued,
+        }),
+    ))
+}
+
+/// `GET /api/destinations/{id}/secret`: the signing secret receivers verify with.
+pub async fn secret(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    let (destination_id, secret) = st.engine.destination_secret(&id).await?;
+    Ok(Json(SecretView {
+        destination_id,
+        secret,
+    }))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// The new secret (`whsec_...`); generated when absent.
+    secret: Option<String>,
+}
+
+/// `POST /api/destinations/{id}/secret/rotate {"secret"?}`: a new secret signs from
+/// now on; the old one signs too until the grace period ends.
+pub async fn rotate_secret(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<RotateBody>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    let r = st.engine.rotate_destination_secret(&id, b.secret).await?;
+    Ok(Json(RotatedSecret {
+        destination_id: r.destination.destination_id,
+        secret: r.secret,
+        previous_secret_expires_at: r
+            .destination
+            .previous_expires_at
+            .map(switchyard_engine::time::rfc3339),
+    }))
+}

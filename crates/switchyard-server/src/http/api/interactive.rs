@@ -1,0 +1,71 @@
+//! `/api/webhooks/{id}/comment|ask|respond` (seed 002): what an agent sends back
+//! about an event. `Idempotency-Key` makes a retried call create nothing new.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::Value;
+use switchyard_core::routing::FieldError;
+use switchyard_engine::interactive::Interaction;
+use switchyard_engine::Error;
+
+use crate::http::error::{ApiError, Body, Path};
+use crate::http::views::InteractionView;
+use crate::state::AppState;
+
+async fn interact(
+    st: AppState,
+    id: String,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    kind: Interaction,
+) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
+    let field = kind.field();
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
+    let event_id = v.get("event_id").and_then(Value::as_str);
+    let text = v.get(field).and_then(Value::as_str);
+    let (Some(event_id), Some(text)) = (event_id, text) else {
+        let missing = if event_id.is_none() {
+            "event_id"
+        } else {
+            field
+        };
+        return Err(
+            Error::invalid(vec![FieldError::new(missing, "is required (a string)")]).into(),
+        );
+    };
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let done = st.engine.interact(&id, kind, event_id, text, key).await?;
+    Ok((StatusCode::ACCEPTED, Json(done.into())))
+}
+
+/// `POST /api/webhooks/{id}/comment {"event_id", "message"}`.
+pub async fn comment(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
+    interact(st, id, headers, body, Interaction::Comment).await
+}
+
+/// `POST /api/webhooks/{id}/ask {"event_id", "question"}`: opens a question.
+pub async fn ask(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
+    interact(st, id, headers, body, Interaction::Ask).await
+}
+
+/// `POST /api/webhooks/{id}/respond {"event_id", "response"}`.
+pub async fn respond(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
+    interact(st, id, headers, body, Interaction::Respond).await
+}

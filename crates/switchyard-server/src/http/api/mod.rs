@@ -1,0 +1,35 @@
+//! The admin API under `/api`, behind the admin key, one module per resource.
+
+pub mod agents;
+pub mod commands;
+pub mod deliveries;
+pub mod destinations;
+pub mod events;
+pub mod interactive;
+pub mod questions;
+pub mod tasks;
+pub mod webhooks;
+
+use crate::http::error::ApiError;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// A page size: 1 to 500, 50 when not given.
+pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// The cursor of the next page: the last row's id when the page is full.
+pub fn next_cursor<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> &str) -> Option<String> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| id(r).to_owned()))
+        .flatten()
+}

@@ -1,0 +1,89 @@
+//! `/api/webhooks`: seed 002's registry — list, create, get, replace, delete,
+//! enable and disable. Commands are in [`super::commands`], the interactive calls in
+//! [`super::interactive`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::http::error::{ApiError, Body, Path};
+use crate::http::views::{FileErrorView, WebhookList, WebhookView};
+use crate::state::AppState;
+
+/// `GET /api/webhooks`: every webhook, and config files that could not be loaded.
+pub async fn list(State(st): State<AppState>) -> Json<WebhookList> {
+    let r = &st.engine.registry;
+    Json(WebhookList {
+        webhooks: r.all().iter().map(|e| WebhookView::new(e, None)).collect(),
+        file_errors: r
+            .file_errors()
+            .into_iter()
+            .map(|(p, error)| FileErrorView {
+                file: p.display().to_string(),
+                error,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /api/webhooks/{id}`.
+pub async fn get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let e = st.engine.webhook(&id)?;
+    Ok(Json(WebhookView::new(&e, None)))
+}
+
+/// `POST /api/webhooks` with seed 002's `WebhookConfig`; the secret is shown once.
+pub async fn create(
+    State(st): State<AppState>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    let saved = st.engine.create_webhook(&body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookView::new(&saved.entry, saved.secret_once.as_deref())),
+    ))
+}
+
+/// `PUT /api/webhooks/{id}`: replaces the definition; without a secret in the body
+/// the stored secrets are kept.
+pub async fn put(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Json<WebhookView>, ApiError> {
+    let saved = st.engine.replace_webhook(&id, &body).await?;
+    Ok(Json(WebhookView::new(
+        &saved.entry,
+        saved.secret_once.as_deref(),
+    )))
+}
+
+/// `DELETE /api/webhooks/{id}`.
+pub async fn delete(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.engine.delete_webhook(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/webhooks/{id}/enable`.
+pub async fn enable(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let e = st.engine.set_webhook_enabled(&id, true).await?;
+    Ok(Json(WebhookView::new(&e, None)))
+}
+
+/// `POST /api/webhooks/{id}/disable`.
+pub async fn disable(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let e = st.engine.set_webhook_enabled(&id, false).await?;
+    Ok(Json(WebhookView::new(&e, None)))
+}

@@ -1,0 +1,163 @@
+//! The ingest endpoints. Each request goes through the same steps, in this order:
+//! resolve the webhook (404), read the body within the limit (413), then the
+//! engine verifies the signature on the raw bytes (401), parses and normalizes (415,
+//! 400), plans and commits; the answer comes only once the event is durable (202,
+//! or 200 for a redelivery). A refused request stores no event; it is written to the
+//! audit log without its body.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use switchyard_engine::ingest::{Accepted, Endpoint, Refusal, Request};
+use switchyard_engine::Error;
+
+use crate::http::error::{status_of, ApiError, Path};
+use crate::http::views::IngestAnswer;
+use crate::state::AppState;
+
+/// `POST /webhooks/{provider}`: the provider's default webhook, configured from env.
+pub async fn default_endpoint(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        &st,
+        Endpoint::Default {
+            provider: &provider,
+        },
+        peer,
+        &uri,
+        &headers,
+        body,
+    )
+    .await
+}
+
+/// `POST /webhook/crewai?event=task|step|crew` (seed 000).
+pub async fn crewai_endpoint(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let endpoint = Endpoint::Default { provider: "crewai" };
+    handle(&st, endpoint, peer, &uri, &headers, body).await
+}
+
+/// `POST /webhooks/{provider}/{webhook_id}`: a registered webhook.
+pub async fn stored_endpoint(
+    State(st): State<AppState>,
+    Path((provider, webhook_id)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let endpoint = Endpoint::Stored {
+        provider: &provider,
+        webhook_id: &webhook_id,
+    };
+    handle(&st, endpoint, peer, &uri, &headers, body).await
+}
+
+async fn handle(
+    st: &AppState,
+    endpoint: Endpoint<'_>,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let engine = &st.engine;
+    let target = engine.resolve(endpoint);
+    let provider_label = match &target {
+        Ok(t) => t.provider.name(),
+        Err(_) => "unknown",
+    };
+    metrics::counter!("switchyard_webhooks_received_total", "provider" => provider_label)
+        .increment(1);
+    let result = match target {
+        Ok(t) => match read_body(headers, body, engine.config.max_body_bytes).await {
+            Ok(bytes) => {
+                let req = Request {
+                    headers,
+                    query: uri.query(),
+                    body: &bytes,
+                };
+                engine.accept(&t, req).await
+            }
+            Err(e) => Err(engine.refusal(&t, e)),
+        },
+        Err(r) => Err(r),
+    };
+    let resp = match result {
+        Ok(accepted) => answer(accepted),
+        Err(refusal) => refuse(st, refusal, peer).await,
+    };
+    metrics::histogram!("switchyard_ingest_duration_seconds", "provider" => provider_label)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Reads the body, refusing it (413) as soon as it is known to be over `limit`.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, Error> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::too_large(limit));
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| Error::too_large(limit))
+}
+
+fn answer(a: Accepted) -> Response {
+    if let Some(v) = a.reply {
+        return (StatusCode::OK, Json(v)).into_response();
+    }
+    if let Some(text) = a.respond {
+        // A respond command's rendered template is the answer: JSON when it parses.
+        return match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if v.is_object() || v.is_array() => (StatusCode::OK, Json(v)).into_response(),
+            _ => (
+                StatusCode::OK,
+                [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                text,
+            )
+                .into_response(),
+        };
+    }
+    let status = if a.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let body = IngestAnswer {
+        event_id: a.event_id,
+        duplicate: a.duplicate,
+        matched: a.matched,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Answers a refusal after recording it in the audit log.
+async fn refuse(st: &AppState, r: Refusal, peer: SocketAddr) -> Response {
+    let status = status_of(r.error.kind);
+    st.engine
+        .record_refusal(&r, status.as_u16(), Some(peer.ip()))
+        .await;
+    ApiError::from(r.error).into_response()
+}

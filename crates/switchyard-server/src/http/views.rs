@@ -1,0 +1,579 @@
+//! Every response body the server sends, as a typed struct: one place builds each
+//! view from the engine's rows, so the same thing always looks the same wherever it
+//! is shown, and an OpenAPI document can be generated from these types.
+//!
+//! Times are RFC 3339; stored JSON (payloads, headers, results) is shown as JSON.
+
+use serde::Serialize;
+use serde_json::Value;
+use switchyard_core::routing::{CommandConfig, FieldError};
+use switchyard_engine::delivery::engine::LiveState;
+use switchyard_engine::interactive::Interacted;
+use switchyard_engine::registry::{Entry, Origin};
+use switchyard_engine::time::rfc3339;
+use switchyard_engine::webhooks::with_command_ids;
+use switchyard_engine::Error;
+use switchyard_store::{
+    now_micros, Agent, Delivery, DeliveryAttempt, Destination, Event, EventSummary, Question,
+    Rejection, Task, PARKED,
+};
+
+fn json_or_text(s: &str) -> Value {
+    serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_owned()))
+}
+
+/// `{"error": {...}}`: the body of every error.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl From<Error> for ErrorBody {
+    fn from(e: Error) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: e.code,
+                message: e.message,
+                fields: e.fields,
+            },
+        }
+    }
+}
+
+/// The answer to an accepted webhook (202, or 200 for a redelivery).
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    pub event_id: String,
+    pub duplicate: bool,
+    pub matched: Value,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub service: &'static str,
+    pub version: &'static str,
+    pub store: StoreHealth,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreHealth {
+    pub kind: &'static str,
+    pub ok: bool,
+}
+
+/// An event in a list: no headers or payload.
+#[derive(Debug, Serialize)]
+pub struct EventSummaryView {
+    pub id: String,
+    pub event_id: String,
+    pub webhook_id: String,
+    pub provider: String,
+    pub event_type: String,
+    pub delivery_id: Option<String>,
+    pub received_at: String,
+    pub source: Option<String>,
+    pub subject: Option<String>,
+    pub actor: Option<String>,
+    pub thread_key: Option<String>,
+}
+
+impl From<&EventSummary> for EventSummaryView {
+    fn from(e: &EventSummary) -> Self {
+        Self {
+            id: e.event_id.clone(),
+            event_id: e.event_id.clone(),
+            webhook_id: e.webhook_id.clone(),
+            provider: e.provider.clone(),
+            event_type: e.event_type.clone(),
+            delivery_id: e.delivery_id.clone(),
+            received_at: rfc3339(e.received_at),
+            source: e.source.clone(),
+            subject: e.subject.clone(),
+            actor: e.actor.clone(),
+            thread_key: e.thread_key.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventSummaryView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One event with its headers (credentials redacted) and payload.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub summary: EventSummaryView,
+    pub headers: Value,
+    pub payload: Value,
+    pub matched_command: Option<String>,
+    pub task_id: Option<String>,
+    pub response_sent: bool,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        Self {
+            summary: EventSummaryView {
+                id: e.event_id.clone(),
+                event_id: e.event_id.clone(),
+                webhook_id: e.webhook_id.clone(),
+                provider: e.provider.clone(),
+                event_type: e.event_type.clone(),
+                delivery_id: e.delivery_id.clone(),
+                received_at: rfc3339(e.received_at),
+                source: e.source.clone(),
+                subject: e.subject.clone(),
+                actor: e.actor.clone(),
+                thread_key: e.thread_key.clone(),
+            },
+            headers: json_or_text(&e.headers),
+            payload: json_or_text(&e.payload),
+            matched_command: e.matched_command.clone(),
+            task_id: e.task_id.clone(),
+            response_sent: e.response_sent,
+        }
+    }
+}
+
+/// A refused request in the audit log.
+#[derive(Debug, Serialize)]
+pub struct RejectionView {
+    pub id: i64,
+    pub at: String,
+    pub webhook_id: Option<String>,
+    pub provider: Option<String>,
+    pub remote_addr: Option<String>,
+    pub status: i64,
+    pub reason: String,
+    pub detail: String,
+}
+
+impl From<Rejection> for RejectionView {
+    fn from(r: Rejection) -> Self {
+        Self {
+            id: r.id,
+            at: rfc3339(r.at),
+            webhook_id: r.webhook_id,
+            provider: r.provider,
+            remote_addr: r.remote_addr,
+            status: r.status,
+            reason: r.reason,
+            detail: r.detail,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RejectionList {
+    pub rejections: Vec<RejectionView>,
+}
+
+/// A registered webhook. Secrets are shown once, in the answer to the call that
+/// set them, and as `********` ever after.
+#[derive(Debug, Serialize)]
+pub struct WebhookView {
+    pub webhook_id: String,
+    pub name: String,
+    pub provider: String,
+    pub endpoint: String,
+    pub secret: Option<String>,
+    pub secrets_count: usize,
+    pub api_token: Option<&'static str>,
+    pub api_user: Option<String>,
+    pub api_base_url: Option<String>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub bot_user: Option<String>,
+    pub commands: Vec<CommandConfig>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// `api`, or `file:PATH` for a webhook defined in the config folder.
+    pub source: String,
+}
+
+impl WebhookView {
+    pub fn new(e: &Entry, secret_once: Option<&str>) -> Self {
+        let mut cfg = e.config.clone();
+        with_command_ids(&mut cfg);
+        let secret = match secret_once {
+            Some(s) => Some(s.to_owned()),
+            None if e.secrets.is_empty() => None,
+            None => Some("********".to_owned()),
+        };
+        Self {
+            webhook_id: e.webhook_id.clone(),
+            endpoint: format!("/webhooks/{}/{}", cfg.provider, e.webhook_id),
+            name: cfg.name,
+            provider: cfg.provider,
+            secret,
+            secrets_count: e.secrets.len(),
+            api_token: e.api.as_ref().map(|_| "********"),
+            api_user: cfg.api_user,
+            api_base_url: cfg.api_base_url,
+            enabled: cfg.enabled,
+            description: cfg.description,
+            bot_user: cfg.bot_user,
+            commands: cfg.commands,
+            created_by: cfg.created_by,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+            source: match &e.origin {
+                Origin::Api => "api".to_owned(),
+                Origin::File(p) => format!("file:{}", p.display()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileErrorView {
+    pub file: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookView>,
+    pub file_errors: Vec<FileErrorView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommandList {
+    pub commands: Vec<CommandConfig>,
+}
+
+/// What an interactive call created.
+#[derive(Debug, Serialize)]
+pub struct InteractionView {
+    pub event_id: String,
+    pub action: &'static str,
+    pub delivery_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<String>,
+}
+
+impl From<Interacted> for InteractionView {
+    fn from(i: Interacted) -> Self {
+        Self {
+            event_id: i.event_id,
+            action: i.action.as_str(),
+            delivery_id: i.delivery_id,
+            question_id: i.question_id,
+        }
+    }
+}
+
+/// An agent; its secret is shown only as present.
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    pub name: String,
+    pub description: String,
+    pub mode: String,
+    pub url: Option<String>,
+    pub secret: Option<&'static str>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Agent> for AgentView {
+    fn from(a: &Agent) -> Self {
+        Self {
+            name: a.name.clone(),
+            description: a.description.clone(),
+            mode: a.mode.to_string(),
+            url: a.url.clone(),
+            secret: a.secret.as_ref().map(|_| "********"),
+            created_at: rfc3339(a.created_at),
+            updated_at: rfc3339(a.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentList {
+    pub agents: Vec<AgentView>,
+}
+
+/// A task; its lease is shown only while it is held.
+#[derive(Debug, Serialize)]
+pub struct TaskView {
+    pub task_id: String,
+    pub agent: String,
+    pub status: String,
+    pub message: String,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub attempts: i64,
+    pub lease_id: Option<String>,
+    pub lease_expires_at: Option<String>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Task> for TaskView {
+    fn from(t: &Task) -> Self {
+        let leased = t.status == "leased";
+        Self {
+            task_id: t.task_id.clone(),
+            agent: t.agent.clone(),
+            status: t.status.to_string(),
+            message: t.message.clone(),
+            event_id: t.event_id.clone(),
+            command_id: t.command_id.clone(),
+            webhook_id: t.webhook_id.clone(),
+            attempts: t.attempts,
+            lease_id: if leased { t.lease_id.clone() } else { None },
+            lease_expires_at: if leased {
+                t.lease_expires_at.map(rfc3339)
+            } else {
+                None
+            },
+            result: t.result.as_deref().map(json_or_text),
+            error: t.error.clone(),
+            created_at: rfc3339(t.created_at),
+            updated_at: rfc3339(t.updated_at),
+        }
+    }
+}
+
+/// The tasks a lease got.
+#[derive(Debug, Serialize)]
+pub struct LeasedTasks {
+    pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A question opened by `ask`.
+#[derive(Debug, Serialize)]
+pub struct QuestionView {
+    pub question_id: String,
+    pub status: String,
+    pub question: String,
+    pub event_id: Option<String>,
+    pub webhook_id: String,
+    pub command_id: Option<String>,
+    pub thread_key: Option<String>,
+    pub answer: Option<String>,
+    pub answer_event_id: Option<String>,
+    pub answered_by: Option<String>,
+    pub created_at: String,
+    pub answered_at: Option<String>,
+}
+
+impl From<&Question> for QuestionView {
+    fn from(q: &Question) -> Self {
+        Self {
+            question_id: q.question_id.clone(),
+            status: q.status.to_string(),
+            question: q.question.clone(),
+            event_id: q.event_id.clone(),
+            webhook_id: q.webhook_id.clone(),
+            command_id: q.command_id.clone(),
+            thread_key: q.thread_key.clone(),
+            answer: q.answer.clone(),
+            answer_event_id: q.answer_event_id.clone(),
+            answered_by: q.answered_by.clone(),
+            created_at: rfc3339(q.created_at),
+            answered_at: q.answered_at.map(rfc3339),
+        }
+    }
+}
+
+/// An outbound message and what became of it.
+#[derive(Debug, Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    pub delivery_id: String,
+    pub kind: String,
+    pub status: String,
+    pub destination_id: String,
+    pub destination: Value,
+    pub ordering_key: Option<String>,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub attempts: i64,
+    /// When the next attempt is due; `null` when none is, or when the message waits
+    /// for its destination to be enabled rather than for a time.
+    pub next_attempt_at: Option<String>,
+    pub waiting_for_destination: bool,
+    pub last_attempt_at: Option<String>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+    pub created_at: String,
+    pub payload: Value,
+    /// Every attempt, in `GET /api/deliveries/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptView>>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        let payload = serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null);
+        let pending = d.status == "pending";
+        Self {
+            id: d.outbox_id.clone(),
+            delivery_id: d.outbox_id.clone(),
+            kind: d.kind.to_string(),
+            status: d.status.to_string(),
+            destination_id: d.destination_id.clone(),
+            destination: payload.get("destination").cloned().unwrap_or(Value::Null),
+            ordering_key: d.ordering_key.clone(),
+            webhook_id: d.webhook_id.clone(),
+            event_id: d.event_id.clone(),
+            command_id: d.command_id.clone(),
+            attempts: d.attempts,
+            next_attempt_at: (pending && d.next_attempt_at < PARKED)
+                .then(|| rfc3339(d.next_attempt_at)),
+            waiting_for_destination: pending && d.next_attempt_at >= PARKED,
+            last_attempt_at: d.last_attempt_at.map(rfc3339),
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            delivered_at: d.delivered_at.map(rfc3339),
+            created_at: rfc3339(d.created_at),
+            payload,
+            attempt_log: None,
+        }
+    }
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub started_at: String,
+    pub status_code: Option<i64>,
+    pub latency_ms: f64,
+    /// The first 4 KiB of the answer.
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<&DeliveryAttempt> for AttemptView {
+    fn from(a: &DeliveryAttempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: rfc3339(a.started_at),
+            status_code: a.status_code,
+            latency_ms: a.latency_micros as f64 / 1000.0,
+            response: a.response_excerpt.clone(),
+            error: a.error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/outbox` (session one's name for the deliveries list).
+#[derive(Debug, Serialize)]
+pub struct OutboxList {
+    pub outbox: Vec<DeliveryView>,
+}
+
+/// A destination: its settings and this process's live view of it.
+#[derive(Debug, Serialize)]
+pub struct DestinationView {
+    pub id: String,
+    pub destination_id: String,
+    pub url: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub disabled_at: Option<String>,
+    pub disabled_reason: Option<String>,
+    pub max_concurrency: Option<i64>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<i64>,
+    pub fifo: bool,
+    pub signing: bool,
+    pub previous_secret_expires_at: Option<String>,
+    pub circuit: &'static str,
+    pub in_flight: usize,
+    pub queued: usize,
+    pub concurrency_limit: usize,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl DestinationView {
+    pub fn new(d: &Destination, live: LiveState) -> Self {
+        Self {
+            id: d.destination_id.clone(),
+            destination_id: d.destination_id.clone(),
+            url: d.url.clone(),
+            kind: d.kind.to_string(),
+            enabled: d.disabled_at.is_none(),
+            disabled_at: d.disabled_at.map(rfc3339),
+            disabled_reason: d.disabled_reason.clone(),
+            max_concurrency: d.max_concurrency,
+            rate_per_second: d.rate_per_second,
+            burst: d.burst,
+            fifo: d.fifo,
+            signing: d.secret.is_some(),
+            previous_secret_expires_at: d
+                .previous_expires_at
+                .filter(|t| *t > now_micros())
+                .map(rfc3339),
+            circuit: if live.circuit.is_empty() {
+                "closed"
+            } else {
+                live.circuit
+            },
+            in_flight: live.in_flight,
+            queued: live.queued,
+            concurrency_limit: live.concurrency_limit,
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DestinationList {
+    pub destinations: Vec<DestinationView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Recovered {
+    pub destination_id: String,
+    pub requeued: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecretView {
+    pub destination_id: String,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RotatedSecret {
+    pub destination_id: String,
+    pub secret: String,
+    pub previous_secret_expires_at: Option<String>,
+}

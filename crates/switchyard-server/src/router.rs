@@ -1,0 +1,92 @@
+//! Every route the server answers, and the layers around them.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::http::api::{
+    agents, commands, deliveries, destinations, events, interactive, questions, tasks, webhooks,
+};
+use crate::http::{auth, error, ingest, ops};
+use crate::state::AppState;
+
+/// Every route the server answers.
+pub fn router(state: AppState) -> Router {
+    let api_limit = state.engine.config.max_api_body_bytes;
+    let api = Router::new()
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/rejections", get(events::rejections))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::put)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/webhooks/{id}/disable", post(webhooks::disable))
+        .route(
+            "/webhooks/{id}/commands",
+            get(commands::list).post(commands::add),
+        )
+        .route(
+            "/webhooks/{id}/commands/{cmd_id}",
+            put(commands::put).delete(commands::delete),
+        )
+        .route("/webhooks/{id}/comment", post(interactive::comment))
+        .route("/webhooks/{id}/ask", post(interactive::ask))
+        .route("/webhooks/{id}/respond", post(interactive::respond))
+        .route("/outbox", get(deliveries::outbox))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::get))
+        .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route(
+            "/destinations",
+            get(destinations::list).post(destinations::create),
+        )
+        .route(
+            "/destinations/{id}",
+            get(destinations::get).put(destinations::put),
+        )
+        .route("/destinations/{id}/enable", post(destinations::enable))
+        .route("/destinations/{id}/disable", post(destinations::disable))
+        .route("/destinations/{id}/recover", post(destinations::recover))
+        .route("/destinations/{id}/secret", get(destinations::secret))
+        .route(
+            "/destinations/{id}/secret/rotate",
+            post(destinations::rotate_secret),
+        )
+        .route("/agents", get(agents::list).post(agents::create))
+        .route(
+            "/agents/{name}",
+            get(agents::get).put(agents::put).delete(agents::delete),
+        )
+        .route("/agents/{name}/tasks/lease", post(agents::lease))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}", get(tasks::get))
+        .route("/tasks/{id}/heartbeat", post(tasks::heartbeat))
+        .route("/tasks/{id}/complete", post(tasks::complete))
+        .route("/tasks/{id}/fail", post(tasks::fail))
+        .route("/questions/{id}", get(questions::get))
+        .route("/questions/{id}/wait", get(questions::wait))
+        .layer(DefaultBodyLimit::max(api_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    Router::new()
+        .route("/", get(ops::health))
+        .route("/healthz", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/webhooks/{provider}", post(ingest::default_endpoint))
+        .route(
+            "/webhooks/{provider}/{webhook_id}",
+            post(ingest::stored_endpoint),
+        )
+        .route("/webhook/crewai", post(ingest::crewai_endpoint))
+        .nest("/api", api)
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .with_state(state)
+}
