@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use switchyard_store::{
     new_id, now_micros, Agent, Effect, NewOutbox, Task, TaskFinish, TaskQuery, TaskUpdate,
 };
+use switchyard_store::{AgentMode, OutboxKind, TaskStatus};
 
 use crate::api::rfc3339;
 use crate::error::{ApiError, ApiJson, FieldsError};
@@ -75,7 +76,11 @@ fn record(st: &AppState, name: &str, b: AgentBody, created_at: i64) -> Agent {
     Agent {
         name: name.to_owned(),
         description: b.description,
-        mode: b.mode,
+        mode: if b.mode == "push" {
+            AgentMode::Push
+        } else {
+            AgentMode::Pull
+        },
         url: b.url,
         secret: b.secret.map(|s| st.sealer.seal(s.as_bytes())),
         created_at,
@@ -194,8 +199,8 @@ pub fn task_json(t: &Task) -> Value {
         "command_id": t.command_id,
         "webhook_id": t.webhook_id,
         "attempts": t.attempts,
-        "lease_id": if t.status == "leased" { t.lease_id.as_deref() } else { None },
-        "lease_expires_at": if t.status == "leased" { t.lease_expires_at.map(rfc3339) } else { None },
+        "lease_id": if t.status == TaskStatus::Leased { t.lease_id.as_deref() } else { None },
+        "lease_expires_at": if t.status == TaskStatus::Leased { t.lease_expires_at.map(rfc3339) } else { None },
         "result": result,
         "error": t.error,
         "created_at": rfc3339(t.created_at),
@@ -433,7 +438,16 @@ async fn follow_ups(
                 };
                 let mut body = json!({"target": target});
                 body[field] = json!(message);
-                (a.action.as_str(), body, key, e.thread_key.clone())
+                (
+                    if a.action == "ask" {
+                        OutboxKind::Ask
+                    } else {
+                        OutboxKind::Comment
+                    },
+                    body,
+                    key,
+                    e.thread_key.clone(),
+                )
             }
             "forward" => {
                 let Some(url) = a.url.as_deref().filter(|u| reqwest::Url::parse(u).is_ok()) else {
@@ -455,7 +469,12 @@ async fn follow_ups(
                         }
                     }
                 });
-                ("forward", body, crate::delivery::url_key(url), None)
+                (
+                    OutboxKind::Forward,
+                    body,
+                    crate::delivery::url_key(url),
+                    None,
+                )
             }
             other => {
                 errors.push((
@@ -469,7 +488,7 @@ async fn follow_ups(
         body["destination"] = json!(key);
         effects.push(Effect::Outbox(NewOutbox {
             outbox_id: new_id("msg"),
-            kind: kind.to_owned(),
+            kind,
             webhook_id: task.webhook_id.clone(),
             event_id: task.event_id.clone(),
             command_id: task.command_id.clone(),
@@ -521,17 +540,18 @@ pub async fn list_tasks(
 ) -> Result<Json<Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = crate::api::check_limit(p.limit)?;
-    if let Some(s) = &p.status {
-        if !matches!(s.as_str(), "queued" | "leased" | "completed" | "failed") {
-            return Err(ApiError::bad_request(
+    let status = match &p.status {
+        Some(s) => Some(s.parse::<TaskStatus>().map_err(|_| {
+            ApiError::bad_request(
                 "invalid_status",
                 "status must be queued, leased, completed or failed",
-            ));
-        }
-    }
+            )
+        })?),
+        None => None,
+    };
     let q = TaskQuery {
         agent: p.agent,
-        status: p.status,
+        status,
         before: p.cursor,
         limit,
     };

@@ -10,6 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_store::{now_micros, Delivery, DeliveryAttempt, DeliveryQuery, Destination};
+use switchyard_store::{DeliveryStatus, DestinationKind, OutboxKind};
 
 use crate::api::{check_limit, rfc3339};
 use crate::delivery::{self, engine};
@@ -36,12 +37,12 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "command_id": d.command_id,
         "attempts": d.attempts,
         // A parked message waits for its destination to be enabled, not for a time.
-        "next_attempt_at": if d.status == "pending" && d.next_attempt_at < switchyard_store::PARKED {
+        "next_attempt_at": if d.status == DeliveryStatus::Pending && d.next_attempt_at < switchyard_store::PARKED {
             json!(rfc3339(d.next_attempt_at))
         } else {
             Value::Null
         },
-        "waiting_for_destination": d.status == "pending" && d.next_attempt_at >= switchyard_store::PARKED,
+        "waiting_for_destination": d.status == DeliveryStatus::Pending && d.next_attempt_at >= switchyard_store::PARKED,
         "last_attempt_at": opt_time(d.last_attempt_at),
         "last_status": d.last_status,
         "last_error": d.last_error,
@@ -80,18 +81,27 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = check_limit(p.limit)?;
-    if let Some(s) = &p.status {
-        if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
-            return Err(ApiError::bad_request(
+    let status = match &p.status {
+        Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|_| {
+            ApiError::bad_request(
                 "invalid_status",
                 "status must be pending, delivered or failed",
-            ));
-        }
-    }
+            )
+        })?),
+        None => None,
+    };
+    // An unknown kind matches no message.
+    let kind = match &p.kind {
+        Some(k) => match k.parse::<OutboxKind>() {
+            Ok(k) => Some(k),
+            Err(_) => return Ok(Json(json!({"deliveries": [], "next_cursor": null}))),
+        },
+        None => None,
+    };
     let q = DeliveryQuery {
-        status: p.status,
+        status,
         destination_id: p.destination.as_deref().map(resolve_destination),
-        kind: p.kind,
+        kind,
         before: p.cursor,
         limit,
     };
@@ -294,7 +304,7 @@ pub async fn create_destination(
             let d = Destination {
                 destination_id: id.clone(),
                 url: key,
-                kind: "http".into(),
+                kind: DestinationKind::Http,
                 max_concurrency: None,
                 rate_per_second: None,
                 burst: None,

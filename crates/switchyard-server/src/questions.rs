@@ -9,6 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_store::Question;
+use switchyard_store::QuestionStatus;
 
 use crate::api::rfc3339;
 use crate::error::ApiError;
@@ -71,7 +72,7 @@ pub async fn wait(
         let notified = st.events_committed.notified();
         let q = load(&st, &id).await?;
         let now = tokio::time::Instant::now();
-        if q.status != "open" || now >= deadline {
+        if q.status != QuestionStatus::Open || now >= deadline {
             return Ok(Json(question_json(&q)));
         }
         let nap = (deadline - now).min(Duration::from_millis(250));

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 use switchyard_core::routing::{Action, EventView, Match};
+use switchyard_store::OutboxKind;
 use switchyard_store::{
     new_id, AnswerCandidate, Effect, NewEvent, NewOutbox, NewQuestion, NewTask,
 };
@@ -143,21 +144,22 @@ fn apply(
     };
     let now = event.received_at;
     let key = |kind: &str| format!("{}:{}:{kind}", event.event_id, m.command_id);
-    let outbox = |kind: &str, mut body: Value, dest: (String, String), ordering: Option<String>| {
-        body["destination"] = json!(dest.0);
-        NewOutbox {
-            outbox_id: new_id("msg"),
-            kind: kind.to_owned(),
-            webhook_id: Some(event.webhook_id.clone()),
-            event_id: Some(event.event_id.clone()),
-            command_id: Some(m.command_id.clone()),
-            payload: body.to_string(),
-            idempotency_key: key(kind),
-            created_at: now,
-            destination_id: dest.1,
-            ordering_key: ordering,
-        }
-    };
+    let outbox =
+        |kind: OutboxKind, mut body: Value, dest: (String, String), ordering: Option<String>| {
+            body["destination"] = json!(dest.0);
+            NewOutbox {
+                outbox_id: new_id("msg"),
+                kind,
+                webhook_id: Some(event.webhook_id.clone()),
+                event_id: Some(event.event_id.clone()),
+                command_id: Some(m.command_id.clone()),
+                payload: body.to_string(),
+                idempotency_key: key(kind.as_str()),
+                created_at: now,
+                destination_id: dest.1,
+                ordering_key: ordering,
+            }
+        };
     // Write-backs on one thread are posted in the order they were made.
     let writeback = || {
         writeback_destination(
@@ -185,7 +187,7 @@ fn apply(
                 let key = delivery::agent_key(&agent);
                 let id = delivery::destination_id(&key);
                 let o = outbox(
-                    "task_push",
+                    OutboxKind::TaskPush,
                     json!({"task_id": task_id, "agent": agent}),
                     (key, id),
                     None,
@@ -220,7 +222,7 @@ fn apply(
         }
         Action::Comment => {
             let o = outbox(
-                "comment",
+                OutboxKind::Comment,
                 json!({"message": message, "target": target}),
                 writeback(),
                 event.thread_key.clone(),
@@ -232,7 +234,7 @@ fn apply(
         Action::Ask => {
             let question_id = new_id("q");
             let o = outbox(
-                "ask",
+                OutboxKind::Ask,
                 json!({"question": message, "question_id": question_id, "target": target}),
                 writeback(),
                 event.thread_key.clone(),
@@ -259,7 +261,7 @@ fn apply(
             let id = delivery::destination_id(&key);
             let body = forward_body(event, &m.command_id, &message, payload);
             let o = outbox(
-                "forward",
+                OutboxKind::Forward,
                 json!({"url": url, "message": message, "body": body}),
                 (key, id),
                 m.ordering_key.clone(),
@@ -272,7 +274,7 @@ fn apply(
             let key = format!("workflow:{}", m.workflow.as_deref().unwrap_or_default());
             let id = delivery::destination_id(&key);
             let o = outbox(
-                "run_workflow",
+                OutboxKind::RunWorkflow,
                 json!({"workflow": m.workflow, "message": message, "inputs": payload.get("inputs").unwrap_or(payload)}),
                 (key, id),
                 None,

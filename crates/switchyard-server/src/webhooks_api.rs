@@ -15,6 +15,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use switchyard_core::routing::{CommandConfig, FieldError, WebhookConfig};
 use switchyard_core::{providers, WebhookId};
+use switchyard_store::OutboxKind;
 use switchyard_store::{
     new_id, now_micros, Effect, NewOutbox, NewQuestion, WebhookRecord, WriteOp,
 };
@@ -524,7 +525,11 @@ async fn interact(
     }
     effects.push(Effect::Outbox(NewOutbox {
         outbox_id,
-        kind: name.to_owned(),
+        kind: match kind {
+            Interaction::Comment => OutboxKind::Comment,
+            Interaction::Ask => OutboxKind::Ask,
+            Interaction::Respond => OutboxKind::Respond,
+        },
         webhook_id: Some(id.clone()),
         event_id: Some(event.event_id.clone()),
         command_id: None,

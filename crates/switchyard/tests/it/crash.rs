@@ -245,7 +245,7 @@ async fn sigkill_during_deliveries_loses_no_message(kind: Kind) {
     loop {
         let pending = store
             .list_deliveries(&switchyard_store::DeliveryQuery {
-                status: Some("pending".into()),
+                status: Some(switchyard_store::DeliveryStatus::Pending),
                 limit: 1000,
                 ..Default::default()
             })
