@@ -101,26 +101,32 @@ fn classify(e: &sqlx::Error) -> DbErrorKind {
             | ErrorKind::ForeignKeyViolation
             | ErrorKind::NotNullViolation
             | ErrorKind::CheckViolation => DbErrorKind::Constraint,
-            _ => classify_code(db.code().as_deref()),
+            _ => {
+                let code = db.code();
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    sqlite_code(code.as_deref())
+                } else {
+                    postgres_code(code.as_deref())
+                }
+            }
         },
         _ => DbErrorKind::Other,
     }
 }
 
-/// PostgreSQL SQLSTATEs (five characters) and SQLite result codes (numbers; the low
-/// byte is the primary code of an extended one).
-fn classify_code(code: Option<&str>) -> DbErrorKind {
-    let Some(code) = code else {
-        return DbErrorKind::Other;
-    };
-    if let Ok(n) = code.parse::<u32>() {
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-        return match n & 0xff {
-            5 | 6 => DbErrorKind::Busy,
-            _ => DbErrorKind::Other,
-        };
+/// SQLite result codes (numbers; the low byte of an extended code is its primary
+/// code).
+fn sqlite_code(code: Option<&str>) -> DbErrorKind {
+    match code.and_then(|c| c.parse::<u32>().ok()).map(|n| n & 0xff) {
+        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+        Some(5 | 6) => DbErrorKind::Busy,
+        _ => DbErrorKind::Other,
     }
-    match code {
+}
+
+/// PostgreSQL SQLSTATEs.
+fn postgres_code(code: Option<&str>) -> DbErrorKind {
+    match code.unwrap_or_default() {
         // serialization_failure, deadlock_detected, lock_not_available
         "40001" | "40P01" | "55P03" => DbErrorKind::Busy,
         // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
@@ -156,13 +162,15 @@ mod tests {
 
     #[test]
     fn codes_classify() {
-        assert_eq!(classify_code(Some("5")), DbErrorKind::Busy);
-        assert_eq!(classify_code(Some("517")), DbErrorKind::Busy); // SQLITE_BUSY_SNAPSHOT
-        assert_eq!(classify_code(Some("2067")), DbErrorKind::Other);
-        assert_eq!(classify_code(Some("40001")), DbErrorKind::Busy);
-        assert_eq!(classify_code(Some("08006")), DbErrorKind::Unavailable);
-        assert_eq!(classify_code(Some("42P01")), DbErrorKind::Other);
-        assert_eq!(classify_code(None), DbErrorKind::Other);
+        assert_eq!(sqlite_code(Some("5")), DbErrorKind::Busy);
+        assert_eq!(sqlite_code(Some("517")), DbErrorKind::Busy); // SQLITE_BUSY_SNAPSHOT
+        assert_eq!(sqlite_code(Some("2067")), DbErrorKind::Other);
+        assert_eq!(sqlite_code(None), DbErrorKind::Other);
+        assert_eq!(postgres_code(Some("40001")), DbErrorKind::Busy);
+        assert_eq!(postgres_code(Some("08006")), DbErrorKind::Unavailable);
+        assert_eq!(postgres_code(Some("53300")), DbErrorKind::Unavailable);
+        assert_eq!(postgres_code(Some("42P01")), DbErrorKind::Other);
+        assert_eq!(postgres_code(None), DbErrorKind::Other);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Rows the store reads and writes. Plain data; times are Unix microseconds.
+//! Rows the store reads and writes. Plain data, free of database-library types
+//! (`rows.rs` shapes database rows into these); times are Unix microseconds.
 
 use serde::Serialize;
 
