@@ -5,7 +5,9 @@
 
 use serde::Deserialize;
 use switchyard_core::routing::FieldError;
-use switchyard_store::{now_micros, Delivery, DeliveryAttempt, DeliveryQuery, Destination};
+use switchyard_store::{
+    now_micros, Delivery, DeliveryAttempt, DeliveryQuery, Destination, DestinationKind,
+};
 
 use crate::app::Engine;
 use crate::delivery::engine::{new_secret, LiveState};
@@ -161,7 +163,7 @@ impl Engine {
                 let d = Destination {
                     destination_id: id.clone(),
                     url: key,
-                    kind: "http".into(),
+                    kind: DestinationKind::Http,
                     max_concurrency: None,
                     rate_per_second: None,
                     burst: None,

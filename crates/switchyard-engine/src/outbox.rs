@@ -18,21 +18,11 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use switchyard_core::writeback::{ApiBases, Credentials};
-use switchyard_store::{new_id, Effect, Event, NewEvent, NewOutbox, NewQuestion, Task};
+use switchyard_store::{new_id, Effect, Event, NewEvent, NewOutbox, NewQuestion, OutboxKind, Task};
 
 use crate::config::Config;
 use crate::registry::{Entry, Registry};
 use crate::time::rfc3339;
-
-/// The kinds of outbound message, as stored.
-pub mod kind {
-    pub const COMMENT: &str = "comment";
-    pub const ASK: &str = "ask";
-    pub const RESPOND: &str = "respond";
-    pub const FORWARD: &str = "forward";
-    pub const TASK_PUSH: &str = "task_push";
-    pub const RUN_WORKFLOW: &str = "run_workflow";
-}
 
 /// What caused a message: the rows it belongs to and the key that makes writing it
 /// twice a no-op.
@@ -138,7 +128,7 @@ impl Outbox {
     /// A comment posted on `thread`.
     pub fn comment(&self, cause: Cause, thread: &Thread<'_>, message: &str) -> Built {
         let body = json!({"message": message, "target": thread.target_json()});
-        Built::one(self.writeback(kind::COMMENT, cause, thread, body))
+        Built::one(self.writeback(OutboxKind::Comment, cause, thread, body))
     }
 
     /// A question posted on `thread`, and the question it opens; a reply on the
@@ -151,7 +141,7 @@ impl Outbox {
             "question_id": question_id,
             "target": thread.target_json(),
         });
-        let o = self.writeback(kind::ASK, cause, thread, body);
+        let o = self.writeback(OutboxKind::Ask, cause, thread, body);
         let q = NewQuestion {
             question_id: question_id.clone(),
             event_id: o.event_id.clone(),
@@ -164,7 +154,7 @@ impl Outbox {
                 .and_then(|e| e.config.bot_user.clone()),
             question: question.to_owned(),
             created_at: o.created_at,
-            outbox_key: Some(o.idempotency_key.clone()),
+            posted_by: Some(o.outbox_id.clone()),
         };
         Built {
             delivery_id: o.outbox_id.clone(),
@@ -177,7 +167,7 @@ impl Outbox {
     /// (Slack), else on the thread.
     pub fn respond(&self, cause: Cause, thread: &Thread<'_>, response: &str) -> Built {
         let body = json!({"response": response, "target": thread.target_json()});
-        Built::one(self.writeback(kind::RESPOND, cause, thread, body))
+        Built::one(self.writeback(OutboxKind::Respond, cause, thread, body))
     }
 
     /// A signed POST of `body` to `url`. Messages with the same `ordering_key` to a
@@ -192,7 +182,7 @@ impl Outbox {
     ) -> Built {
         let key = url_key(url);
         let payload = json!({"url": url, "message": message, "body": body, "destination": key});
-        Built::one(row(kind::FORWARD, cause, payload, &key, ordering_key))
+        Built::one(row(OutboxKind::Forward, cause, payload, &key, ordering_key))
     }
 
     /// A task pushed to a push agent; the body is built when it is sent (it carries
@@ -200,7 +190,7 @@ impl Outbox {
     pub fn task_push(&self, cause: Cause, task_id: &str, agent: &str) -> Built {
         let key = agent_key(agent);
         let payload = json!({"task_id": task_id, "agent": agent, "destination": key});
-        Built::one(row(kind::TASK_PUSH, cause, payload, &key, None))
+        Built::one(row(OutboxKind::TaskPush, cause, payload, &key, None))
     }
 
     /// A workflow run (carried out by the workflow runner when it exists).
@@ -218,12 +208,12 @@ impl Outbox {
             "inputs": inputs,
             "destination": key,
         });
-        Built::one(row(kind::RUN_WORKFLOW, cause, payload, &key, None))
+        Built::one(row(OutboxKind::RunWorkflow, cause, payload, &key, None))
     }
 
     fn writeback(
         &self,
-        kind: &str,
+        kind: OutboxKind,
         cause: Cause,
         thread: &Thread<'_>,
         mut body: Value,
@@ -256,7 +246,7 @@ impl Outbox {
 }
 
 fn row(
-    kind: &str,
+    kind: OutboxKind,
     cause: Cause,
     payload: Value,
     destination_key: &str,
@@ -264,7 +254,7 @@ fn row(
 ) -> NewOutbox {
     NewOutbox {
         outbox_id: new_id("msg"),
-        kind: kind.to_owned(),
+        kind,
         webhook_id: cause.webhook_id,
         event_id: cause.event_id,
         command_id: cause.command_id,
@@ -484,9 +474,9 @@ mod tests {
         let [Effect::Outbox(o), Effect::Question(q)] = built.effects.as_slice() else {
             panic!("an ask is a message and a question: {:?}", built.effects);
         };
-        assert_eq!(o.kind, kind::ASK);
+        assert_eq!(o.kind, OutboxKind::Ask);
         assert_eq!(built.question_id.as_deref(), Some(q.question_id.as_str()));
-        assert_eq!(q.outbox_key.as_deref(), Some("k1"));
+        assert_eq!(q.posted_by.as_deref(), Some(o.outbox_id.as_str()));
         let payload: Value = serde_json::from_str(&o.payload).unwrap();
         assert_eq!(payload["question_id"], json!(q.question_id));
         assert_eq!(payload["target"]["thread_key"], "github:acme/app#1");

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use switchyard_core::routing::{Action, EventView, Match};
-use switchyard_store::{new_id, AnswerCandidate, Effect, NewEvent, NewTask};
+use switchyard_store::{new_id, AnswerCandidate, Effect, NewEvent, NewTask, OutboxKind};
 
 use crate::outbox::{self, Cause, Outbox, Thread};
 use crate::registry::{Entry, Registry};
@@ -105,11 +105,11 @@ fn apply(
         }
     };
     let now = event.received_at;
-    let cause = |kind: &str| Cause {
+    let cause = |kind: OutboxKind| Cause {
         webhook_id: Some(event.webhook_id.clone()),
         event_id: Some(event.event_id.clone()),
         command_id: Some(m.command_id.clone()),
-        idempotency_key: format!("{}:{}:{kind}", event.event_id, m.command_id),
+        idempotency_key: format!("{}:{}:{}", event.event_id, m.command_id, kind.as_str()),
         created_at: now,
     };
     let built = match m.action {
@@ -120,7 +120,7 @@ fn apply(
             if pushed_lease.is_some() {
                 let b = p
                     .outbox
-                    .task_push(cause(outbox::kind::TASK_PUSH), &task_id, &agent);
+                    .task_push(cause(OutboxKind::TaskPush), &task_id, &agent);
                 out["delivery_id"] = json!(b.delivery_id);
                 event.effects.extend(b.effects);
             }
@@ -152,11 +152,11 @@ fn apply(
         Action::Comment => {
             let thread = Thread::of_new(event, payload);
             p.outbox
-                .comment(cause(outbox::kind::COMMENT), &thread, &message)
+                .comment(cause(OutboxKind::Comment), &thread, &message)
         }
         Action::Ask => {
             let thread = Thread::of_new(event, payload);
-            let b = p.outbox.ask(cause(outbox::kind::ASK), &thread, &message);
+            let b = p.outbox.ask(cause(OutboxKind::Ask), &thread, &message);
             out["question_id"] = json!(b.question_id);
             out["checkpoint_id"] = json!(b.question_id);
             b
@@ -165,7 +165,7 @@ fn apply(
             let url = m.url.clone().unwrap_or_default();
             let body = outbox::event_forward_body(event, &m.command_id, &message, payload);
             p.outbox.forward(
-                cause(outbox::kind::FORWARD),
+                cause(OutboxKind::Forward),
                 &url,
                 &message,
                 body,
@@ -173,7 +173,7 @@ fn apply(
             )
         }
         Action::RunWorkflow => p.outbox.run_workflow(
-            cause(outbox::kind::RUN_WORKFLOW),
+            cause(OutboxKind::RunWorkflow),
             m.workflow.as_deref(),
             &message,
             payload.get("inputs").unwrap_or(payload),

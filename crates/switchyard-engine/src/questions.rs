@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use switchyard_store::Question;
+use switchyard_store::{Question, QuestionStatus};
 
 use crate::app::Engine;
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ impl Engine {
             let notified = self.hub.events_changed();
             let q = self.question(id).await?;
             let now = tokio::time::Instant::now();
-            if q.status != "open" || now >= deadline {
+            if q.status != QuestionStatus::Open || now >= deadline {
                 return Ok(q);
             }
             let nap = (deadline - now).min(self.config.wait_fallback);

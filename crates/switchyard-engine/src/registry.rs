@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
+use switchyard_store::AgentMode;
 use switchyard_store::{Agent, Sealer, Store, WebhookRecord};
 
 use switchyard_core::writeback::Credentials;
@@ -123,7 +124,7 @@ impl Registry {
     pub fn set_agents(&self, agents: &[Agent]) {
         let push = agents
             .iter()
-            .filter(|a| a.mode == "push" && a.url.is_some())
+            .filter(|a| a.mode == AgentMode::Push && a.url.is_some())
             .map(|a| (a.name.clone(), ()))
             .collect();
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_core::routing::FieldError;
-use switchyard_store::{now_micros, Agent, Effect, Task, TaskFinish, TaskQuery, TaskUpdate};
+use switchyard_store::{
+    now_micros, Agent, AgentMode, Effect, Task, TaskFinish, TaskQuery, TaskUpdate,
+};
 
 use crate::app::Engine;
 use crate::error::{Error, Result};
@@ -135,16 +137,20 @@ fn updated(update: TaskUpdate, task_id: &str) -> Result<Task> {
 }
 
 impl Engine {
-    fn agent_record(&self, name: &str, b: AgentInput, created_at: i64) -> Agent {
-        Agent {
+    fn agent_record(&self, name: &str, b: AgentInput, created_at: i64) -> Result<Agent> {
+        let mode = b
+            .mode
+            .parse::<AgentMode>()
+            .map_err(|_| Error::field("mode", "must be \"pull\" or \"push\""))?;
+        Ok(Agent {
             name: name.to_owned(),
             description: b.description,
-            mode: b.mode,
+            mode,
             url: b.url,
             secret: b.secret.map(|s| self.sealer.seal(s.as_bytes())),
             created_at,
             updated_at: now_micros(),
-        }
+        })
     }
 
     /// Routing learns which agents are pushed to; the delivery engine re-reads the
@@ -176,7 +182,7 @@ impl Engine {
                 format!("agent {name:?} exists; PUT to replace it"),
             ));
         }
-        let a = self.agent_record(&name, b, now_micros());
+        let a = self.agent_record(&name, b, now_micros())?;
         self.store.put_agent(&a).await?;
         self.agents_changed(&name).await?;
         Ok(a)
@@ -191,7 +197,7 @@ impl Engine {
         let existing = self.store.get_agent(name).await?;
         let created_at = existing.as_ref().map_or_else(now_micros, |a| a.created_at);
         let keep_secret = existing.and_then(|a| a.secret);
-        let mut a = self.agent_record(name, b, created_at);
+        let mut a = self.agent_record(name, b, created_at)?;
         if a.secret.is_none() {
             a.secret = keep_secret;
         }

@@ -1,46 +1,65 @@
-//! Switchyard's durable store: one [`Store`] trait with an embedded SQLite and a
-//! PostgreSQL implementation, chosen from the database URL at start-up. Each has its
-//! own `migrations/` folder; queries are built at run time (`QueryBuilder`, `bind`)
-//! because one build must serve both databases.
+//! Switchyard's durable store: traits per aggregate ([`EventStore`],
+//! [`TaskStore`], [`DeliveryStore`], …) gathered in one [`Store`], with an embedded
+//! SQLite and a PostgreSQL implementation chosen from the database URL at start-up.
+//! Each backend is a folder (`sqlite/`, `postgres/`) with a plain `impl` per
+//! aggregate and its own `migrations/`; SQL both databases agree on is built once in
+//! `sql/`, rows become model values in `rows.rs`, and statuses and kinds are the
+//! enums of [`state`]. Queries are built at run time because one build must serve
+//! both databases.
 //!
 //! Writes arrive in batches ([`Store::write_batch`]): the server's group-commit
 //! writer gathers concurrent requests into one transaction, so one fsync covers many
 //! acknowledged events.
+//!
+//! The interface names no database-library type: errors are [`StoreError`], rows
+//! are the plain types of `model.rs`.
 
-mod common;
 mod crypto;
+mod error;
 mod model;
 mod postgres;
+mod rows;
+mod sql;
 mod sqlite;
+pub mod state;
 
 use std::sync::Arc;
 
 pub use crypto::{SealError, Sealer};
+pub use error::{DbErrorKind, Result, StoreError};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use state::{
+    AgentMode, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
+    UnknownState,
+};
 
-/// What can go wrong in the store. Callers map these to opaque 500s (or 503 when the
-/// database is unreachable); the detail goes to the log, never to a sender.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("migration error: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("invalid database URL: {0}")]
-    Url(String),
-    #[error("io error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
+/// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
+/// an `Arc<dyn Store>` needs the trait that declares it in scope.
+pub mod prelude {
+    pub use crate::{
+        AgentStore, DeliveryStore, DestinationStore, EventStore, QuestionStore, SettingStore,
+        Store, TaskStore, WebhookStore,
+    };
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// The durable store. Every method either commits fully or changes nothing.
+/// The durable store: every aggregate, plus what concerns the database as a whole.
+/// Every method either commits fully or changes nothing.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    EventStore
+    + WebhookStore
+    + SettingStore
+    + AgentStore
+    + TaskStore
+    + QuestionStore
+    + DeliveryStore
+    + DestinationStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;
 
@@ -57,8 +76,15 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `ops` in one transaction and returns one outcome per op, in order,
     /// only after the commit is durable. An event whose (webhook, delivery id) is
     /// already stored is not written again: its outcome names the stored event.
+    /// Replies in the batch answer open questions on their thread; the work new
+    /// events created (tasks, questions, outbox messages) commits with them.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
+}
 
+/// Stored events and the audit log of refused requests (written by
+/// [`Store::write_batch`]).
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync {
     async fn get_event(&self, event_id: &str) -> Result<Option<Event>>;
 
     /// Events newest first, without payloads.
@@ -68,7 +94,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Refused requests, newest first.
     async fn list_rejections(&self, limit: i64) -> Result<Vec<Rejection>>;
+}
 
+/// Webhooks registered through the API or the CLI.
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
     /// Creates or replaces a webhook.
     async fn put_webhook(&self, w: &WebhookRecord) -> Result<()>;
 
@@ -78,14 +108,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// True when a webhook was deleted.
     async fn delete_webhook(&self, webhook_id: &str) -> Result<bool>;
+}
 
+/// Key-value settings. Reads see the latest write (they go to the writer).
+#[async_trait::async_trait]
+pub trait SettingStore: Send + Sync {
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
 
     /// Stores `value` under `key` unless the key exists; returns the value stored.
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String>;
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+}
 
+/// Agents that take tasks.
+#[async_trait::async_trait]
+pub trait AgentStore: Send + Sync {
     /// Creates or replaces an agent.
     async fn put_agent(&self, agent: &Agent) -> Result<()>;
 
@@ -94,7 +132,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_agents(&self) -> Result<Vec<Agent>>;
 
     async fn delete_agent(&self, name: &str) -> Result<bool>;
+}
 
+/// Agents' task queues: leases, heartbeats, completion.
+#[async_trait::async_trait]
+pub trait TaskStore: Send + Sync {
     /// Leases up to `max` of `agent`'s queued tasks (oldest first), including tasks
     /// whose lease expired, for `lease_micros`. Two callers never get the same task:
     /// SQLite has one writer; PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
@@ -122,11 +164,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Tasks newest first.
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>>;
+}
 
+/// Questions asked on threads (answered by [`Store::write_batch`]).
+#[async_trait::async_trait]
+pub trait QuestionStore: Send + Sync {
     async fn get_question(&self, question_id: &str) -> Result<Option<Question>>;
 
     async fn list_questions_for_event(&self, event_id: &str) -> Result<Vec<Question>>;
+}
 
+/// The outbox as a delivery queue: claims, attempts, retry and recovery.
+#[async_trait::async_trait]
+pub trait DeliveryStore: Send + Sync {
     /// Claims due deliveries for one attempt each (counting the attempt) until
     /// `now + claim_micros`. Two claimers never hold one message at once: SQLite has
     /// one writer; PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
@@ -157,7 +207,11 @@ pub trait Store: Send + Sync + 'static {
     /// Requeues a destination's dead-lettered messages created at or after `since`;
     /// returns how many.
     async fn recover_destination(&self, destination_id: &str, since: i64, now: i64) -> Result<u64>;
+}
 
+/// Where deliveries go: settings, signing secrets, on/off state.
+#[async_trait::async_trait]
+pub trait DestinationStore: Send + Sync {
     /// Creates a destination row unless one exists.
     async fn ensure_destination(&self, d: &Destination) -> Result<()>;
 
@@ -169,8 +223,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_destinations(&self) -> Result<Vec<Destination>>;
 
     /// Moves a destination's pending, unclaimed messages due before `until` to
-    /// `until` (an open circuit, a pause), so claims do not walk past them. Returns
-    /// how many moved.
+    /// `until` (an open circuit, a pause), so claims do not walk past them. Parking
+    /// at [`PARKED`] happens only while the destination is disabled, so a stale
+    /// view cannot park what an enable just released. Returns how many moved.
     async fn park_destination(&self, destination_id: &str, until: i64, now: i64) -> Result<u64>;
 
     /// Disables (with a reason) or, with `None`, re-enables a destination; its pending

@@ -1,6 +1,11 @@
-//! Rows the store reads and writes. Plain data; times are Unix microseconds.
+//! Rows the store reads and writes. Plain data, free of database-library types
+//! (`rows.rs` shapes database rows into these); times are Unix microseconds.
 
 use serde::Serialize;
+
+use crate::state::{
+    AgentMode, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
+};
 
 /// One write in a group-committed batch.
 // Events are the common case and move once into the writer's queue; boxing them to
@@ -108,7 +113,7 @@ impl NewEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub event_id: String,
     pub webhook_id: String,
@@ -129,7 +134,7 @@ pub struct Event {
 }
 
 /// A stored event without its payload and headers, for listings.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventSummary {
     pub event_id: String,
     pub webhook_id: String,
@@ -143,7 +148,7 @@ pub struct EventSummary {
     pub thread_key: Option<String>,
 }
 
-/// Filters for [`crate::Store::list_events`]. `before` is a cursor: only events with
+/// Filters for [`crate::EventStore::list_events`]. `before` is a cursor: only events with
 /// a smaller id (older) are returned.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -168,7 +173,7 @@ pub struct NewRejection {
 }
 
 /// A stored rejection.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rejection {
     pub id: i64,
     pub at: i64,
@@ -181,7 +186,7 @@ pub struct Rejection {
 }
 
 /// A registered webhook. `secrets` holds sealed secrets (see [`crate::Sealer`]).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRecord {
     pub webhook_id: String,
     pub name: String,
@@ -219,13 +224,12 @@ pub struct NewTask {
     pub pushed_lease: Option<String>,
 }
 
-/// A stored task. `status` is `queued`, `leased`, `completed` or `failed`; a lease
-/// past its expiry reads as `queued`.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+/// A stored task. A lease past its expiry reads as [`TaskStatus::Queued`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
     pub task_id: String,
     pub agent: String,
-    pub status: String,
+    pub status: TaskStatus,
     pub message: String,
     pub event_id: Option<String>,
     pub command_id: Option<String>,
@@ -243,7 +247,7 @@ pub struct Task {
 #[derive(Debug, Clone, Default)]
 pub struct TaskQuery {
     pub agent: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TaskStatus>,
     pub before: Option<String>,
     pub limit: i64,
 }
@@ -269,13 +273,14 @@ pub struct NewQuestion {
     pub asker: Option<String>,
     pub question: String,
     pub created_at: i64,
-    /// The idempotency key of the message that posts the question: the question is
-    /// written only if that message is new, so a repeated `ask` opens no second one.
-    pub outbox_key: Option<String>,
+    /// The id of the message that posts the question, written in the same batch:
+    /// the question is opened only if that very message was inserted (not skipped
+    /// as a repeat of its idempotency key), so a repeated `ask` opens no second one.
+    pub posted_by: Option<String>,
 }
 
-/// A stored question; `status` is `open` or `answered`.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+/// A stored question.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Question {
     pub question_id: String,
     pub event_id: Option<String>,
@@ -284,7 +289,7 @@ pub struct Question {
     pub thread_key: Option<String>,
     pub asker: Option<String>,
     pub question: String,
-    pub status: String,
+    pub status: QuestionStatus,
     pub answer: Option<String>,
     pub answer_event_id: Option<String>,
     pub answered_by: Option<String>,
@@ -296,9 +301,7 @@ pub struct Question {
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
     pub outbox_id: String,
-    /// `comment`, `ask`, `forward`, `task_push`, `respond` (to a response URL),
-    /// `run_workflow`.
-    pub kind: String,
+    pub kind: OutboxKind,
     pub webhook_id: Option<String>,
     pub event_id: Option<String>,
     pub command_id: Option<String>,
@@ -314,16 +317,15 @@ pub struct NewOutbox {
 }
 
 /// A stored outbox message and where its delivery stands.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Delivery {
     pub outbox_id: String,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub webhook_id: Option<String>,
     pub event_id: Option<String>,
     pub command_id: Option<String>,
     pub payload: String,
-    /// `pending`, `delivered` or `failed` (dead-lettered).
-    pub status: String,
+    pub status: DeliveryStatus,
     pub idempotency_key: String,
     pub created_at: i64,
     pub destination_id: String,
@@ -340,7 +342,7 @@ pub struct Delivery {
 }
 
 /// One attempt at a delivery, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeliveryAttempt {
     pub outbox_id: String,
     pub attempt: i64,
@@ -365,7 +367,7 @@ pub struct ClaimQuery {
     pub only: Option<String>,
 }
 
-/// How an attempt ended, for [`crate::Store::finish_deliveries`].
+/// How an attempt ended, for [`crate::DeliveryStore::finish_deliveries`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptOutcome {
     Delivered,
@@ -398,22 +400,21 @@ pub struct FinishedAttempt {
 /// Filters for listing deliveries.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub destination_id: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<OutboxKind>,
     pub before: Option<String>,
     pub limit: i64,
 }
 
 /// Where deliveries go, with its limits and state. Rows are created the first time a
 /// message names them; settings left `None` take the server's defaults.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     pub destination_id: String,
     /// A URL, `agent:NAME`, or `PROVIDER:API-BASE`.
     pub url: String,
-    /// `http`, `agent` or `provider`.
-    pub kind: String,
+    pub kind: DestinationKind,
     pub max_concurrency: Option<i64>,
     pub rate_per_second: Option<f64>,
     pub burst: Option<i64>,
@@ -429,11 +430,11 @@ pub struct Destination {
 }
 
 /// A registered agent. `secret` is sealed.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     pub name: String,
     pub description: String,
-    pub mode: String,
+    pub mode: AgentMode,
     pub url: Option<String>,
     pub secret: Option<String>,
     pub created_at: i64,

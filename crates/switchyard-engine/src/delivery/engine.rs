@@ -23,6 +23,7 @@ use switchyard_store::{
     new_id, now_micros, AttemptOutcome, ClaimQuery, Delivery, DeliveryAttempt, Destination,
     FinishedAttempt, Sealer, Store,
 };
+use switchyard_store::{AgentMode, DestinationKind, OutboxKind};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -594,7 +595,7 @@ impl Dispatcher {
             tracing::warn!(delivery = %d.outbox_id, kind = %d.kind, destination = %d.destination_id,
                 error = r.error.as_deref().unwrap_or(""), "delivery dead-lettered");
         }
-        let requeue_task = (d.kind == "task_push" && outcome == AttemptOutcome::Dead)
+        let requeue_task = (d.kind == OutboxKind::TaskPush && outcome == AttemptOutcome::Dead)
             .then(|| {
                 serde_json::from_str::<Value>(&d.payload)
                     .ok()
@@ -685,7 +686,7 @@ fn record_metrics(d: &Delivery, r: &AttemptResult, outcome: &AttemptOutcome) {
         AttemptOutcome::Dead => "dead",
         AttemptOutcome::Released { .. } => "released",
     };
-    metrics::counter!("switchyard_delivery_attempts_total", "kind" => d.kind.clone(), "outcome" => outcome)
+    metrics::counter!("switchyard_delivery_attempts_total", "kind" => d.kind.as_str(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!("switchyard_delivery_latency_seconds").record(r.latency.as_secs_f64());
 }
@@ -698,20 +699,21 @@ async fn load_dest(ctx: &SendCtx, row: &Delivery) -> DestInfo {
         .and_then(Value::as_str)
         .unwrap_or(&row.destination_id)
         .to_owned();
-    let kind = match row.kind.as_str() {
-        "forward" => "http",
-        "task_push" => "agent",
-        _ => "provider",
+    let kind = match row.kind {
+        OutboxKind::Forward => DestinationKind::Http,
+        OutboxKind::TaskPush => DestinationKind::Agent,
+        _ => DestinationKind::Provider,
     };
     let stored = match ctx.store.get_destination(&row.destination_id).await {
         Ok(Some(d)) => Some(d),
         Ok(None) => {
             let now = now_micros();
-            let secret = (kind != "provider").then(|| ctx.sealer.seal(new_secret().as_bytes()));
+            let secret = (kind != DestinationKind::Provider)
+                .then(|| ctx.sealer.seal(new_secret().as_bytes()));
             let d = Destination {
                 destination_id: row.destination_id.clone(),
                 url: key.clone(),
-                kind: kind.to_owned(),
+                kind,
                 max_concurrency: None,
                 rate_per_second: None,
                 burst: None,
@@ -744,12 +746,12 @@ async fn load_dest(ctx: &SendCtx, row: &Delivery) -> DestInfo {
     };
     let mut info = DestInfo {
         destination_id: row.destination_id.clone(),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         key,
         ..DestInfo::default()
     };
     if let Some(d) = &stored {
-        info.kind = d.kind.clone();
+        info.kind = d.kind.as_str().to_owned();
         info.key = d.url.clone();
         info.max_concurrency = d.max_concurrency.map(|n| n.max(1) as usize);
         info.rate_per_second = d.rate_per_second;
@@ -757,14 +759,14 @@ async fn load_dest(ctx: &SendCtx, row: &Delivery) -> DestInfo {
         info.disabled = d.disabled_at.is_some();
         info.keys = signing_keys(&ctx.sealer, d);
     }
-    if row.kind == "task_push" {
+    if row.kind == OutboxKind::TaskPush {
         let name = info
             .key
             .strip_prefix("agent:")
             .unwrap_or_default()
             .to_owned();
         if let Ok(Some(agent)) = ctx.store.get_agent(&name).await {
-            if agent.mode == "push" {
+            if agent.mode == AgentMode::Push {
                 info.agent_url = agent.url.clone();
             }
             // An agent's own secret, when it has one, signs its pushes.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::Value;
 use switchyard_core::sig::{standard_secret_key, standard_signature_header};
+use switchyard_store::OutboxKind;
 use switchyard_store::{now_micros, Delivery, Sealer, Store};
 
 use super::DeliveryConfig;
@@ -97,8 +98,8 @@ async fn prepare(
     dest: &DestInfo,
     payload: &Value,
 ) -> Result<(ApiRequest, Option<String>), String> {
-    match d.kind.as_str() {
-        "forward" => {
+    match d.kind {
+        OutboxKind::Forward => {
             let url = payload
                 .get("url")
                 .and_then(Value::as_str)
@@ -109,7 +110,7 @@ async fn prepare(
                 None,
             ))
         }
-        "task_push" => {
+        OutboxKind::TaskPush => {
             let url = dest
                 .agent_url
                 .as_deref()
@@ -120,7 +121,7 @@ async fn prepare(
                 None,
             ))
         }
-        "comment" | "ask" | "respond" => {
+        OutboxKind::Comment | OutboxKind::Ask | OutboxKind::Respond => {
             let text = crate::outbox::writeback_text(payload).ok_or("nothing to post")?;
             let target = payload.get("target").cloned().unwrap_or(Value::Null);
             let provider = target
@@ -140,7 +141,7 @@ async fn prepare(
                 .api_bases
                 .for_provider(&provider, api_base.as_deref(), subject);
             // `respond` answers through the response URL when there is one.
-            let use_response_url = d.kind == "respond";
+            let use_response_url = d.kind == OutboxKind::Respond;
             let t = Target {
                 provider: &provider,
                 thread_key: if use_response_url && target.get("response_url").is_some() {
@@ -160,7 +161,7 @@ async fn prepare(
                 .map_err(|e| e.to_string())?;
             Ok((req, Some(provider)))
         }
-        other => Err(format!("no sender for {other:?} messages")),
+        other => Err(format!("no sender for \"{other}\" messages")),
     }
 }
 

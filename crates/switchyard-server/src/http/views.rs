@@ -14,8 +14,9 @@ use switchyard_engine::time::rfc3339;
 use switchyard_engine::webhooks::with_command_ids;
 use switchyard_engine::Error;
 use switchyard_store::{
-    now_micros, Agent, Delivery, DeliveryAttempt, Destination, Event, EventSummary, Question,
-    Rejection, Task, PARKED,
+    now_micros, Agent, AgentMode, Delivery, DeliveryAttempt, DeliveryStatus, Destination,
+    DestinationKind, Event, EventSummary, OutboxKind, Question, QuestionStatus, Rejection, Task,
+    TaskStatus, PARKED,
 };
 
 fn json_or_text(s: &str) -> Value {
@@ -282,7 +283,7 @@ impl From<Interacted> for InteractionView {
 pub struct AgentView {
     pub name: String,
     pub description: String,
-    pub mode: String,
+    pub mode: AgentMode,
     pub url: Option<String>,
     pub secret: Option<&'static str>,
     pub created_at: String,
@@ -294,7 +295,7 @@ impl From<&Agent> for AgentView {
         Self {
             name: a.name.clone(),
             description: a.description.clone(),
-            mode: a.mode.to_string(),
+            mode: a.mode,
             url: a.url.clone(),
             secret: a.secret.as_ref().map(|_| "********"),
             created_at: rfc3339(a.created_at),
@@ -313,7 +314,7 @@ pub struct AgentList {
 pub struct TaskView {
     pub task_id: String,
     pub agent: String,
-    pub status: String,
+    pub status: TaskStatus,
     pub message: String,
     pub event_id: Option<String>,
     pub command_id: Option<String>,
@@ -329,11 +330,11 @@ pub struct TaskView {
 
 impl From<&Task> for TaskView {
     fn from(t: &Task) -> Self {
-        let leased = t.status == "leased";
+        let leased = t.status == TaskStatus::Leased;
         Self {
             task_id: t.task_id.clone(),
             agent: t.agent.clone(),
-            status: t.status.to_string(),
+            status: t.status,
             message: t.message.clone(),
             event_id: t.event_id.clone(),
             command_id: t.command_id.clone(),
@@ -369,7 +370,7 @@ pub struct TaskPage {
 #[derive(Debug, Serialize)]
 pub struct QuestionView {
     pub question_id: String,
-    pub status: String,
+    pub status: QuestionStatus,
     pub question: String,
     pub event_id: Option<String>,
     pub webhook_id: String,
@@ -386,7 +387,7 @@ impl From<&Question> for QuestionView {
     fn from(q: &Question) -> Self {
         Self {
             question_id: q.question_id.clone(),
-            status: q.status.to_string(),
+            status: q.status,
             question: q.question.clone(),
             event_id: q.event_id.clone(),
             webhook_id: q.webhook_id.clone(),
@@ -406,8 +407,8 @@ impl From<&Question> for QuestionView {
 pub struct DeliveryView {
     pub id: String,
     pub delivery_id: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: OutboxKind,
+    pub status: DeliveryStatus,
     pub destination_id: String,
     pub destination: Value,
     pub ordering_key: Option<String>,
@@ -433,12 +434,12 @@ pub struct DeliveryView {
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
         let payload = serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null);
-        let pending = d.status == "pending";
+        let pending = d.status == DeliveryStatus::Pending;
         Self {
             id: d.outbox_id.clone(),
             delivery_id: d.outbox_id.clone(),
-            kind: d.kind.to_string(),
-            status: d.status.to_string(),
+            kind: d.kind,
+            status: d.status,
             destination_id: d.destination_id.clone(),
             destination: payload.get("destination").cloned().unwrap_or(Value::Null),
             ordering_key: d.ordering_key.clone(),
@@ -503,7 +504,7 @@ pub struct DestinationView {
     pub id: String,
     pub destination_id: String,
     pub url: String,
-    pub kind: String,
+    pub kind: DestinationKind,
     pub enabled: bool,
     pub disabled_at: Option<String>,
     pub disabled_reason: Option<String>,
@@ -527,7 +528,7 @@ impl DestinationView {
             id: d.destination_id.clone(),
             destination_id: d.destination_id.clone(),
             url: d.url.clone(),
-            kind: d.kind.to_string(),
+            kind: d.kind,
             enabled: d.disabled_at.is_none(),
             disabled_at: d.disabled_at.map(rfc3339),
             disabled_reason: d.disabled_reason.clone(),

@@ -161,7 +161,8 @@ both_stores!(
 /// the same `webhook-id`: at least once, never lost.
 async fn sigkill_during_deliveries_loses_no_message(kind: Kind) {
     let rx = Receiver::start().await;
-    rx.set_default(Reply::status(200).delay(Duration::from_millis(20)));
+    // Slow enough (4 at a time, 100 ms each) that the kill lands mid-stream.
+    rx.set_default(Reply::status(200).delay(Duration::from_millis(100)));
     let dir = tempfile::tempdir().unwrap();
     let (db_url, pg) = db_url_for(kind, dir.path()).await;
     let env = [
@@ -208,7 +209,7 @@ async fn sigkill_during_deliveries_loses_no_message(kind: Kind) {
         let v: serde_json::Value = r.json().await.unwrap();
         messages.insert(v["matched"][0]["delivery_id"].as_str().unwrap().to_owned());
     }
-    // Kill it while deliveries are going out (4 at a time, 20 ms each).
+    // Kill it while deliveries are going out.
     let started = Instant::now();
     while rx.count() < 20 && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -245,7 +246,7 @@ async fn sigkill_during_deliveries_loses_no_message(kind: Kind) {
     loop {
         let pending = store
             .list_deliveries(&switchyard_store::DeliveryQuery {
-                status: Some("pending".into()),
+                status: Some(switchyard_store::DeliveryStatus::Pending),
                 limit: 1000,
                 ..Default::default()
             })

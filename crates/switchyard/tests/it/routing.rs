@@ -117,6 +117,7 @@ both_stores!(
     two_replicas_share_one_queue,
     lease_long_poll_wakes_on_new_task,
     interactive_endpoints_record_work,
+    every_ask_opens_one_question,
     agents_api,
 );
 
@@ -1148,4 +1149,82 @@ async fn two_replicas_share_one_queue(kind: Kind) {
         .api_get("/api/tasks?agent=planning&status=completed&limit=100")
         .await;
     assert_eq!(done["tasks"].as_array().unwrap().len(), ids.len());
+}
+
+/// An ask is a message and a question, built in one place: repeated with one
+/// `Idempotency-Key` (some of the calls at once) it answers the same stored ids and
+/// opens one question; a task's follow-up `ask` opens its question too.
+async fn every_ask_opens_one_question(kind: Kind) {
+    let app = std::sync::Arc::new(seed_app(kind).await);
+    let ids = make_tasks(&app, 1).await;
+    let (_, t) = app.api_get(&format!("/api/tasks/{}", ids[0])).await;
+    let event_id = t["event_id"].as_str().unwrap().to_owned();
+    let mut calls = Vec::new();
+    for _ in 0..6 {
+        let (app, event_id) = (app.clone(), event_id.clone());
+        calls.push(tokio::spawn(async move {
+            let r = app
+                .client
+                .post(app.url("/api/webhooks/github-issues-001/ask"))
+                .bearer_auth(ADMIN_KEY)
+                .header("idempotency-key", "ask-1")
+                .json(&json!({"event_id": event_id, "question": "Which release?"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            r.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+    for a in &answers {
+        assert_eq!(a["delivery_id"], answers[0]["delivery_id"], "{answers:?}");
+        assert_eq!(a["question_id"], answers[0]["question_id"], "{answers:?}");
+    }
+    let qid = answers[0]["question_id"].as_str().unwrap();
+    let (s, q) = app.api_get(&format!("/api/questions/{qid}")).await;
+    assert_eq!(s, 200, "the id answered is the one stored: {q}");
+    let (s, d) = app
+        .api_get(&format!(
+            "/api/deliveries/{}",
+            answers[0]["delivery_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["payload"]["question_id"], qid);
+
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/agents/planning/tasks/lease",
+            Some(json!({"max": 1})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let lease_id = v["tasks"][0]["lease_id"].as_str().unwrap().to_owned();
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/tasks/{}/complete", ids[0]),
+            Some(json!({"lease_id": lease_id,
+                        "actions": [{"action": "ask", "message": "Can you attach the log?"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mut asked: Vec<String> = app
+        .store
+        .list_questions_for_event(&event_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.question)
+        .collect();
+    asked.sort();
+    assert_eq!(asked, ["Can you attach the log?", "Which release?"]);
+    if let Ok(app) = std::sync::Arc::try_unwrap(app) {
+        app.stop().await;
+    }
 }

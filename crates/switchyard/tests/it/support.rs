@@ -1,7 +1,6 @@
 //! Test support: stores on both databases, a `TestApp` serving on 127.0.0.1:0, and
 //! request signing written independently of the code under test.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,10 +66,11 @@ pub async fn fresh_store(kind: Kind, dir: &std::path::Path) -> Arc<dyn Store> {
                 .await
                 .expect("create schema");
             admin.close().await;
-            let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
-                .expect("pg url")
-                .options([("search_path", schema.as_str())]);
-            Arc::new(PgStore::open_with(opts).await.expect("open postgres"))
+            Arc::new(
+                PgStore::open_in_schema(&url, Some(&schema))
+                    .await
+                    .expect("open postgres"),
+            )
         }
     };
     store.migrate().await.expect("migrate");

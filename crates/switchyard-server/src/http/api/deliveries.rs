@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use switchyard_engine::deliveries::resolve_destination;
-use switchyard_store::DeliveryQuery;
+use switchyard_store::{DeliveryQuery, DeliveryStatus, OutboxKind};
 
 use super::{check_limit, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
@@ -31,18 +31,32 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    if let Some(s) = &p.status {
-        if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
-            return Err(ApiError::bad_request(
+    let status = match &p.status {
+        Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|_| {
+            ApiError::bad_request(
                 "invalid_status",
                 "status must be pending, delivered or failed",
-            ));
-        }
-    }
+            )
+        })?),
+        None => None,
+    };
+    // An unknown kind matches no message.
+    let kind = match &p.kind {
+        Some(k) => match k.parse::<OutboxKind>() {
+            Ok(k) => Some(k),
+            Err(_) => {
+                return Ok(Json(DeliveryPage {
+                    deliveries: Vec::new(),
+                    next_cursor: None,
+                }))
+            }
+        },
+        None => None,
+    };
     let q = DeliveryQuery {
-        status: p.status,
+        status,
         destination_id: p.destination.as_deref().map(resolve_destination),
-        kind: p.kind,
+        kind,
         before: p.cursor,
         limit,
     };

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use switchyard_engine::tasks::{CompleteInput, FailInput, HeartbeatInput};
-use switchyard_store::TaskQuery;
+use switchyard_store::{TaskQuery, TaskStatus};
 
 use super::{check_limit, next_cursor};
 use crate::http::error::{ApiError, Json as Body, Path, Query};
@@ -28,17 +28,18 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<TaskPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    if let Some(s) = &p.status {
-        if !matches!(s.as_str(), "queued" | "leased" | "completed" | "failed") {
-            return Err(ApiError::bad_request(
+    let status = match &p.status {
+        Some(s) => Some(s.parse::<TaskStatus>().map_err(|_| {
+            ApiError::bad_request(
                 "invalid_status",
                 "status must be queued, leased, completed or failed",
-            ));
-        }
-    }
+            )
+        })?),
+        None => None,
+    };
     let q = TaskQuery {
         agent: p.agent,
-        status: p.status,
+        status,
         before: p.cursor,
         limit,
     };

@@ -1,0 +1,34 @@
+//! Registered webhooks on PostgreSQL.
+
+use super::{query, query_as, PgStore};
+use crate::error::DbResultExt;
+use crate::model::WebhookRecord;
+use crate::rows::{self, WebhookRecordRow};
+use crate::sql::webhooks as sql;
+use crate::{Result, WebhookStore};
+
+#[async_trait::async_trait]
+impl WebhookStore for PgStore {
+    async fn put_webhook(&self, w: &WebhookRecord) -> Result<()> {
+        let s = sql::put(w);
+        query(&s).execute(&self.writer).await.db()?;
+        Ok(())
+    }
+
+    async fn get_webhook(&self, webhook_id: &str) -> Result<Option<WebhookRecord>> {
+        let s = sql::get(webhook_id);
+        let row: Option<WebhookRecordRow> = query_as(&s).fetch_optional(&self.reader).await.db()?;
+        rows::one(row)
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>> {
+        let s = sql::list();
+        let rows: Vec<WebhookRecordRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
+
+    async fn delete_webhook(&self, webhook_id: &str) -> Result<bool> {
+        let s = sql::delete(webhook_id);
+        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,399 @@
+//! Row-to-domain shaping, shared by both backends: each table's row as the database
+//! returns it (`sqlx::FromRow`, generic over the database) and its conversion into
+//! the crate's plain model types. Statuses and kinds become enums here, through
+//! [`DbText::from_db`], so an unknown text is a [`crate::StoreError::Corrupt`] in
+//! exactly one place. The model itself knows nothing of the database library.
+
+use crate::error::Result;
+use crate::model::{
+    Agent, Delivery, DeliveryAttempt, Destination, Event, EventSummary, Question, Rejection, Task,
+    WebhookRecord,
+};
+use crate::state::{
+    AgentMode, DbText, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
+};
+
+/// A database row that becomes a model value.
+pub(crate) trait IntoDomain {
+    type Domain;
+
+    fn into_domain(self) -> Result<Self::Domain>;
+}
+
+/// Shapes an optional row.
+pub(crate) fn one<R: IntoDomain>(row: Option<R>) -> Result<Option<R::Domain>> {
+    row.map(IntoDomain::into_domain).transpose()
+}
+
+/// Shapes a list of rows, failing on the first corrupt one.
+pub(crate) fn all<R: IntoDomain>(rows: Vec<R>) -> Result<Vec<R::Domain>> {
+    rows.into_iter().map(IntoDomain::into_domain).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    event_id: String,
+    webhook_id: String,
+    provider: String,
+    event_type: String,
+    delivery_id: Option<String>,
+    received_at: i64,
+    headers: String,
+    payload: String,
+    source: Option<String>,
+    subject: Option<String>,
+    actor: Option<String>,
+    thread_key: Option<String>,
+    matched_command: Option<String>,
+    task_id: Option<String>,
+    response_sent: bool,
+    matched: String,
+}
+
+impl IntoDomain for EventRow {
+    type Domain = Event;
+
+    fn into_domain(self) -> Result<Event> {
+        Ok(Event {
+            event_id: self.event_id,
+            webhook_id: self.webhook_id,
+            provider: self.provider,
+            event_type: self.event_type,
+            delivery_id: self.delivery_id,
+            received_at: self.received_at,
+            headers: self.headers,
+            payload: self.payload,
+            source: self.source,
+            subject: self.subject,
+            actor: self.actor,
+            thread_key: self.thread_key,
+            matched_command: self.matched_command,
+            task_id: self.task_id,
+            response_sent: self.response_sent,
+            matched: self.matched,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventSummaryRow {
+    event_id: String,
+    webhook_id: String,
+    provider: String,
+    event_type: String,
+    delivery_id: Option<String>,
+    received_at: i64,
+    source: Option<String>,
+    subject: Option<String>,
+    actor: Option<String>,
+    thread_key: Option<String>,
+}
+
+impl IntoDomain for EventSummaryRow {
+    type Domain = EventSummary;
+
+    fn into_domain(self) -> Result<EventSummary> {
+        Ok(EventSummary {
+            event_id: self.event_id,
+            webhook_id: self.webhook_id,
+            provider: self.provider,
+            event_type: self.event_type,
+            delivery_id: self.delivery_id,
+            received_at: self.received_at,
+            source: self.source,
+            subject: self.subject,
+            actor: self.actor,
+            thread_key: self.thread_key,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RejectionRow {
+    id: i64,
+    at: i64,
+    webhook_id: Option<String>,
+    provider: Option<String>,
+    remote_addr: Option<String>,
+    status: i64,
+    reason: String,
+    detail: String,
+}
+
+impl IntoDomain for RejectionRow {
+    type Domain = Rejection;
+
+    fn into_domain(self) -> Result<Rejection> {
+        Ok(Rejection {
+            id: self.id,
+            at: self.at,
+            webhook_id: self.webhook_id,
+            provider: self.provider,
+            remote_addr: self.remote_addr,
+            status: self.status,
+            reason: self.reason,
+            detail: self.detail,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WebhookRecordRow {
+    webhook_id: String,
+    name: String,
+    provider: String,
+    enabled: bool,
+    secrets: String,
+    config_json: String,
+    created_at: i64,
+    created_by: String,
+    updated_at: i64,
+    api_token: Option<String>,
+}
+
+impl IntoDomain for WebhookRecordRow {
+    type Domain = WebhookRecord;
+
+    fn into_domain(self) -> Result<WebhookRecord> {
+        Ok(WebhookRecord {
+            webhook_id: self.webhook_id,
+            name: self.name,
+            provider: self.provider,
+            enabled: self.enabled,
+            secrets: self.secrets,
+            config_json: self.config_json,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            updated_at: self.updated_at,
+            api_token: self.api_token,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TaskRow {
+    task_id: String,
+    agent: String,
+    status: String,
+    message: String,
+    event_id: Option<String>,
+    command_id: Option<String>,
+    webhook_id: Option<String>,
+    attempts: i64,
+    lease_id: Option<String>,
+    lease_expires_at: Option<i64>,
+    result: Option<String>,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IntoDomain for TaskRow {
+    type Domain = Task;
+
+    fn into_domain(self) -> Result<Task> {
+        Ok(Task {
+            task_id: self.task_id,
+            agent: self.agent,
+            status: TaskStatus::from_db("tasks.status", &self.status)?,
+            message: self.message,
+            event_id: self.event_id,
+            command_id: self.command_id,
+            webhook_id: self.webhook_id,
+            attempts: self.attempts,
+            lease_id: self.lease_id,
+            lease_expires_at: self.lease_expires_at,
+            result: self.result,
+            error: self.error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct QuestionRow {
+    question_id: String,
+    event_id: Option<String>,
+    webhook_id: String,
+    command_id: Option<String>,
+    thread_key: Option<String>,
+    asker: Option<String>,
+    question: String,
+    status: String,
+    answer: Option<String>,
+    answer_event_id: Option<String>,
+    answered_by: Option<String>,
+    created_at: i64,
+    answered_at: Option<i64>,
+}
+
+impl IntoDomain for QuestionRow {
+    type Domain = Question;
+
+    fn into_domain(self) -> Result<Question> {
+        Ok(Question {
+            question_id: self.question_id,
+            event_id: self.event_id,
+            webhook_id: self.webhook_id,
+            command_id: self.command_id,
+            thread_key: self.thread_key,
+            asker: self.asker,
+            question: self.question,
+            status: QuestionStatus::from_db("questions.status", &self.status)?,
+            answer: self.answer,
+            answer_event_id: self.answer_event_id,
+            answered_by: self.answered_by,
+            created_at: self.created_at,
+            answered_at: self.answered_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    outbox_id: String,
+    kind: String,
+    webhook_id: Option<String>,
+    event_id: Option<String>,
+    command_id: Option<String>,
+    payload: String,
+    status: String,
+    idempotency_key: String,
+    created_at: i64,
+    destination_id: String,
+    ordering_key: Option<String>,
+    attempts: i64,
+    next_attempt_at: i64,
+    claim_id: Option<String>,
+    claimed_until: Option<i64>,
+    last_attempt_at: Option<i64>,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    delivered_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl IntoDomain for DeliveryRow {
+    type Domain = Delivery;
+
+    fn into_domain(self) -> Result<Delivery> {
+        Ok(Delivery {
+            outbox_id: self.outbox_id,
+            kind: OutboxKind::from_db("outbox.kind", &self.kind)?,
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            command_id: self.command_id,
+            payload: self.payload,
+            status: DeliveryStatus::from_db("outbox.status", &self.status)?,
+            idempotency_key: self.idempotency_key,
+            created_at: self.created_at,
+            destination_id: self.destination_id,
+            ordering_key: self.ordering_key,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            claim_id: self.claim_id,
+            claimed_until: self.claimed_until,
+            last_attempt_at: self.last_attempt_at,
+            last_status: self.last_status,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryAttemptRow {
+    outbox_id: String,
+    attempt: i64,
+    started_at: i64,
+    status_code: Option<i64>,
+    latency_micros: i64,
+    response_excerpt: Option<String>,
+    error: Option<String>,
+}
+
+impl IntoDomain for DeliveryAttemptRow {
+    type Domain = DeliveryAttempt;
+
+    fn into_domain(self) -> Result<DeliveryAttempt> {
+        Ok(DeliveryAttempt {
+            outbox_id: self.outbox_id,
+            attempt: self.attempt,
+            started_at: self.started_at,
+            status_code: self.status_code,
+            latency_micros: self.latency_micros,
+            response_excerpt: self.response_excerpt,
+            error: self.error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DestinationRow {
+    destination_id: String,
+    url: String,
+    kind: String,
+    max_concurrency: Option<i64>,
+    rate_per_second: Option<f64>,
+    burst: Option<i64>,
+    fifo: bool,
+    secret: Option<String>,
+    previous_secret: Option<String>,
+    previous_expires_at: Option<i64>,
+    disabled_at: Option<i64>,
+    disabled_reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IntoDomain for DestinationRow {
+    type Domain = Destination;
+
+    fn into_domain(self) -> Result<Destination> {
+        Ok(Destination {
+            destination_id: self.destination_id,
+            url: self.url,
+            kind: DestinationKind::from_db("destinations.kind", &self.kind)?,
+            max_concurrency: self.max_concurrency,
+            rate_per_second: self.rate_per_second,
+            burst: self.burst,
+            fifo: self.fifo,
+            secret: self.secret,
+            previous_secret: self.previous_secret,
+            previous_expires_at: self.previous_expires_at,
+            disabled_at: self.disabled_at,
+            disabled_reason: self.disabled_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentRow {
+    name: String,
+    description: String,
+    mode: String,
+    url: Option<String>,
+    secret: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IntoDomain for AgentRow {
+    type Domain = Agent;
+
+    fn into_domain(self) -> Result<Agent> {
+        Ok(Agent {
+            name: self.name,
+            description: self.description,
+            mode: AgentMode::from_db("agents.mode", &self.mode)?,
+            url: self.url,
+            secret: self.secret,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}

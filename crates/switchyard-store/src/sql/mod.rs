@@ -1,0 +1,239 @@
+//! SQL both databases agree on, with the statement type that carries it.
+//!
+//! A [`Stmt`] is SQL text plus its arguments, with `$1, $2, …` placeholders: the
+//! PostgreSQL form, which SQLite also accepts (it reads `$NNN` as parameter NNN). So
+//! one builder serves both stores, and each backend only runs the statement on its
+//! own pool or transaction. Queries are built at run time because sqlx's `query!`
+//! macros cannot check one build against two databases.
+//!
+//! Statements whose shape depends on the database's concurrency — the task lease,
+//! the delivery claim, finishing deliveries, parking — are not here: each backend
+//! writes its own (`sqlite/`, `postgres/`).
+
+pub(crate) mod agents;
+pub(crate) mod deliveries;
+pub(crate) mod destinations;
+pub(crate) mod effects;
+pub(crate) mod events;
+pub(crate) mod questions;
+pub(crate) mod settings;
+pub(crate) mod tasks;
+pub(crate) mod webhooks;
+
+use std::fmt::Write as _;
+
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Database, Encode, FromRow, Type};
+
+/// Chunk sizes for multi-row inserts. Few distinct sizes keep the prepared-statement
+/// cache small while a batch of any size needs few round trips.
+pub(crate) const CHUNKS: [usize; 4] = [128, 32, 8, 1];
+
+/// Splits `n` rows into chunk lengths drawn from [`CHUNKS`], largest first.
+pub(crate) fn chunk_lengths(mut n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for c in CHUNKS {
+        while n >= c {
+            out.push(c);
+            n -= c;
+        }
+    }
+    out
+}
+
+/// Splits `items` into consecutive chunks of the [`chunk_lengths`].
+pub(crate) fn chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut rest = items;
+    chunk_lengths(items.len())
+        .into_iter()
+        .map(|len| {
+            let (chunk, tail) = rest.split_at(len);
+            rest = tail;
+            chunk
+        })
+        .collect()
+}
+
+/// One bound value. The store binds only these four column types.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(bool),
+    Real(Option<f64>),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+
+impl From<Option<f64>> for Arg<'_> {
+    fn from(v: Option<f64>) -> Self {
+        Arg::Real(v)
+    }
+}
+
+/// SQL text with `$N` placeholders and the values they stand for.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt<'a> {
+    sql: String,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Stmt<'a> {
+    pub(crate) fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder for `v`.
+    pub(crate) fn push_bind(&mut self, v: impl Into<Arg<'a>>) -> &mut Self {
+        self.args.push(v.into());
+        // Writing to a String cannot fail.
+        let _ = write!(self.sql, "${}", self.args.len());
+        self
+    }
+
+    /// Appends `v1, v2, …` placeholders, for `IN (…)`.
+    pub(crate) fn push_list<T: Into<Arg<'a>>>(
+        &mut self,
+        vs: impl IntoIterator<Item = T>,
+    ) -> &mut Self {
+        for (i, v) in vs.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push_bind(v);
+        }
+        self
+    }
+
+    /// Appends `VALUES (…), (…)`, one parenthesised row per item.
+    pub(crate) fn push_values<T>(
+        &mut self,
+        rows: impl IntoIterator<Item = T>,
+        mut row: impl FnMut(T) -> Vec<Arg<'a>>,
+    ) -> &mut Self {
+        self.push("VALUES ");
+        for (i, item) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            self.push_list(row(item));
+            self.push(")");
+        }
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The statement for a query without rows.
+    pub(crate) fn query<DB>(&'a self) -> Query<'a, DB, DB::Arguments<'a>>
+    where
+        DB: Database,
+        Option<&'a str>: Encode<'a, DB> + Type<DB>,
+        Option<i64>: Encode<'a, DB> + Type<DB>,
+        bool: Encode<'a, DB> + Type<DB>,
+        Option<f64>: Encode<'a, DB> + Type<DB>,
+    {
+        let mut q = sqlx::query::<DB>(&self.sql);
+        for a in &self.args {
+            q = match *a {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+            };
+        }
+        q
+    }
+
+    /// The statement for a query returning rows of `O`.
+    pub(crate) fn query_as<DB, O>(&'a self) -> QueryAs<'a, DB, O, DB::Arguments<'a>>
+    where
+        DB: Database,
+        O: for<'r> FromRow<'r, DB::Row>,
+        Option<&'a str>: Encode<'a, DB> + Type<DB>,
+        Option<i64>: Encode<'a, DB> + Type<DB>,
+        bool: Encode<'a, DB> + Type<DB>,
+        Option<f64>: Encode<'a, DB> + Type<DB>,
+    {
+        let mut q = sqlx::query_as::<DB, O>(&self.sql);
+        for a in &self.args {
+            q = match *a {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_exactly() {
+        for n in 0..600 {
+            let c = chunk_lengths(n);
+            assert_eq!(c.iter().sum::<usize>(), n);
+            assert!(c.iter().all(|l| CHUNKS.contains(l)));
+        }
+        let items: Vec<usize> = (0..170).collect();
+        let parts = chunks(&items);
+        assert_eq!(
+            parts.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [128, 32, 8, 1, 1]
+        );
+        assert_eq!(parts.concat(), items);
+    }
+
+    #[test]
+    fn placeholders_are_numbered() {
+        let mut s = Stmt::new("INSERT INTO t (a, b) ");
+        s.push_values([(1_i64, "x"), (2, "y")], |(a, b)| vec![a.into(), b.into()]);
+        s.push(" WHERE c IN (").push_list(["p", "q"]).push(")");
+        assert_eq!(
+            s.sql(),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) WHERE c IN ($5, $6)"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The statuses and kinds the store keeps as text, as enums. Each has one spelling,
+//! its `as_str()`: the database column, JSON (serde goes through `as_str` and
+//! `FromStr`) and `Display` all use it, so they cannot drift apart.
+//!
+//! Rows are decoded through [`DbText::from_db`] alone (in `rows.rs`), which turns a
+//! text the enum does not know into [`StoreError::Corrupt`]; binds go through
+//! [`DbText::to_db`]. SQL text that names a state as a literal (`status = 'pending'`,
+//! kept literal so the planner sees a constant the indexes lead with) uses the same
+//! spelling; the store tests round-trip every variant through both databases.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::StoreError;
+
+/// A text the enum does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what}: {text:?}")]
+pub struct UnknownState {
+    /// Which enum was asked for (`task status`, `outbox kind`, …).
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// Conversion between a state enum and its column text; implemented by every enum
+/// in this module and used by every bind and row decoder in the store.
+pub(crate) trait DbText: Sized + Copy {
+    fn to_db(self) -> &'static str;
+
+    /// Decodes a column's text; an unknown text means the row is corrupt (or was
+    /// written by a newer version), never a default.
+    fn from_db(column: &'static str, text: &str) -> Result<Self, StoreError>;
+}
+
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $what:literal {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The text stored in the database and shown in JSON.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownState;
+
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownState { what: $what, text: s.to_owned() }),
+                }
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = UnknownState;
+
+            fn try_from(s: &str) -> Result<Self, UnknownState> {
+                s.parse()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl DbText for $name {
+            fn to_db(self) -> &'static str {
+                self.as_str()
+            }
+
+            fn from_db(column: &'static str, text: &str) -> Result<Self, StoreError> {
+                text.parse()
+                    .map_err(|e: UnknownState| StoreError::Corrupt(format!("{column}: {e}")))
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a task stands. A lease past its expiry reads as `Queued`.
+    TaskStatus, "task status" {
+        Queued = "queued",
+        Leased = "leased",
+        Completed = "completed",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// Where an outbox message's delivery stands.
+    DeliveryStatus, "delivery status" {
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Dead-lettered: no attempts left (or a permanent failure).
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// What an outbox message is.
+    OutboxKind, "outbox kind" {
+        /// A comment on the event's thread, through the provider's API.
+        Comment = "comment",
+        /// A question posted on the thread.
+        Ask = "ask",
+        /// An answer to a response URL (Slack's `response_url`).
+        Respond = "respond",
+        /// The event forwarded to a URL, signed with Standard Webhooks.
+        Forward = "forward",
+        /// A task pushed to a push agent.
+        TaskPush = "task_push",
+        /// Seed 003's workflow run; recorded, never claimed by the delivery engine.
+        RunWorkflow = "run_workflow",
+    }
+}
+
+text_enum! {
+    /// How an agent gets its tasks.
+    AgentMode, "agent mode" {
+        /// The agent leases tasks itself.
+        Pull = "pull",
+        /// Tasks are pushed to the agent's URL.
+        Push = "push",
+    }
+}
+
+text_enum! {
+    /// Whether a question has been answered.
+    QuestionStatus, "question status" {
+        Open = "open",
+        Answered = "answered",
+    }
+}
+
+text_enum! {
+    /// What a destination's `url` names.
+    DestinationKind, "destination kind" {
+        /// A URL forwards are posted to.
+        Http = "http",
+        /// `agent:NAME`, a push agent.
+        Agent = "agent",
+        /// `PROVIDER:API-BASE`, a provider's API for write-backs.
+        Provider = "provider",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trips<T>(all: &[T])
+    where
+        T: DbText
+            + FromStr<Err = UnknownState>
+            + fmt::Display
+            + fmt::Debug
+            + PartialEq
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        for v in all {
+            let text = v.to_db();
+            assert_eq!(text.parse::<T>().unwrap(), *v);
+            assert_eq!(v.to_string(), text);
+            assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<T>(&format!("\"{text}\"")).unwrap(),
+                *v
+            );
+            assert_eq!(T::from_db("col", text).unwrap(), *v);
+        }
+        assert!(
+            matches!(T::from_db("col", "nonsense"), Err(StoreError::Corrupt(m)) if m.contains("col"))
+        );
+        assert!(serde_json::from_str::<T>("\"nonsense\"").is_err());
+    }
+
+    #[test]
+    fn every_state_round_trips_through_one_spelling() {
+        round_trips(TaskStatus::ALL);
+        round_trips(DeliveryStatus::ALL);
+        round_trips(OutboxKind::ALL);
+        round_trips(AgentMode::ALL);
+        round_trips(QuestionStatus::ALL);
+        round_trips(DestinationKind::ALL);
+        assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
+        assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
+    }
+}
