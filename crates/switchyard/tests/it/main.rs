@@ -6,9 +6,11 @@
 
 mod support;
 
+mod architecture;
 mod crash;
 mod delivery;
 mod http;
 mod receiver;
+mod refusals;
 mod routing;
 mod story;
