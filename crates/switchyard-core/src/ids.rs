@@ -131,10 +131,46 @@ impl EventType {
     }
 }
 
+/// The longest delivery id stored as sent, in bytes.
+pub const MAX_DELIVERY_ID: usize = 200;
+
+/// The key a sender's delivery id is de-duplicated by: the id itself when it is at
+/// most [`MAX_DELIVERY_ID`] bytes, else `sha256:` and the hex digest of it. Every
+/// provider's id goes through here, so a long id (some senders put whole JSON
+/// documents in idempotency headers) still de-duplicates and never overflows an
+/// index; the full id stays visible in the event's stored headers.
+pub fn delivery_key(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        None
+    } else if raw.len() <= MAX_DELIVERY_ID {
+        Some(raw.to_owned())
+    } else {
+        use sha2::Digest;
+        Some(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn long_delivery_ids_are_hashed() {
+        assert_eq!(delivery_key(" abc "), Some("abc".to_owned()));
+        assert_eq!(delivery_key("  "), None);
+        assert_eq!(delivery_key("é-1").as_deref(), Some("é-1"));
+        let long = "x".repeat(5000);
+        let k = delivery_key(&long).unwrap();
+        assert!(k.starts_with("sha256:") && k.len() == 71, "{k}");
+        assert_eq!(delivery_key(&long), Some(k.clone()));
+        assert_ne!(delivery_key(&"y".repeat(5000)), Some(k));
+        assert_eq!(delivery_key(&"z".repeat(200)).unwrap().len(), 200);
+    }
 
     #[test]
     fn webhook_ids() {

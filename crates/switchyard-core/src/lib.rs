@@ -21,5 +21,5 @@ pub mod sig;
 pub mod writeback;
 
 pub use event::{Normalized, Reply};
-pub use ids::{EventType, IdError, ProviderName, WebhookId};
+pub use ids::{delivery_key, EventType, IdError, ProviderName, WebhookId, MAX_DELIVERY_ID};
 pub use provider::{Inbound, ParseError, Provider, Secret, VerifyError};

@@ -17,12 +17,37 @@ pub struct Inbound<'a> {
 }
 
 impl<'a> Inbound<'a> {
-    /// A header's value as text; `None` when absent or not visible ASCII.
+    /// A header's value as text (UTF-8, so a non-ASCII delivery id or event name
+    /// is read, not lost); `None` when absent, not UTF-8, or sent more than once —
+    /// two values for one header are ambiguous, and a signature check must never
+    /// pick one of them.
     pub fn header(&self, name: &str) -> Option<&'a str> {
+        if self.is_repeated(name) {
+            return None;
+        }
         self.headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(str::trim)
+    }
+
+    /// Whether a header was sent more than once.
+    pub fn is_repeated(&self, name: &str) -> bool {
+        self.headers.get_all(name).iter().nth(1).is_some()
+    }
+
+    /// A signature header's value: missing, repeated (ambiguous) and non-ASCII are
+    /// all refusals.
+    pub fn signature_header(&self, name: &'static str) -> Result<&'a str, VerifyError> {
+        if self.is_repeated(name) {
+            return Err(VerifyError::Malformed(name));
+        }
+        match self.headers.get(name) {
+            None => Err(VerifyError::Missing(name)),
+            Some(v) => std::str::from_utf8(v.as_bytes())
+                .map(str::trim)
+                .map_err(|_| VerifyError::Malformed(name)),
+        }
     }
 
     /// The first value of a query parameter.

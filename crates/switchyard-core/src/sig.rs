@@ -91,7 +91,7 @@ pub fn verify_body_hmac(
     alg: Algorithm,
     enc: Encoding,
 ) -> Result<(), VerifyError> {
-    let value = req.header(header).ok_or(VerifyError::Missing(header))?;
+    let value = req.signature_header(header)?;
     let encoded = strip_prefix_ci(value, prefix).ok_or(VerifyError::Malformed(header))?;
     let given = decode(enc, encoded).ok_or(VerifyError::Malformed(header))?;
     if any_secret_matches(alg, secrets, &[req.body], &given) {

@@ -140,14 +140,25 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<StoreError> for Error {
+    /// A database that cannot be reached is 503 (retry later); anything else 500.
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        if e.is_transient() {
+            Self::unavailable(e)
+        } else {
+            Self::internal(e)
+        }
     }
 }
 
 impl From<crate::writer::WriteError> for Error {
+    /// 503 (retry later) only when a retry can help: a lost connection, a busy
+    /// database, a stopped writer. A write the database refuses for good is a 500,
+    /// so a sender is not told to retry forever.
     fn from(e: crate::writer::WriteError) -> Self {
-        Self::unavailable(e)
+        match &e {
+            crate::writer::WriteError::Store(s) if !s.is_transient() => Self::internal(e),
+            _ => Self::unavailable(e),
+        }
     }
 }
 

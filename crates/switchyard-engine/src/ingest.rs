@@ -231,7 +231,10 @@ impl Engine {
             webhook_id: t.webhook_id.clone(),
             provider: name.to_owned(),
             event_type: n.event_type.as_str().to_owned(),
-            delivery_id: n.delivery_id.clone(),
+            delivery_id: n
+                .delivery_id
+                .as_deref()
+                .and_then(switchyard_core::delivery_key),
             received_at: now_micros(),
             headers: selected_headers(req.headers),
             payload,
@@ -261,7 +264,7 @@ impl Engine {
                     "writer answered something else for an event",
                 )))
             }
-            Err(e) => return Err(refuse(Error::unavailable(e))),
+            Err(e) => return Err(refuse(Error::from(e))),
         };
         if duplicate {
             metrics::counter!("switchyard_webhooks_duplicates_total", "provider" => name)

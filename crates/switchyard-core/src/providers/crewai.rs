@@ -29,6 +29,9 @@ impl Provider for CrewAi {
         if secrets.is_empty() {
             return Ok(());
         }
+        if req.is_repeated("authorization") {
+            return Err(VerifyError::Malformed("authorization"));
+        }
         if let Some(auth) = req.header("authorization") {
             let token = auth
                 .strip_prefix("Bearer ")

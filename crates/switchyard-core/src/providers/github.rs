@@ -100,6 +100,21 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_signature_header_is_refused_whichever_comes_first() {
+        let secrets = [Secret::new("It's a Secret to Everybody")];
+        let bad = "sha256=0000000000000000000000000000000000000000000000000000000000000000";
+        for (first, second) in [(DOC_SIG, bad), (bad, DOC_SIG), (DOC_SIG, DOC_SIG)] {
+            let r = Req::new("Hello, World!")
+                .header("x-hub-signature-256", first)
+                .also("x-hub-signature-256", second);
+            let err = GitHub
+                .verify(&r.inbound(), &secrets)
+                .expect_err("ambiguous");
+            assert_eq!(err.code(), "signature_malformed", "{first} then {second}");
+        }
+    }
+
+    #[test]
     fn rotation_accepts_any_configured_secret() {
         let r = Req::new("Hello, World!").header("x-hub-signature-256", DOC_SIG);
         let secrets = [

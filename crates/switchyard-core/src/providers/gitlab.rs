@@ -24,7 +24,7 @@ impl Provider for GitLab {
     }
 
     fn verify(&self, req: &Inbound<'_>, secrets: &[Secret]) -> Result<(), VerifyError> {
-        let given = req.header(TOKEN).ok_or(VerifyError::Missing(TOKEN))?;
+        let given = req.signature_header(TOKEN)?;
         // Every secret is compared, so the time taken does not reveal which one matched.
         // An empty secret never matches, or an empty header would pass.
         let mut ok = false;

@@ -66,6 +66,15 @@ pub(crate) mod testkit {
             self
         }
 
+        /// Adds another value for a header already set (a repeated header).
+        pub fn also(mut self, k: &'static str, v: &str) -> Self {
+            self.headers.append(
+                k,
+                http::HeaderValue::from_str(v).expect("test header value"),
+            );
+            self
+        }
+
         /// Sets a header from arbitrary bytes, for property tests; bytes that are not a
         /// valid header value leave the header unset.
         pub fn raw_header(mut self, k: &'static str, v: &[u8]) -> Self {

@@ -1,9 +1,13 @@
 //! Notion integration webhooks: `X-Notion-Signature: sha256=<hex HMAC-SHA256 of the
 //! body>`, keyed by the subscription's `verification_token`. That token only exists
 //! after the first request to a new subscription, an unsigned handshake whose body is
-//! `{"verification_token":"secret_..."}`. The handshake is therefore always accepted
-//! unsigned, and becomes a `notion.verification` event so the token can be read back
-//! and configured. With no secret configured, events are accepted unsigned.
+//! `{"verification_token":"secret_..."}`. With no secret configured, the handshake
+//! and events are accepted unsigned, and the handshake becomes a
+//! `notion.verification` event so the token can be read back and configured. Once a
+//! secret is configured, every request must be signed with it — a handshake too (a
+//! new subscription's handshake is unsigned, so create it before setting a secret,
+//! or on a webhook without one): an unsigned request is never stored or routed on a
+//! webhook that has a secret.
 //! Follows "Webhooks", sections "Step 2: Verifying the subscription" and "Validating
 //! event payloads": <https://developers.notion.com/reference/webhooks>
 
@@ -33,11 +37,6 @@ impl Provider for Notion {
 
     fn verify(&self, req: &Inbound<'_>, secrets: &[Secret]) -> Result<(), VerifyError> {
         if secrets.is_empty() {
-            return Ok(());
-        }
-        // The handshake cannot be signed: the key it would be signed with is what it
-        // delivers. It carries nothing else, so accepting it unsigned is harmless.
-        if serde_json::from_slice::<serde_json::Value>(req.body).is_ok_and(|v| is_handshake(&v)) {
             return Ok(());
         }
         sig::verify_body_hmac(
@@ -119,9 +118,9 @@ mod tests {
     }
 
     #[test]
-    fn handshake_is_accepted_unsigned_even_with_a_secret() {
+    fn the_handshake_is_read_without_a_secret() {
         let r = Req::new(HANDSHAKE).header("content-type", "application/json");
-        assert_eq!(Notion.verify(&r.inbound(), &[Secret::new(TOKEN)]), Ok(()));
+        assert_eq!(Notion.verify(&r.inbound(), &[]), Ok(()));
         let n = Notion.normalize(&r.inbound()).unwrap();
         assert_eq!(n.event_type.as_str(), "notion.verification");
         assert_eq!(n.reply, None);
@@ -132,13 +131,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_exact_handshake_shape_skips_the_signature() {
-        // Anything besides the token, or a token that is not a string, is an
-        // ordinary request and needs a signature.
+    fn with_a_secret_even_the_handshake_must_be_signed() {
         let secrets = [Secret::new(TOKEN)];
         for body in [
+            HANDSHAKE,
             r#"{"verification_token":"secret_x","type":"page.deleted"}"#,
-            r#"{"verification_token":1}"#,
             r#"["verification_token"]"#,
         ] {
             assert_eq!(
@@ -224,8 +221,6 @@ mod tests {
                 let i = flip.index(bad.len());
                 bad[i] ^= 1 << bit;
                 let r = Req::new(bad).header("x-notion-signature", &sig);
-                // Random bytes are (all but certainly) not a bare handshake, the one
-                // body accepted unsigned, so the signature decides.
                 prop_assert_eq!(Notion.verify(&r.inbound(), &secrets), Err(VerifyError::Mismatch));
             }
         }

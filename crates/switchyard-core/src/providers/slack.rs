@@ -32,12 +32,8 @@ impl Provider for Slack {
     }
 
     fn verify(&self, req: &Inbound<'_>, secrets: &[Secret]) -> Result<(), VerifyError> {
-        let value = req
-            .header(SIGNATURE)
-            .ok_or(VerifyError::Missing(SIGNATURE))?;
-        let ts_text = req
-            .header(TIMESTAMP)
-            .ok_or(VerifyError::Missing(TIMESTAMP))?;
+        let value = req.signature_header(SIGNATURE)?;
+        let ts_text = req.signature_header(TIMESTAMP)?;
         let ts: i64 = ts_text
             .parse()
             .map_err(|_| VerifyError::Malformed(TIMESTAMP))?;

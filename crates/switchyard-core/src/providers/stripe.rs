@@ -58,7 +58,7 @@ impl Provider for Stripe {
     }
 
     fn verify(&self, req: &Inbound<'_>, secrets: &[Secret]) -> Result<(), VerifyError> {
-        let value = req.header(HEADER).ok_or(VerifyError::Missing(HEADER))?;
+        let value = req.signature_header(HEADER)?;
         let parsed = parse(value)?;
         sig::check_window(parsed.t, req.now, TOLERANCE)?;
         let parts: [&[u8]; 3] = [parsed.t_text.as_bytes(), b".", req.body];

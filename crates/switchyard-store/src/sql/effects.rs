@@ -10,13 +10,16 @@ use crate::state::{DbText, DeliveryStatus, TaskStatus};
 /// command, a message's key) are skipped, not errors.
 pub(crate) fn insert<'a>(effects: &[&'a Effect]) -> Vec<Stmt<'a>> {
     let mut out = Vec::new();
-    let tasks: Vec<&NewTask> = effects
+    // Each kind of row goes in by its unique key, so concurrent batches lock rows in
+    // one order and cannot deadlock each other (PostgreSQL).
+    let mut tasks: Vec<&NewTask> = effects
         .iter()
         .filter_map(|e| match e {
             Effect::Task(t) => Some(t),
             _ => None,
         })
         .collect();
+    tasks.sort_by(|a, b| (&a.event_id, &a.command_id).cmp(&(&b.event_id, &b.command_id)));
     for chunk in chunks(&tasks) {
         let mut s = Stmt::new(
             "INSERT INTO tasks (task_id, agent, status, message, event_id, command_id, \
@@ -46,13 +49,14 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect]) -> Vec<Stmt<'a>> {
         s.push(" ON CONFLICT (event_id, command_id) DO NOTHING");
         out.push(s);
     }
-    let outbox: Vec<&NewOutbox> = effects
+    let mut outbox: Vec<&NewOutbox> = effects
         .iter()
         .filter_map(|e| match e {
             Effect::Outbox(o) => Some(o),
             _ => None,
         })
         .collect();
+    outbox.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
     for chunk in chunks(&outbox) {
         let mut s = Stmt::new(
             "INSERT INTO outbox (outbox_id, kind, webhook_id, event_id, command_id, payload, \

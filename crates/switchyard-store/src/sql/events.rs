@@ -13,7 +13,12 @@ const REJECTION_COLUMNS: &str = "at, webhook_id, provider, remote_addr, status, 
 /// Multi-row inserts of new events, one statement per chunk. Each returns the ids
 /// it inserted: a (webhook, delivery id) already stored is skipped, not an error.
 pub(crate) fn insert<'a>(events: &[&'a NewEvent]) -> Vec<Stmt<'a>> {
-    chunks(events)
+    // Rows go in by their unique key, so two batches holding the same redeliveries
+    // lock them in one order and cannot deadlock each other (PostgreSQL). The sort is
+    // stable: of two copies in one batch, the one that arrived first is stored.
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| (&a.webhook_id, &a.delivery_id).cmp(&(&b.webhook_id, &b.delivery_id)));
+    chunks(&events)
         .into_iter()
         .map(|chunk| {
             let mut s = Stmt::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));

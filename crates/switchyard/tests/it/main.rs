@@ -13,4 +13,5 @@ mod http;
 mod receiver;
 mod refusals;
 mod routing;
+mod security;
 mod story;

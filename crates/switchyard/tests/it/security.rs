@@ -1,0 +1,201 @@
+//! Holes found in review, each held closed at the HTTP level (and the store's, for
+//! concurrency) on both stores: a signed webhook never accepts an unsigned request,
+//! an ambiguous signature is refused, odd delivery ids neither break ingest nor
+//! escape de-duplication, and concurrent redeliveries never deadlock.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use switchyard_store::prelude::*;
+use switchyard_store::{NewEvent, WriteOp, WriteOutcome};
+
+use crate::both_stores;
+use crate::support::{
+    fresh_store, github_signature, hmac_sha256, issue_body, Kind, TestApp, GITHUB_SECRET,
+};
+
+both_stores!(
+    notion_with_a_secret_never_accepts_unsigned,
+    repeated_signature_headers_are_refused,
+    odd_delivery_ids_are_stored_and_deduplicated,
+    interleaved_redeliveries_never_fail,
+);
+
+const NOTION_TOKEN: &str = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
+
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &[u8])], body: &str) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, reqwest::header::HeaderValue::from_bytes(v).unwrap());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Notion's first handshake is unsigned; once a secret is set it is refused like
+/// any unsigned request, and nothing is stored or routed.
+async fn notion_with_a_secret_never_accepts_unsigned(kind: Kind) {
+    let app = TestApp::spawn_with(kind, |c| {
+        c.provider_secrets.insert(
+            "notion".into(),
+            vec![switchyard_core::Secret::new(NOTION_TOKEN)],
+        );
+    })
+    .await;
+    let handshake = format!(r#"{{"verification_token":"{NOTION_TOKEN}"}}"#);
+    let (s, v) = post(&app, "/webhooks/notion", &[], &handshake).await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["code"], "signature_missing");
+    assert_eq!(app.store.count_events().await.unwrap(), 0);
+    let sig = format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(NOTION_TOKEN.as_bytes(), handshake.as_bytes()))
+    );
+    let (s, v) = post(
+        &app,
+        "/webhooks/notion",
+        &[("x-notion-signature", sig.as_bytes())],
+        &handshake,
+    )
+    .await;
+    assert!(s == 200 || s == 202, "{s} {v}");
+    assert_eq!(app.store.count_events().await.unwrap(), 1);
+    app.stop().await;
+}
+
+/// Two `X-Hub-Signature-256` headers are ambiguous, in either order.
+async fn repeated_signature_headers_are_refused(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    let body = issue_body(1, "opened", &[]);
+    let good = github_signature(GITHUB_SECRET, body.as_bytes());
+    let bad = github_signature("not the secret", body.as_bytes());
+    for (i, (first, second)) in [(&good, &bad), (&bad, &good)].into_iter().enumerate() {
+        let r = app
+            .client
+            .post(app.url("/webhooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", format!("dup-sig-{i}"))
+            .header("x-hub-signature-256", first.as_str())
+            .header("x-hub-signature-256", second.as_str())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "order {i}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "signature_malformed", "{v}");
+    }
+    assert_eq!(app.store.count_events().await.unwrap(), 0);
+    app.stop().await;
+}
+
+/// A delivery id over the length cap is stored by its hash and still
+/// de-duplicates; a non-ASCII id and event name are read, not lost.
+async fn odd_delivery_ids_are_stored_and_deduplicated(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    let body = issue_body(2, "opened", &[]);
+    let sig = github_signature(GITHUB_SECRET, body.as_bytes());
+    let send = |delivery: Vec<u8>, event: Vec<u8>| {
+        let (body, sig) = (body.clone(), sig.clone());
+        let app = &app;
+        async move {
+            post(
+                app,
+                "/webhooks/github",
+                &[
+                    ("x-github-event", &event),
+                    ("x-github-delivery", &delivery),
+                    ("x-hub-signature-256", sig.as_bytes()),
+                ],
+                &body,
+            )
+            .await
+        }
+    };
+    let long = "L".repeat(5000).into_bytes();
+    let (s, first) = send(long.clone(), b"issues".to_vec()).await;
+    assert_eq!(s, 202, "{first}");
+    let (s, again) = send(long, b"issues".to_vec()).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["event_id"], first["event_id"]);
+
+    let accented = "déjà-1".as_bytes().to_vec();
+    let (s, first) = send(accented.clone(), "issués".as_bytes().to_vec()).await;
+    assert_eq!(s, 202, "{first}");
+    let (s, again) = send(accented, b"issues".to_vec()).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["event_id"], first["event_id"]);
+    let (_, e) = app
+        .api_get(&format!(
+            "/api/events/{}",
+            first["event_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(e["delivery_id"], "déjà-1", "{e}");
+    assert_eq!(app.store.count_events().await.unwrap(), 2);
+    app.stop().await;
+}
+
+fn event(id: &str, delivery: &str) -> WriteOp {
+    WriteOp::Event(NewEvent {
+        event_id: id.into(),
+        webhook_id: "github".into(),
+        provider: "github".into(),
+        event_type: "issues.opened".into(),
+        delivery_id: Some(delivery.into()),
+        received_at: 1,
+        headers: "{}".into(),
+        payload: "{}".into(),
+        source: None,
+        subject: None,
+        actor: None,
+        thread_key: None,
+        matched: "[]".into(),
+        matched_command: None,
+        task_id: None,
+        response_sent: false,
+        effects: Vec::new(),
+        answers: None,
+    })
+}
+
+/// Two writers holding the same two redeliveries in opposite orders, many times
+/// over: every batch commits, and each delivery is one event.
+async fn interleaved_redeliveries_never_fail(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = fresh_store(kind, dir.path()).await;
+    for round in 0..40 {
+        let (a, b) = (format!("a-{round}"), format!("b-{round}"));
+        let one = vec![
+            event(&format!("evt_1{round:03}a"), &a),
+            event(&format!("evt_1{round:03}b"), &b),
+        ];
+        let two = vec![
+            event(&format!("evt_2{round:03}b"), &b),
+            event(&format!("evt_2{round:03}a"), &a),
+        ];
+        let (s1, s2) = (store.clone(), store.clone());
+        let (r1, r2) = tokio::join!(
+            tokio::spawn(async move { s1.write_batch(&one).await }),
+            tokio::spawn(async move { s2.write_batch(&two).await }),
+        );
+        let (r1, r2) = (
+            r1.unwrap().expect("batch one"),
+            r2.unwrap().expect("batch two"),
+        );
+        let id = |o: &WriteOutcome| match o {
+            WriteOutcome::Event { event_id, .. } => event_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(&r1[0]), id(&r2[1]), "round {round}: {a} is one event");
+        assert_eq!(id(&r1[1]), id(&r2[0]), "round {round}: {b} is one event");
+    }
+    assert_eq!(store.count_events().await.unwrap(), 80);
+}
