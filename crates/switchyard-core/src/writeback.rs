@@ -51,8 +51,10 @@ pub struct ApiBases {
     pub github: String,
     /// `https://gitlab.com` (the `/api/v4` is added per request).
     pub gitlab: String,
-    /// `None`: the origin of the event's subject (`issue.self`), since every Jira
-    /// Cloud site has its own host.
+    /// `None`: no server-wide site. A webhook then names its own (`api_base_url`),
+    /// or lists the hosts it trusts (`api_hosts`) so the event's own site
+    /// (`issue.self`) may be used — never a host the operator did not name, since a
+    /// payload choosing where the token goes would hand it to anyone.
     pub jira: Option<String>,
     /// `https://slack.com/api`
     pub slack: String,
@@ -99,14 +101,17 @@ impl ApiBases {
     }
 
     /// The base for a provider, with a per-webhook override (config field
-    /// `api_base_url`) winning. Jira without a configured base falls back to the
-    /// site named by the event's subject. `None` for a provider without a write-back
-    /// API, or for Jira with neither.
+    /// `api_base_url`) winning. Jira without a configured base may use the site the
+    /// event's subject names, but only when that site's host is one the webhook's
+    /// operator listed (`allowed_hosts`, the webhook's `api_hosts`): a credential
+    /// only ever goes where the operator said. `None` for a provider without a
+    /// write-back API, or for Jira with no base it may use.
     pub fn for_provider(
         &self,
         provider: &str,
         override_: Option<&str>,
         subject: Option<&str>,
+        allowed_hosts: &[String],
     ) -> Option<String> {
         if let Some(base) = override_.and_then(clean_base) {
             return Some(base);
@@ -114,10 +119,16 @@ impl ApiBases {
         match provider {
             "github" => Some(self.github.clone()),
             "gitlab" => Some(self.gitlab.clone()),
-            "jira" => self
-                .jira
-                .clone()
-                .or_else(|| subject.and_then(jira_base_from_subject)),
+            "jira" => self.jira.clone().or_else(|| {
+                subject
+                    .and_then(jira_base_from_subject)
+                    .filter(|(_, host)| {
+                        allowed_hosts
+                            .iter()
+                            .any(|h| h.trim().eq_ignore_ascii_case(host))
+                    })
+                    .map(|(base, _)| base)
+            }),
             "slack" => Some(self.slack.clone()),
             "linear" => Some(self.linear.clone()),
             _ => None,
@@ -131,10 +142,10 @@ fn clean_base(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// The site a Jira `issue.self` URL belongs to: everything before `/rest/api/`, so a
-/// Data Center context path (`https://host/jira/rest/api/2/issue/1`) is kept; else
-/// the URL's origin.
-fn jira_base_from_subject(subject: &str) -> Option<String> {
+/// The site a Jira `issue.self` URL belongs to, and its host: everything before
+/// `/rest/api/`, so a Data Center context path (`https://host/jira/rest/api/2/issue/1`)
+/// is kept; else the URL's origin.
+fn jira_base_from_subject(subject: &str) -> Option<(String, String)> {
     let uri: http::Uri = subject.trim().parse().ok()?;
     let scheme = uri
         .scheme_str()
@@ -144,11 +155,12 @@ fn jira_base_from_subject(subject: &str) -> Option<String> {
     if authority.contains('@') || authority.is_empty() {
         return None;
     }
+    let host = uri.host()?.to_owned();
     let path = uri.path();
     let context = path.find("/rest/api/").map_or("", |i| &path[..i]);
-    Some(format!(
-        "{scheme}://{authority}{}",
-        context.trim_end_matches('/')
+    Some((
+        format!("{scheme}://{authority}{}", context.trim_end_matches('/')),
+        host,
     ))
 }
 
@@ -209,9 +221,9 @@ pub enum BuildError {
     MalformedThread { key: String, why: &'static str },
     #[error("thread `{key}` cannot take a write-back: {why}")]
     UnsupportedThread { key: String, why: &'static str },
-    /// Jira's site comes from the webhook, the environment or the event's subject;
-    /// an event without a subject and neither of the others has nowhere to go.
-    #[error("no API base URL for {0}: set the webhook's api_base_url (for Jira, or SWITCHYARD_JIRA_API_URL, when the event has no subject to take the site from)")]
+    /// Jira's site comes from the webhook, the environment, or the event's subject
+    /// when its host is one the webhook lists; otherwise there is nowhere to go.
+    #[error("no API base URL for {0}: set the webhook's api_base_url (for Jira, SWITCHYARD_JIRA_API_URL, or list the site's host in the webhook's api_hosts)")]
     NoBase(String),
     #[error("`{0}` is not an http(s) URL")]
     InvalidUrl(String),
@@ -1301,44 +1313,53 @@ mod tests {
     fn for_provider_prefers_the_webhook_override() {
         let b = ApiBases::default();
         assert_eq!(
-            b.for_provider("github", None, None).as_deref(),
+            b.for_provider("github", None, None, &[]).as_deref(),
             Some("https://api.github.com")
         );
         assert_eq!(
-            b.for_provider("github", Some("https://ghe.corp/api/v3/"), None)
+            b.for_provider("github", Some("https://ghe.corp/api/v3/"), None, &[])
                 .as_deref(),
             Some("https://ghe.corp/api/v3")
         );
         assert_eq!(
-            b.for_provider("github", Some(""), None).as_deref(),
+            b.for_provider("github", Some(""), None, &[]).as_deref(),
             Some("https://api.github.com")
         );
         assert_eq!(
-            b.for_provider("gitlab", None, None).as_deref(),
+            b.for_provider("gitlab", None, None, &[]).as_deref(),
             Some("https://gitlab.com")
         );
         assert_eq!(
-            b.for_provider("slack", None, None).as_deref(),
+            b.for_provider("slack", None, None, &[]).as_deref(),
             Some("https://slack.com/api")
         );
         assert_eq!(
-            b.for_provider("linear", None, None).as_deref(),
+            b.for_provider("linear", None, None, &[]).as_deref(),
             Some("https://api.linear.app")
         );
-        assert_eq!(b.for_provider("stripe", None, None), None);
+        assert_eq!(b.for_provider("stripe", None, None, &[]), None);
         // An override is an override, whatever the provider.
         assert_eq!(
-            b.for_provider("stripe", Some("https://x"), None).as_deref(),
+            b.for_provider("stripe", Some("https://x"), None, &[])
+                .as_deref(),
             Some("https://x")
         );
     }
 
     #[test]
-    fn jira_base_comes_from_the_subject_unless_configured() {
+    fn jira_base_comes_from_the_subject_only_for_a_listed_host() {
         let b = ApiBases::default();
         let subject = Some("https://example.atlassian.net/rest/api/2/issue/10002");
+        let listed = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A payload alone never chooses where the token goes.
+        assert_eq!(b.for_provider("jira", None, subject, &[]), None);
         assert_eq!(
-            b.for_provider("jira", None, subject).as_deref(),
+            b.for_provider("jira", None, subject, &listed(&["other.atlassian.net"])),
+            None
+        );
+        assert_eq!(
+            b.for_provider("jira", None, subject, &listed(&["EXAMPLE.atlassian.net"]))
+                .as_deref(),
             Some("https://example.atlassian.net")
         );
         // A Data Center context path is kept.
@@ -1346,14 +1367,20 @@ mod tests {
             b.for_provider(
                 "jira",
                 None,
-                Some("http://jira.corp:8080/jira/rest/api/2/issue/1")
+                Some("http://jira.corp:8080/jira/rest/api/2/issue/1"),
+                &listed(&["jira.corp"])
             )
             .as_deref(),
             Some("http://jira.corp:8080/jira")
         );
         assert_eq!(
-            b.for_provider("jira", None, Some("https://jira.corp/browse/OPS-1"))
-                .as_deref(),
+            b.for_provider(
+                "jira",
+                None,
+                Some("https://jira.corp/browse/OPS-1"),
+                &listed(&["jira.corp"])
+            )
+            .as_deref(),
             Some("https://jira.corp")
         );
         for bad in [
@@ -1362,20 +1389,24 @@ mod tests {
             "ftp://x/rest/api/2",
             "https://u:p@x.net/rest/api/2/issue/1",
         ] {
-            assert_eq!(b.for_provider("jira", None, Some(bad)), None, "{bad}");
+            assert_eq!(
+                b.for_provider("jira", None, Some(bad), &listed(&["x", "x.net"])),
+                None,
+                "{bad}"
+            );
         }
-        assert_eq!(b.for_provider("jira", None, None), None);
+        assert_eq!(b.for_provider("jira", None, None, &listed(&["x"])), None);
         // The environment's base, then the webhook's, win over the subject.
         let b = ApiBases {
             jira: Some("https://env.atlassian.net".into()),
             ..ApiBases::default()
         };
         assert_eq!(
-            b.for_provider("jira", None, subject).as_deref(),
+            b.for_provider("jira", None, subject, &[]).as_deref(),
             Some("https://env.atlassian.net")
         );
         assert_eq!(
-            b.for_provider("jira", Some("https://hook.atlassian.net"), subject)
+            b.for_provider("jira", Some("https://hook.atlassian.net"), subject, &[])
                 .as_deref(),
             Some("https://hook.atlassian.net")
         );
@@ -1385,14 +1416,15 @@ mod tests {
             subject,
             ..target("jira", Some("jira:OPS-7"))
         };
-        let base = ApiBases::default().for_provider("jira", None, t.subject);
+        let hosts = ["example.atlassian.net".to_owned()];
+        let base = ApiBases::default().for_provider("jira", None, t.subject, &hosts);
         let r = build(&t, "x", Some(&creds("t")), base.as_deref()).unwrap();
         assert_eq!(
             r.url,
             "https://example.atlassian.net/rest/api/3/issue/OPS-7/comment"
         );
         let t = target("jira", Some("jira:OPS-7"));
-        let base = ApiBases::default().for_provider("jira", None, t.subject);
+        let base = ApiBases::default().for_provider("jira", None, t.subject, &hosts);
         let err = build(&t, "x", Some(&creds("t")), base.as_deref()).unwrap_err();
         assert_eq!(err, BuildError::NoBase("jira".into()));
         assert!(err.to_string().contains("api_base_url"), "{err}");

@@ -241,6 +241,7 @@ impl Outbox {
             thread.subject,
             thread.thread_key,
             thread.response_url,
+            entry.as_ref().map_or(&[][..], |e| &e.config.api_hosts),
         )
     }
 }
@@ -390,6 +391,7 @@ pub fn writeback_key(
     subject: Option<&str>,
     thread_key: Option<&str>,
     response_url: Option<&str>,
+    allowed_hosts: &[String],
 ) -> String {
     if provider == "slack" && !(has_token && thread_key.is_some()) {
         if let Some(origin) = response_url
@@ -399,7 +401,7 @@ pub fn writeback_key(
             return format!("slack:{origin}");
         }
     }
-    match bases.for_provider(provider, api_base_override, subject) {
+    match bases.for_provider(provider, api_base_override, subject, allowed_hosts) {
         Some(base) => format!("{provider}:{base}"),
         None => format!("{provider}:unconfigured"),
     }
@@ -432,6 +434,7 @@ mod tests {
             None,
             None,
             Some("https://hooks.slack.com/commands/T1/2/3"),
+            &[],
         );
         assert_eq!(key, "slack:https://hooks.slack.com");
         let key = writeback_key(
@@ -442,6 +445,7 @@ mod tests {
             None,
             Some("slack:C1:1.2"),
             None,
+            &[],
         );
         assert!(key.starts_with("slack:https://slack.com"), "{key}");
     }

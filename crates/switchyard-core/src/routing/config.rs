@@ -58,6 +58,10 @@ pub struct WebhookConfig {
     /// `https://HOST/api/v3`, a Jira site); the server-wide default otherwise.
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Hosts a write-back may go to when no base is configured and the event names
+    /// its own site (Jira's `issue.self`): the webhook's token goes to no other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_hosts: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -220,6 +224,18 @@ impl WebhookConfig {
         if let Some(id) = &self.webhook_id {
             if let Err(e) = WebhookId::parse(id) {
                 errors.push(FieldError::new("webhook_id", e.to_string()));
+            }
+        }
+        for (i, h) in self.api_hosts.iter().enumerate() {
+            let plain = !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if !plain {
+                errors.push(FieldError::new(
+                    format!("api_hosts[{i}]"),
+                    "must be a host name or address, without scheme, port or path",
+                ));
             }
         }
         if self.name.trim().is_empty() {

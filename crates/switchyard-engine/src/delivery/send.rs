@@ -135,11 +135,15 @@ async fn prepare(
                 .and_then(|e| e.api.clone())
                 .or_else(|| ctx.config.provider_tokens.get(&provider).cloned());
             let api_base = entry.as_ref().and_then(|e| e.config.api_base_url.clone());
+            let hosts = entry
+                .as_ref()
+                .map(|e| e.config.api_hosts.clone())
+                .unwrap_or_default();
             let subject = target.get("subject").and_then(Value::as_str);
-            let base = ctx
-                .config
-                .api_bases
-                .for_provider(&provider, api_base.as_deref(), subject);
+            let base =
+                ctx.config
+                    .api_bases
+                    .for_provider(&provider, api_base.as_deref(), subject, &hosts);
             // `respond` answers through the response URL when there is one.
             let use_response_url = d.kind == OutboxKind::Respond;
             let t = Target {

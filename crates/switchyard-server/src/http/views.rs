@@ -195,6 +195,8 @@ pub struct WebhookView {
     pub api_token: Option<&'static str>,
     pub api_user: Option<String>,
     pub api_base_url: Option<String>,
+    /// Hosts a write-back may go to when the event names its own site (Jira).
+    pub api_hosts: Vec<String>,
     pub enabled: bool,
     pub description: Option<String>,
     pub bot_user: Option<String>,
@@ -225,6 +227,7 @@ impl WebhookView {
             api_token: e.api.as_ref().map(|_| "********"),
             api_user: cfg.api_user,
             api_base_url: cfg.api_base_url,
+            api_hosts: cfg.api_hosts,
             enabled: cfg.enabled,
             description: cfg.description,
             bot_user: cfg.bot_user,

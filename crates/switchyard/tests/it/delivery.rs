@@ -55,14 +55,14 @@ async fn post_issue(app: &TestApp, webhook: &str, n: u64) -> Value {
 }
 
 /// The delivery id routing reported for an event's first match.
-fn delivery_of(answer: &Value) -> String {
+pub(crate) fn delivery_of(answer: &Value) -> String {
     answer["matched"][0]["delivery_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no delivery in {answer}"))
         .to_owned()
 }
 
-async fn wait_for_status(app: &TestApp, delivery: &str, status: &str) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, delivery: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (s, d) = app.api_get(&format!("/api/deliveries/{delivery}")).await;

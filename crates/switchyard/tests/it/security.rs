@@ -10,6 +10,8 @@ use switchyard_store::prelude::*;
 use switchyard_store::{NewEvent, WriteOp, WriteOutcome};
 
 use crate::both_stores;
+use crate::delivery::{delivery_of, wait_for_status};
+use crate::receiver::{Receiver, Reply};
 use crate::support::{
     fresh_store, github_signature, hmac_sha256, issue_body, Kind, TestApp, GITHUB_SECRET,
 };
@@ -19,6 +21,7 @@ both_stores!(
     repeated_signature_headers_are_refused,
     odd_delivery_ids_are_stored_and_deduplicated,
     interleaved_redeliveries_never_fail,
+    a_credential_goes_only_where_the_operator_said,
 );
 
 const NOTION_TOKEN: &str = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
@@ -198,4 +201,69 @@ async fn interleaved_redeliveries_never_fail(kind: Kind) {
         assert_eq!(id(&r1[1]), id(&r2[0]), "round {round}: {b} is one event");
     }
     assert_eq!(store.count_events().await.unwrap(), 80);
+}
+
+/// Seed 002's Jira webhook has no secret, so anyone can post to it. With a token
+/// configured and no API base, a `comment` must not send the token to the site the
+/// payload names (`issue.self`) — only to a host the operator listed for the webhook.
+async fn a_credential_goes_only_where_the_operator_said(kind: Kind) {
+    let site = Receiver::start().await;
+    site.set_default(Reply {
+        status: 201,
+        ..Reply::json(serde_json::json!({"id": "10000"}))
+    });
+    let app = TestApp::spawn_with(kind, |c| {
+        c.delivery.provider_tokens.insert(
+            "jira".into(),
+            switchyard_core::writeback::Credentials {
+                token: "jira-env-token".into(),
+                user: Some("bot@example.com".into()),
+            },
+        );
+    })
+    .await;
+    let hook = serde_json::json!({"webhook_id": "jx", "name": "jx", "provider": "jira",
+        "commands": [{"trigger": "jira:issue_created", "action": "comment", "template": "ack"}]});
+    let (s, v) = app
+        .api(reqwest::Method::POST, "/api/webhooks", Some(hook.clone()))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let event = |n: u32| {
+        serde_json::json!({"webhookEvent": "jira:issue_created",
+            "issue": {"key": format!("OPS-{n}"),
+                      "self": format!("{}/rest/api/2/issue/{n}", site.url),
+                      "fields": {"summary": "x", "project": {"key": "OPS"}}}})
+        .to_string()
+    };
+    let (s, v) = post(&app, "/webhooks/jira/jx", &[], &event(1)).await;
+    assert_eq!(s, 202, "{v}");
+    let d = wait_for_status(&app, &delivery_of(&v), "failed").await;
+    assert!(
+        d["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("api_hosts"),
+        "{d}"
+    );
+    assert_eq!(
+        site.count(),
+        0,
+        "the token went to a site the payload chose"
+    );
+
+    // Listed by the operator, the event's own site is used.
+    let mut listed = hook;
+    listed["api_hosts"] = serde_json::json!(["127.0.0.1"]);
+    let (s, v) = app
+        .api(reqwest::Method::PUT, "/api/webhooks/jx", Some(listed))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["api_hosts"], serde_json::json!(["127.0.0.1"]));
+    let (s, v) = post(&app, "/webhooks/jira/jx", &[], &event(2)).await;
+    assert_eq!(s, 202, "{v}");
+    wait_for_status(&app, &delivery_of(&v), "delivered").await;
+    let got = site.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/rest/api/3/issue/OPS-2/comment");
+    app.stop().await;
 }
