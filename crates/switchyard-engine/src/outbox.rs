@@ -233,15 +233,14 @@ impl Outbox {
             || self.provider_tokens.contains_key(thread.provider);
         writeback_key(
             &self.api_bases,
-            thread.provider,
-            entry
-                .as_ref()
-                .and_then(|e| e.config.api_base_url.as_deref()),
-            has_token,
-            thread.subject,
-            thread.thread_key,
-            thread.response_url,
-            entry.as_ref().map_or(&[][..], |e| &e.config.api_hosts),
+            thread,
+            WebhookApi {
+                base_override: entry
+                    .as_ref()
+                    .and_then(|e| e.config.api_base_url.as_deref()),
+                has_token,
+                allowed_hosts: entry.as_ref().map_or(&[][..], |e| &e.config.api_hosts),
+            },
         )
     }
 }
@@ -381,27 +380,34 @@ pub fn agent_key(name: &str) -> String {
     format!("agent:{name}")
 }
 
+/// What a webhook says about its write-backs: its own API base, whether it has a
+/// token, and the hosts its events may name as their site.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookApi<'a> {
+    pub base_override: Option<&'a str>,
+    pub has_token: bool,
+    pub allowed_hosts: &'a [String],
+}
+
 /// The key of a write-back's destination: the provider's API (or, for a Slack
 /// answer without a bot token, the `response_url`'s origin).
-pub fn writeback_key(
-    bases: &ApiBases,
-    provider: &str,
-    api_base_override: Option<&str>,
-    has_token: bool,
-    subject: Option<&str>,
-    thread_key: Option<&str>,
-    response_url: Option<&str>,
-    allowed_hosts: &[String],
-) -> String {
-    if provider == "slack" && !(has_token && thread_key.is_some()) {
-        if let Some(origin) = response_url
+pub fn writeback_key(bases: &ApiBases, thread: &Thread<'_>, api: WebhookApi<'_>) -> String {
+    let provider = thread.provider;
+    if provider == "slack" && !(api.has_token && thread.thread_key.is_some()) {
+        if let Some(origin) = thread
+            .response_url
             .and_then(|u| reqwest::Url::parse(u).ok())
             .map(|u| u.origin().ascii_serialization())
         {
             return format!("slack:{origin}");
         }
     }
-    match bases.for_provider(provider, api_base_override, subject, allowed_hosts) {
+    match bases.for_provider(
+        provider,
+        api.base_override,
+        thread.subject,
+        api.allowed_hosts,
+    ) {
         Some(base) => format!("{provider}:{base}"),
         None => format!("{provider}:unconfigured"),
     }
@@ -426,27 +432,23 @@ mod tests {
     #[test]
     fn slack_answers_without_a_token_go_to_the_response_url() {
         let bases = ApiBases::default();
-        let key = writeback_key(
-            &bases,
-            "slack",
-            None,
-            false,
-            None,
-            None,
-            Some("https://hooks.slack.com/commands/T1/2/3"),
-            &[],
-        );
+        let mut t = Thread {
+            webhook_id: "sl",
+            provider: "slack",
+            source: None,
+            subject: None,
+            thread_key: None,
+            response_url: Some("https://hooks.slack.com/commands/T1/2/3"),
+        };
+        let key = writeback_key(&bases, &t, WebhookApi::default());
         assert_eq!(key, "slack:https://hooks.slack.com");
-        let key = writeback_key(
-            &bases,
-            "slack",
-            None,
-            true,
-            None,
-            Some("slack:C1:1.2"),
-            None,
-            &[],
-        );
+        t.thread_key = Some("slack:C1:1.2");
+        t.response_url = None;
+        let api = WebhookApi {
+            has_token: true,
+            ..WebhookApi::default()
+        };
+        let key = writeback_key(&bases, &t, api);
         assert!(key.starts_with("slack:https://slack.com"), "{key}");
     }
 
