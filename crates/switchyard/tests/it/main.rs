@@ -9,6 +9,7 @@ mod support;
 mod crash;
 mod delivery;
 mod http;
+mod hygiene;
 mod receiver;
 mod routing;
 mod story;
