@@ -35,6 +35,17 @@ pub struct Config {
     pub config_dir: Option<PathBuf>,
     /// How outbound messages are delivered.
     pub delivery: crate::delivery::DeliveryConfig,
+    /// A connection that has not sent a whole request head this long after it
+    /// opened (or after its previous answer) is closed, so a client trickling its
+    /// headers cannot hold a socket for minutes.
+    pub header_read_timeout: Duration,
+    /// A request whose body stalls this long (no bytes at all between two reads) is
+    /// answered 408 `body_timeout` and its connection closed.
+    pub body_read_timeout: Duration,
+    /// The most connections served normally at once; a small reserve above it
+    /// still answers health, metrics and admin requests (see
+    /// `switchyard_server::serve`), and connections beyond that are closed at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -51,6 +62,9 @@ impl Config {
             provider_secrets: HashMap::new(),
             config_dir: None,
             delivery: crate::delivery::DeliveryConfig::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Invalid,
     /// Too many requests (429).
     TooManyRequests,
+    /// The client did not send its request in time (408).
+    Timeout,
     /// A dependency failed in a way a retry may fix (503).
     Unavailable,
     /// A bug or an unexpected failure (500).
@@ -99,6 +101,15 @@ impl Error {
     /// 422 for one field.
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(path, message)])
+    }
+
+    /// 408 `body_timeout`: the client sent its headers but not its body in time.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            "body_timeout",
+            "the request body did not arrive in time",
+        )
     }
 
     pub fn too_large(limit: usize) -> Self {

@@ -5,14 +5,17 @@
 //! [`App::build`] opens and migrates the store and starts the engine; [`App::run`]
 //! serves on a listener until a shutdown future resolves, then drains in-flight
 //! requests and the engine's background work before returning — so tests pass a
-//! port-0 listener and a oneshot, and the binary passes SIGINT/SIGTERM.
+//! port-0 listener and a oneshot, and the binary passes SIGINT/SIGTERM. The accept
+//! loop ([`serve`]) bounds how long a client may take to send its headers and how
+//! many connections are open; the layers every answer goes through (request id,
+//! tracing span, panics as JSON, body read timeout) are in [`http::layers`].
 
 pub mod http;
 pub mod router;
+pub mod serve;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use switchyard_engine::{Background, Engine, StartError};
@@ -71,22 +74,17 @@ impl App {
         &self.state.engine
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (their events are committed before they are answered), and stops the
-    /// engine's background work.
+    /// Serves until `shutdown` resolves (see [`serve::serve`]), then stops accepting,
+    /// lets in-flight requests finish (their events are committed before they are
+    /// answered), and stops the engine's background work.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let Self { state, background } = self;
-        let app = router(state);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let limits = serve::Limits::from_config(&state.engine.config);
+        serve::serve(listener, router(state), limits, shutdown).await?;
         // Every request has been answered; now the background work stops in order.
         background.stop().await;
         Ok(())

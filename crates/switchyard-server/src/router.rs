@@ -1,4 +1,5 @@
-//! Every route the server answers, and the layers around them.
+//! Every route the server answers, and the layers around them
+//! ([`crate::http::layers`]).
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -7,12 +8,13 @@ use axum::Router;
 use crate::http::api::{
     agents, commands, deliveries, destinations, events, interactive, questions, tasks, webhooks,
 };
-use crate::http::{auth, error, ingest, ops};
+use crate::http::{auth, error, ingest, layers, ops};
 use crate::state::AppState;
 
-/// Every route the server answers.
+/// Every route the server answers, in the layers every answer goes through.
 pub fn router(state: AppState) -> Router {
     let api_limit = state.engine.config.max_api_body_bytes;
+    let body_read_timeout = state.engine.config.body_read_timeout;
     let api = Router::new()
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get))
@@ -75,7 +77,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_admin,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/", get(ops::health))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
@@ -88,5 +90,6 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
-        .with_state(state)
+        .with_state(state);
+    layers::with_layers(routes, body_read_timeout)
 }

@@ -5,7 +5,8 @@
 //! [`ApiError`] wraps the engine's [`Error`] and gives each kind its status. The
 //! extractor wrappers ([`Json`], [`Path`], [`Query`], [`Body`]) turn axum's own
 //! rejections — a malformed path (invalid UTF-8 included), a bad query, a body over
-//! the limit (413), malformed or mistyped JSON — into that body too, so a client
+//! the limit (413), a body that stalled (408), malformed or mistyped JSON — into that
+//! body too, so a client
 //! never has to parse plain text. Requests hyper refuses before any handler runs (a
 //! header section too large, a malformed request line) are answered by hyper itself;
 //! see ARCHITECTURE.md.
@@ -60,6 +61,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -108,9 +110,25 @@ pub async fn wrong_method() -> ApiError {
     }
 }
 
-/// A body over the limit answers 413; any other failure to read it, 400.
+/// Whether reading a body failed because it stalled past the body read timeout
+/// (`tower_http`'s body timeout error, however deeply axum has wrapped it).
+pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// A body that stalled answers 408; one over the limit, 413; any other failure to
+/// read it, 400.
 fn body_error(e: &BytesRejection, limit_hint: Option<usize>) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if is_body_timeout(e) {
+        ApiError::from(Error::body_timeout())
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::from(Error::new(
             ErrorKind::TooLarge,
             "body_too_large",

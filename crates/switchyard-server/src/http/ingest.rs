@@ -16,7 +16,7 @@ use axum::Json;
 use switchyard_engine::ingest::{Accepted, Endpoint, Refusal, Request};
 use switchyard_engine::Error;
 
-use crate::http::error::{status_of, ApiError, Path};
+use crate::http::error::{is_body_timeout, status_of, ApiError, Path};
 use crate::http::views::IngestAnswer;
 use crate::state::AppState;
 
@@ -110,7 +110,8 @@ async fn handle(
     resp
 }
 
-/// Reads the body, refusing it (413) as soon as it is known to be over `limit`.
+/// Reads the body, refusing it (413) as soon as it is known to be over `limit`, or
+/// (408) when it stalls past the body read timeout.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, Error> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
@@ -119,9 +120,13 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<byte
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Error::too_large(limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::too_large(limit))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_body_timeout(&e) {
+            Error::body_timeout()
+        } else {
+            Error::too_large(limit)
+        }
+    })
 }
 
 fn answer(a: Accepted) -> Response {

@@ -10,6 +10,7 @@ mod architecture;
 mod crash;
 mod delivery;
 mod http;
+mod hygiene;
 mod receiver;
 mod refusals;
 mod routing;
