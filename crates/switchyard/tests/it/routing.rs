@@ -86,6 +86,23 @@ fn comment_body(number: u64, user: &str, text: &str) -> String {
     .to_string()
 }
 
+const SEED_FIXTURES: [&str; 4] = [
+    "github-issues-001.json",
+    "jira-automation-001.json",
+    "slack-alerts-001.json",
+    "github-urgent-issues.json",
+];
+
+/// The fixture files are seed 002's documents verbatim: the core crate keeps the
+/// seed's text, and each file must be found in it whole.
+#[test]
+fn fixtures_are_the_seed_verbatim() {
+    let seed = include_str!("../../../switchyard-core/src/routing/fixtures/seed_002_examples.md");
+    for f in SEED_FIXTURES {
+        assert!(seed.contains(&fixture(f)), "{f} is not seed 002's text");
+    }
+}
+
 async fn seed_app(kind: Kind) -> TestApp {
     let app = TestApp::spawn_with(kind, |c| {
         c.provider_secrets.insert(
@@ -94,12 +111,7 @@ async fn seed_app(kind: Kind) -> TestApp {
         );
     })
     .await;
-    for f in [
-        "github-issues-001.json",
-        "jira-automation-001.json",
-        "slack-alerts-001.json",
-        "github-urgent-issues.json",
-    ] {
+    for f in SEED_FIXTURES {
         let (s, v) = app.post_raw("/api/webhooks", &fixture(f)).await;
         assert_eq!(s, 201, "{f}: {v}");
     }
