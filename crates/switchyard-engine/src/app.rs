@@ -131,6 +131,13 @@ impl Engine {
         }
     }
 
+    /// Runs the delivery work that is due now and waits until its attempts are
+    /// recorded; false if that took longer than `timeout`. See
+    /// [`delivery::Handle::settle`]: tests use it instead of sleeping.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        self.deliveries.settle(timeout).await
+    }
+
     /// Writes `effects` (work made outside ingest) and returns once committed; the
     /// hub wakes whoever waits for it.
     pub async fn commit_effects(&self, effects: Vec<switchyard_store::Effect>) -> Result<()> {

@@ -11,8 +11,15 @@
 //! Isolation: a destination with a full queue, an open circuit or a pause is left out
 //! of the claim query, so its backlog stays in the database and never takes the
 //! places of other destinations' messages.
+//!
+//! Settling: [`Handle::settle`] lets a caller (tests, mostly) wait until the engine
+//! has done everything it could do now. The dispatcher publishes, on a `watch`, the
+//! last settle request it has fully served: one whose claim started after the
+//! request, found nothing, while nothing was queued or in flight and every record
+//! handed to the finisher was already committed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +31,7 @@ use switchyard_store::{
     FinishedAttempt, Sealer, Store,
 };
 use switchyard_store::{AgentMode, DestinationKind, OutboxKind};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +62,18 @@ pub struct Handle {
     wake: Arc<Notify>,
     forget: mpsc::UnboundedSender<String>,
     live: Arc<Mutex<HashMap<String, LiveState>>>,
+    settle: Arc<SettleShared>,
+    settled: watch::Receiver<u64>,
+}
+
+/// What [`Handle::settle`] shares with the dispatcher and the finisher.
+#[derive(Default)]
+struct SettleShared {
+    /// The number of settle requests made so far; each is served by a claim that
+    /// reads this number before it starts.
+    requested: AtomicU64,
+    /// Records the finisher has committed (or given up on while stopping).
+    recorded: AtomicU64,
 }
 
 impl Handle {
@@ -82,11 +101,14 @@ impl Handle {
         let live = Arc::new(Mutex::new(HashMap::new()));
         let (finish_tx, finish_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let settle = Arc::new(SettleShared::default());
+        let (settled_tx, settled) = watch::channel(0);
         let mut tasks = JoinSet::new();
         tasks.spawn(finisher(
             store.clone(),
             finish_rx,
             wake.clone(),
+            settle.clone(),
             stop.clone(),
         ));
         let d = Dispatcher {
@@ -97,6 +119,9 @@ impl Handle {
             total: 0,
             done_tx,
             finish_tx,
+            handed: 0,
+            settle: settle.clone(),
+            settled: settled_tx,
             live: live.clone(),
         };
         tasks.spawn(d.run(done_rx, forget_rx, wake.clone(), stop));
@@ -105,9 +130,31 @@ impl Handle {
                 wake,
                 forget: forget_tx,
                 live,
+                settle,
+                settled,
             },
             tasks,
         ))
+    }
+
+    /// Wakes the engine and waits until it has done all it can do now: every
+    /// message due when this was called (and any made due by its attempts, such as
+    /// the next in a FIFO order) has been attempted and its attempt recorded, and a
+    /// claim started after the call found nothing more. Messages this engine may not
+    /// take now (their destination is paused, out of tokens, disabled or its circuit
+    /// open; their retry not yet due; claimed by another replica) do not hold it up.
+    ///
+    /// Returns false if that did not happen within `timeout` or the engine stopped.
+    /// Meant for tests and tools that want to see deliveries happen without sleeping.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let ticket = self.settle.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut settled = self.settled.clone();
+        self.wake();
+        let served = tokio::time::timeout(timeout, async {
+            settled.wait_for(|served| *served >= ticket).await.is_ok()
+        })
+        .await;
+        served.unwrap_or(false)
     }
 
     /// Looks for work now (after a commit that created messages, or a retry).
@@ -215,6 +262,11 @@ struct Dispatcher {
     total: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     finish_tx: mpsc::UnboundedSender<FinishedAttempt>,
+    /// Records handed to the finisher; settled only once it has committed as many.
+    handed: u64,
+    settle: Arc<SettleShared>,
+    /// The last settle request served (see [`Handle::settle`]).
+    settled: watch::Sender<u64>,
     live: Arc<Mutex<HashMap<String, LiveState>>>,
 }
 
@@ -239,6 +291,10 @@ impl Dispatcher {
             let mut timer = self.pump(now);
             let free = cfg.max_in_flight.saturating_sub(self.total);
             if want_claim && free > 0 {
+                // Read before the claim: a request made after it starts, or a record
+                // committed after it starts, needs another claim to be served.
+                let ticket = self.settle.requested.load(Ordering::SeqCst);
+                let recorded = self.settle.recorded.load(Ordering::SeqCst);
                 // A claim can be slow on a huge backlog; stopping does not wait for it.
                 let claimed = tokio::select! {
                     r = self.claim(free) => r,
@@ -249,6 +305,12 @@ impl Dispatcher {
                     Ok(got) => {
                         if got > 0 {
                             timer = timer.min(self.pump(Instant::now()));
+                        } else if self.total == 0 && recorded == self.handed {
+                            self.settled.send_if_modified(|served| {
+                                let newer = *served < ticket;
+                                *served = (*served).max(ticket);
+                                newer
+                            });
                         }
                         want_claim = false;
                         // Sleep until the next message is due, if it is soon.
@@ -291,12 +353,16 @@ impl Dispatcher {
         // Stopping: what waits in queues goes back; attempts under way finish (the
         // client's timeout bounds them) and are recorded.
         let now = now_micros();
-        for dest in self.dests.values_mut() {
-            for d in dest.queue.drain(..) {
-                self.total -= 1;
-                self.held.remove(&d.outbox_id);
-                let _ = self.finish_tx.send(released(&self.claim_id, d, now));
-            }
+        let queued: Vec<Delivery> = self
+            .dests
+            .values_mut()
+            .flat_map(|dest| dest.queue.drain(..))
+            .collect();
+        for d in queued {
+            self.total -= 1;
+            self.held.remove(&d.outbox_id);
+            let f = released(&self.claim_id, d, now);
+            self.hand(f);
         }
         while self.total > 0 {
             match done_rx.recv().await {
@@ -510,7 +576,8 @@ impl Dispatcher {
         for (d, at) in to_release {
             self.total -= 1;
             self.held.remove(&d.outbox_id);
-            let _ = self.finish_tx.send(released(&self.claim_id, d, at));
+            let f = released(&self.claim_id, d, at);
+            self.hand(f);
         }
         for (d, info) in to_start {
             let ctx = self.ctx.clone();
@@ -618,6 +685,12 @@ impl Dispatcher {
             disable_destination: disable,
             requeue_task,
         };
+        self.hand(f);
+    }
+
+    /// Hands a record to the finisher, counting it.
+    fn hand(&mut self, f: FinishedAttempt) {
+        self.handed += 1;
         let _ = self.finish_tx.send(f);
     }
 
@@ -818,6 +891,7 @@ async fn finisher(
     store: Arc<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<FinishedAttempt>,
     wake: Arc<Notify>,
+    settle: Arc<SettleShared>,
     stop: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(1024);
@@ -839,6 +913,9 @@ async fn finisher(
                 }
             }
         }
+        settle
+            .recorded
+            .fetch_add(buf.len() as u64, Ordering::SeqCst);
         buf.clear();
         wake.notify_one();
     }

@@ -4,8 +4,7 @@
 //! drain in-flight requests and exit cleanly.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,76 +14,8 @@ use switchyard_store::EventQuery;
 use crate::both_stores;
 use crate::receiver::{Receiver, Reply};
 use crate::support::{
-    fresh_pg_database, github_signature, issue_body, Kind, PgDatabase, ADMIN_KEY, GITHUB_SECRET,
+    db_url_for, github_signature, issue_body, Kind, Server, ADMIN_KEY, GITHUB_SECRET,
 };
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `switchyard serve --port 0` and waits for its listening line.
-    fn start(db_url: &str, data_dir: &std::path::Path) -> Self {
-        Self::start_with(db_url, data_dir, &[])
-    }
-
-    fn start_with(db_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .envs(env.iter().copied())
-            .env("DATABASE_URL", db_url)
-            .env("SWITCHYARD_DATA_DIR", data_dir)
-            .env("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
-            .env("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
-            .env("SWITCHYARD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn switchyard");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(i) = line.find("addr=") {
-                        let addr: String = line[i + 5..]
-                            .chars()
-                            .take_while(|c| !c.is_whitespace())
-                            .collect();
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("switchyard did not report its address");
-        Self {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn db_url_for(kind: Kind, dir: &std::path::Path) -> (String, Option<PgDatabase>) {
-    match kind {
-        Kind::Sqlite => (format!("sqlite://{}", dir.join("crash.db").display()), None),
-        Kind::Postgres => {
-            let db = fresh_pg_database().await;
-            (db.url.clone(), Some(db))
-        }
-    }
-}
 
 /// Sends distinct signed deliveries from `workers` tasks until `stop`, recording
 /// the delivery ids that were answered 2xx.

@@ -62,6 +62,15 @@ pub(crate) fn delivery_of(answer: &Value) -> String {
         .to_owned()
 }
 
+/// A delivery as the API shows it now.
+async fn delivery(app: &TestApp, delivery: &str) -> Value {
+    let (s, d) = app.api_get(&format!("/api/deliveries/{delivery}")).await;
+    assert_eq!(s, 200, "{d}");
+    d
+}
+
+/// Polls until a delivery has `status`: for retries, which are due only later
+/// ([`TestApp::settle`] runs only what is due now).
 pub(crate) async fn wait_for_status(app: &TestApp, delivery: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -187,28 +196,24 @@ async fn gone_disables_the_destination(kind: Kind) {
     let app = TestApp::spawn(kind).await;
     forwarding_webhook(&app, "gone", &format!("{}/hook", rx.url)).await;
     let first = delivery_of(&post_issue(&app, "gone", 1).await);
-    rx.wait_for(1, Duration::from_secs(10)).await;
-    let (_, d) = app.api_get(&format!("/api/deliveries/{first}")).await;
-    let dest = d["destination_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, b) = app.api_get(&format!("/api/destinations/{dest}")).await;
-        if b["enabled"] == false {
-            assert!(
-                b["disabled_reason"].as_str().unwrap().contains("410"),
-                "{b}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "never disabled: {b}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.settle().await;
+    assert_eq!(rx.count(), 1);
+    let dest = delivery(&app, &first).await["destination_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The 410 is recorded with its attempt: the destination is off by then.
+    let (_, b) = app.api_get(&format!("/api/destinations/{dest}")).await;
+    assert_eq!(b["enabled"], false, "{b}");
+    assert!(
+        b["disabled_reason"].as_str().unwrap().contains("410"),
+        "{b}"
+    );
     // While disabled, nothing is sent; the messages wait.
     let second = delivery_of(&post_issue(&app, "gone", 2).await);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.settle().await;
     assert_eq!(rx.count(), 1, "a disabled destination gets nothing");
-    let (_, d2) = app.api_get(&format!("/api/deliveries/{second}")).await;
-    assert_eq!(d2["status"], "pending");
+    assert_eq!(delivery(&app, &second).await["status"], "pending");
     // Listed by destination and status.
     let (_, list) = app
         .api_get(&format!(
@@ -226,8 +231,9 @@ async fn gone_disables_the_destination(kind: Kind) {
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["enabled"], true);
-    wait_for_status(&app, &first, "delivered").await;
-    wait_for_status(&app, &second, "delivered").await;
+    app.settle().await;
+    assert_eq!(delivery(&app, &first).await["status"], "delivered");
+    assert_eq!(delivery(&app, &second).await["status"], "delivered");
     assert_eq!(rx.count(), 3);
     app.stop().await;
 }
@@ -401,7 +407,9 @@ async fn push_agent_gets_signed_tasks(kind: Kind) {
     assert_eq!(s, 201, "{b}");
     let answer = post_issue(&app, "push", 9).await;
     let task_id = answer["matched"][0]["task_id"].as_str().unwrap().to_owned();
-    let got = rx.wait_for(1, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = rx.requests();
+    assert_eq!(got.len(), 1, "one push per task");
     let r = &got[0];
     assert!(
         verify_standard(r, agent_secret),
@@ -503,7 +511,9 @@ async fn write_backs_reach_provider_apis(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let got = github.wait_for(1, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = github.requests();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].path, "/repos/acme/app/issues/7/comments");
     assert_eq!(got[0].header("authorization"), Some("Bearer ghp_test"));
@@ -520,7 +530,9 @@ async fn write_backs_reach_provider_apis(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let got = jira.wait_for(1, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = jira.requests();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].path, "/rest/api/3/issue/PROJ-7/comment");
     let basic = base64::engine::general_purpose::STANDARD.encode("bot@example.com:jira-token");
@@ -612,7 +624,9 @@ async fn write_backs_reach_provider_apis(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
-    let got = linear.wait_for(1, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = linear.requests();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/graphql");
     assert_eq!(got[0].header("authorization"), Some("lin_api_test"));
     let q = got[0].json();
@@ -660,7 +674,9 @@ async fn rotated_secrets_sign_twice(kind: Kind) {
     let app = TestApp::spawn(kind).await;
     forwarding_webhook(&app, "rot", &format!("{}/hook", rx.url)).await;
     let first = delivery_of(&post_issue(&app, "rot", 1).await);
-    let d = wait_for_status(&app, &first, "delivered").await;
+    app.settle().await;
+    let d = delivery(&app, &first).await;
+    assert_eq!(d["status"], "delivered", "{d}");
     let dest = d["destination_id"].as_str().unwrap().to_owned();
     let old = secret_of(&app, &dest).await;
     let (s, r) = app
@@ -674,8 +690,10 @@ async fn rotated_secrets_sign_twice(kind: Kind) {
     let new = r["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     let second = delivery_of(&post_issue(&app, "rot", 2).await);
-    wait_for_status(&app, &second, "delivered").await;
+    app.settle().await;
+    assert_eq!(delivery(&app, &second).await["status"], "delivered");
     let got = rx.requests();
+    assert_eq!(got.len(), 2);
     let last = got.last().unwrap();
     assert_eq!(
         last.header("webhook-signature").unwrap().split(' ').count(),
@@ -760,7 +778,9 @@ async fn task_follow_ups_and_interactive_calls_are_sent(kind: Kind) {
         )
         .await;
     assert_eq!(s, 202, "{b}");
-    let got = github.wait_for(1, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = github.requests();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/repos/acme/app/issues/12/comments");
     assert_eq!(got[0].header("authorization"), Some("Bearer ghp_work"));
     assert_eq!(got[0].json(), json!({"body": "Looking into it"}));
@@ -799,9 +819,12 @@ async fn task_follow_ups_and_interactive_calls_are_sent(kind: Kind) {
         )
         .await;
     assert_eq!(s, 200, "{b}");
-    let got = github.wait_for(2, Duration::from_secs(10)).await;
+    app.settle().await;
+    let got = github.requests();
+    assert_eq!(got.len(), 2);
     assert_eq!(got[1].json(), json!({"body": "Fixed in #3"}));
-    let got = hook.wait_for(1, Duration::from_secs(10)).await;
+    let got = hook.requests();
+    assert_eq!(got.len(), 1);
     let body = got[0].json();
     assert_eq!(body["type"], "task.completed");
     assert_eq!(body["data"]["task_id"], task_id.as_str());
@@ -817,7 +840,8 @@ async fn task_follow_ups_and_interactive_calls_are_sent(kind: Kind) {
         )
         .await;
     assert_eq!(s, 409);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settle().await;
     assert_eq!(github.count(), 2);
+    assert_eq!(hook.count(), 1);
     app.stop().await;
 }

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::support::{
-    github_signature, hmac_sha256, issue_body, Kind, TestApp, ADMIN_KEY, GENERIC_SECRET,
-    GITHUB_SECRET,
+    db_url_for, github_signature, hmac_sha256, issue_body, Kind, Server, TestApp, ADMIN_KEY,
+    GENERIC_SECRET, GITHUB_SECRET,
 };
 
 both_stores!(
@@ -694,12 +694,33 @@ async fn concurrent_redeliveries_store_one_event(kind: Kind) {
     }
 }
 
+/// The `switchyard_webhooks_*` and ingest-duration counts in a Prometheus text
+/// page, by series (`name{labels}`).
+fn ingest_series(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("switchyard_webhooks_")
+                || l.starts_with("switchyard_ingest_duration_seconds_count")
+        })
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 async fn health_and_metrics(kind: Kind) {
-    let app = TestApp::spawn(kind).await;
+    // `/metrics` renders the process's one recorder, which every test in this
+    // binary shares; a server process of its own counts only what this test sends,
+    // so the counts can be exact.
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
+    let server = Server::start(&db_url, dir.path());
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base);
     for path in ["/healthz", "/"] {
-        let v: serde_json::Value = app
-            .client
-            .get(app.url(path))
+        let v: serde_json::Value = client
+            .get(url(path))
             .send()
             .await
             .unwrap()
@@ -717,33 +738,86 @@ async fn health_and_metrics(kind: Kind) {
             }
         );
     }
-    app.post_github("issues", "m-1", &issue_body(1, "opened", &[]))
-        .await;
-    app.client
-        .post(app.url("/webhooks/github"))
+    let body = issue_body(1, "opened", &[]);
+    let github = |delivery: &'static str, signature: Option<String>| {
+        let mut r = client
+            .post(url("/webhooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", delivery);
+        if let Some(s) = signature {
+            r = r.header("x-hub-signature-256", s);
+        }
+        r.body(body.clone()).send()
+    };
+    let signed = || Some(github_signature(GITHUB_SECRET, body.as_bytes()));
+    let forged = Some(github_signature("not the secret", body.as_bytes()));
+    for (delivery, signature, status) in [
+        ("m-1", signed(), 202),
+        ("m-1", signed(), 200),
+        ("m-2", signed(), 202),
+        ("m-3", None, 401),
+        ("m-4", forged.clone(), 401),
+        ("m-5", forged, 401),
+    ] {
+        let r = github(delivery, signature).await.unwrap();
+        assert_eq!(r.status(), status, "{delivery}");
+    }
+    let r = client
+        .post(url("/webhooks/nosuch"))
         .body("{}")
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for needle in [
-        "switchyard_webhooks_received_total",
-        "switchyard_webhooks_accepted_total{provider=\"github\"}",
-        "switchyard_webhooks_rejected_total{reason=\"signature_missing\"}",
-        "switchyard_ingest_duration_seconds_bucket",
-    ] {
-        assert!(
-            text.contains(needle),
-            "{needle} missing from /metrics:\n{text}"
-        );
+    assert_eq!(r.status(), 404);
+
+    let r = client.get(url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let expected: std::collections::BTreeMap<String, f64> = [
+        (
+            r#"switchyard_webhooks_received_total{provider="github"}"#,
+            6.0,
+        ),
+        (
+            r#"switchyard_webhooks_received_total{provider="unknown"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_webhooks_accepted_total{provider="github"}"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_webhooks_duplicates_total{provider="github"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_webhooks_rejected_total{reason="signature_missing"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_webhooks_rejected_total{reason="signature_mismatch"}"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_webhooks_rejected_total{reason="unknown_provider"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_ingest_duration_seconds_count{provider="github"}"#,
+            6.0,
+        ),
+        (
+            r#"switchyard_ingest_duration_seconds_count{provider="unknown"}"#,
+            1.0,
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(ingest_series(&text), expected, "/metrics:\n{text}");
+    drop(server);
+    if let Some(pg) = pg {
+        pg.drop_now().await;
     }
-    app.stop().await;
 }

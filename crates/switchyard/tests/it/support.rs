@@ -1,6 +1,8 @@
 //! Test support: stores on both databases, a `TestApp` serving on 127.0.0.1:0, and
 //! request signing written independently of the code under test.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,11 +50,37 @@ pub fn pg_url() -> String {
 
 /// A fresh, migrated store. SQLite gets a file in `dir`; PostgreSQL a new schema.
 pub async fn fresh_store(kind: Kind, dir: &std::path::Path) -> Arc<dyn Store> {
-    let store: Arc<dyn Store> = match kind {
-        Kind::Sqlite => {
-            let url = format!("sqlite://{}", dir.join("test.db").display());
-            Arc::new(SqliteStore::open(&url).await.expect("open sqlite"))
+    fresh_store_at(kind, dir).await.0
+}
+
+/// Where a test's database is, so a second process (a replica) can open it again.
+#[derive(Debug, Clone)]
+pub enum StoreAt {
+    /// `sqlite://` URL of the file.
+    Sqlite(String),
+    /// Server URL and the schema holding the tables.
+    Postgres { url: String, schema: String },
+}
+
+impl StoreAt {
+    /// Opens the database anew: another store with its own connections, as a
+    /// second process would have.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            StoreAt::Sqlite(url) => Arc::new(SqliteStore::open(url).await.expect("open sqlite")),
+            StoreAt::Postgres { url, schema } => Arc::new(
+                PgStore::open_in_schema(url, Some(schema))
+                    .await
+                    .expect("open postgres"),
+            ),
         }
+    }
+}
+
+/// [`fresh_store`], and where it is.
+pub async fn fresh_store_at(kind: Kind, dir: &std::path::Path) -> (Arc<dyn Store>, StoreAt) {
+    let at = match kind {
+        Kind::Sqlite => StoreAt::Sqlite(format!("sqlite://{}", dir.join("test.db").display())),
         Kind::Postgres => {
             let url = pg_url();
             let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -66,15 +94,12 @@ pub async fn fresh_store(kind: Kind, dir: &std::path::Path) -> Arc<dyn Store> {
                 .await
                 .expect("create schema");
             admin.close().await;
-            Arc::new(
-                PgStore::open_in_schema(&url, Some(&schema))
-                    .await
-                    .expect("open postgres"),
-            )
+            StoreAt::Postgres { url, schema }
         }
     };
+    let store = at.open().await;
     store.migrate().await.expect("migrate");
-    store
+    (store, at)
 }
 
 /// A fresh PostgreSQL database for tests that run the real binary; dropped when the
@@ -134,6 +159,81 @@ impl PgDatabase {
     }
 }
 
+/// The real binary, `switchyard serve --port 0`, as a process of its own (with its
+/// own metrics recorder); killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `switchyard serve --port 0` and waits for its listening line.
+    pub fn start(db_url: &str, data_dir: &std::path::Path) -> Self {
+        Self::start_with(db_url, data_dir, &[])
+    }
+
+    pub fn start_with(db_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .envs(env.iter().copied())
+            .env("DATABASE_URL", db_url)
+            .env("SWITCHYARD_DATA_DIR", data_dir)
+            .env("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
+            .env("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchyard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("addr=") {
+                        let addr: String = line[i + 5..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace())
+                            .collect();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("switchyard did not report its address");
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A database for a [`Server`]: a file in `dir`, or a fresh PostgreSQL database
+/// (drop it with [`PgDatabase::drop_now`]).
+pub async fn db_url_for(kind: Kind, dir: &std::path::Path) -> (String, Option<PgDatabase>) {
+    match kind {
+        Kind::Sqlite => (
+            format!("sqlite://{}", dir.join("server.db").display()),
+            None,
+        ),
+        Kind::Postgres => {
+            let db = fresh_pg_database().await;
+            (db.url.clone(), Some(db))
+        }
+    }
+}
+
 pub const ADMIN_KEY: &str = "test-admin-key";
 pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 pub const GENERIC_SECRET: &str = "generic-secret";
@@ -143,6 +243,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// Where `store` is; a replica opens it again.
+    pub store_at: StoreAt,
     pub state: switchyard_server::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), switchyard_server::ServeError>>>,
@@ -156,11 +258,12 @@ impl TestApp {
 
     pub async fn spawn_with(kind: Kind, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = fresh_store(kind, dir.path()).await;
-        Self::spawn_on(store, dir, configure).await
+        let (store, at) = fresh_store_at(kind, dir.path()).await;
+        Self::spawn_on(store, at, dir, configure).await
     }
 
-    /// A second replica: another server on `other`'s store (and master key).
+    /// A second replica: another server on `other`'s database (and master key),
+    /// through a store of its own, as a second process would have.
     pub async fn replica_of(other: &TestApp) -> Self {
         Self::replica_with(other, |_| {}).await
     }
@@ -173,11 +276,13 @@ impl TestApp {
             dir.path().join("secret.key"),
         )
         .expect("copy key");
-        Self::spawn_on(other.store.clone(), dir, configure).await
+        let store = other.store_at.open().await;
+        Self::spawn_on(store, other.store_at.clone(), dir, configure).await
     }
 
     async fn spawn_on(
         store: Arc<dyn Store>,
+        store_at: StoreAt,
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
@@ -221,6 +326,7 @@ impl TestApp {
 
             client: reqwest::Client::new(),
             store,
+            store_at,
             state,
             shutdown: Some(tx),
             task: Some(task),
@@ -278,6 +384,15 @@ impl TestApp {
             .refresh_stored(self.store.as_ref(), &self.state.engine.sealer)
             .await
             .expect("refresh registry");
+    }
+
+    /// Runs the deliveries due now and returns once their attempts are recorded
+    /// (the engine's `settle`); panics if that takes more than 20 seconds.
+    pub async fn settle(&self) {
+        assert!(
+            self.state.engine.settle(Duration::from_secs(20)).await,
+            "the delivery engine did not settle within 20 s"
+        );
     }
 
     /// Stops the server gracefully and waits for it (and its writer) to finish.
