@@ -38,11 +38,11 @@ impl DestinationSettings {
         }
         if self
             .rate_per_second
-            .is_some_and(|r| !(r.is_finite() && r > 0.0 && r <= 1_000_000.0))
+            .is_some_and(|r| !(r.is_finite() && (0.001..=1_000_000.0).contains(&r)))
         {
             errors.push(FieldError::new(
                 "rate_per_second",
-                "must be above 0 (per second)",
+                "must be between 0.001 and 1000000 (messages per second)",
             ));
         }
         if self.burst.is_some_and(|n| !(1..=1_000_000).contains(&n)) {

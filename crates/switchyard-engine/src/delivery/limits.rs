@@ -17,11 +17,17 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket. `rate` must be positive; `burst` is at least one token.
+    /// A full bucket. A rate that is not positive and finite is treated as the
+    /// smallest positive one; `burst` is at least one token.
     pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
         let burst = burst.max(1.0);
+        let burst = if burst.is_finite() { burst } else { 1.0 };
         Self {
-            rate: rate.max(f64::MIN_POSITIVE),
+            rate: if rate.is_finite() && rate > 0.0 {
+                rate
+            } else {
+                f64::MIN_POSITIVE
+            },
             burst,
             tokens: burst,
             last: now,
@@ -51,7 +57,11 @@ impl TokenBucket {
         if self.tokens >= 1.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+            // A rate so small the wait overflows a Duration waits a day instead of
+            // panicking: the settings API bounds rates, but a stored row may not be.
+            Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .unwrap_or(Duration::from_secs(86_400))
+                .min(Duration::from_secs(86_400))
         }
     }
 }
@@ -230,6 +240,25 @@ impl Aimd {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn absurd_rates_never_panic() {
+        let now = Instant::now();
+        for rate in [
+            1e-300,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            for burst in [1.0, f64::NAN, f64::INFINITY, 0.0] {
+                let mut b = TokenBucket::new(rate, burst, now);
+                let _ = b.try_take(now);
+                assert!(b.wait(now) <= Duration::from_secs(86_400), "{rate} {burst}");
+            }
+        }
+    }
 
     #[test]
     fn bucket_enforces_the_rate() {

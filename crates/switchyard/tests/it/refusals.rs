@@ -91,6 +91,22 @@ async fn refusals_are_json(kind: Kind) {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["name", "mode"], "{body}");
+    // Numeric settings are bounded: a rate that would stall the dispatcher is 422.
+    for rate in ["1e-300", "0", "-1", "1e12"] {
+        let r = json(
+            "/api/destinations",
+            &format!(r#"{{"url": "http://127.0.0.1:9/hook", "rate_per_second": {rate}}}"#),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422, "rate {rate}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"]["fields"][0]["path"], "rate_per_second",
+            "{body}"
+        );
+    }
     // Unknown routes and methods, with and without the key.
     assert_eq!(refused(c.get(app.url("/nowhere")), 404).await, "not_found");
     assert_eq!(
