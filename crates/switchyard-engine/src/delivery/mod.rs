@@ -105,6 +105,87 @@ impl DeliveryConfig {
     }
 }
 
+/// The documented ranges of the delivery settings.
+pub mod ranges {
+    use std::time::Duration;
+
+    /// Attempts in a retry schedule.
+    pub const SCHEDULE_ENTRIES: (usize, usize) = (1, 50);
+    /// The longest delay before one attempt.
+    pub const SCHEDULE_DELAY_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Connect and total timeouts of one request.
+    pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(3600));
+    /// How long a claim holds a message; at least the timeout plus a second (the
+    /// binary raises shorter ones), so up to twice the longest timeout and more.
+    pub const CLAIM_TIMEOUT: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_secs(3 * 3600));
+    /// Concurrent requests per destination.
+    pub const CONCURRENCY: (usize, usize) = (1, 10_000);
+    /// Messages in hand at once.
+    pub const MAX_IN_FLIGHT: (usize, usize) = (1, 100_000);
+}
+
+impl DeliveryConfig {
+    /// Checks the settings a user can set (and the jitter, a float) against
+    /// [`ranges`] and the URLs for being http(s) URLs.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::{duration_in_range, http_url, in_range, ConfigError, Key, Problem};
+        let (lo, hi) = ranges::SCHEDULE_ENTRIES;
+        let n = self.retry_schedule.len();
+        if !(lo..=hi).contains(&n) {
+            return Err(ConfigError::new(
+                Key::RetrySchedule,
+                Problem::Entries {
+                    min: lo,
+                    max: hi,
+                    got: n,
+                },
+            ));
+        }
+        for d in &self.retry_schedule {
+            duration_in_range(
+                Key::RetrySchedule,
+                *d,
+                Duration::ZERO,
+                ranges::SCHEDULE_DELAY_MAX,
+            )?;
+        }
+        let (lo, hi) = ranges::TIMEOUT;
+        duration_in_range(Key::ConnectTimeout, self.connect_timeout, lo, hi)?;
+        duration_in_range(Key::Timeout, self.timeout, lo, hi)?;
+        let (lo, hi) = ranges::CLAIM_TIMEOUT;
+        duration_in_range(Key::ClaimTimeout, self.claim_timeout, lo, hi)?;
+        let (lo, hi) = ranges::CONCURRENCY;
+        in_range(Key::Concurrency, self.default_concurrency, lo, hi)?;
+        let (lo, hi) = ranges::MAX_IN_FLIGHT;
+        in_range(Key::MaxInFlight, self.max_in_flight, lo, hi)?;
+        if !self.jitter.is_finite() || !(0.0..=1.0).contains(&self.jitter) {
+            return Err(ConfigError::new(
+                Key::Jitter,
+                Problem::NotFinite {
+                    min: 0.0,
+                    max: 1.0,
+                    got: self.jitter,
+                },
+            ));
+        }
+        http_url(Key::PublicUrl, &self.public_url)?;
+        let bases = &self.api_bases;
+        for (provider, base) in [
+            ("github", Some(&bases.github)),
+            ("gitlab", Some(&bases.gitlab)),
+            ("jira", bases.jira.as_ref()),
+            ("slack", Some(&bases.slack)),
+            ("linear", Some(&bases.linear)),
+        ] {
+            if let Some(base) = base {
+                http_url(Key::ApiUrl(provider), base)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Parses a retry schedule: comma-separated durations (`0, 5s, 5m, 30m, 2h`).
 pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
     let out: Result<Vec<_>, String> = s
