@@ -572,6 +572,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let (_dir, path) = file(include_str!("../../../switchyard.example.toml"));
+        let example = load(&vec![], &env_of(&[]), Some(&path)).unwrap();
+        let defaults = load(&vec![], &env_of(&[]), None).unwrap();
+        assert_eq!(example.listen, defaults.listen);
+        assert_eq!(
+            format!("{:?}", example.config),
+            format!("{:?}", defaults.config)
+        );
+    }
+
+    #[test]
     fn layers_apply_in_order_file_env_flag() {
         let (_dir, path) = file(
             r#"

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod config;
 mod crash;
 mod delivery;
 mod http;
