@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use switchyard_store::{Sealer, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -52,11 +53,14 @@ impl Engine {
     ) -> Result<(Self, Background), StartError> {
         let admin = keys::AdminKey::bootstrap(
             store.as_ref(),
-            config.admin_key.as_deref(),
+            config.admin_key.as_ref().map(ExposeSecret::expose_secret),
             &config.data_dir,
         )
         .await?;
-        let sealer = keys::load_sealer(config.secret_key.as_deref(), &config.data_dir)?;
+        let sealer = keys::load_sealer(
+            config.secret_key.as_ref().map(ExposeSecret::expose_secret),
+            &config.data_dir,
+        )?;
         let hub = Hub::default();
         let stop_writer = CancellationToken::new();
         let (writer, writer_tasks) = Writer::spawn(store.clone(), hub.clone(), stop_writer.clone());

@@ -1,18 +1,25 @@
-//! The application's configuration. The binary fills it from flags and environment
-//! variables; tests build it directly. Secrets are held as
-//! [`switchyard_core::Secret`], whose `Debug` is redacted.
+//! The application's configuration: plain data that the binary fills from its
+//! layers (defaults, file, environment, flags) and tests build directly, and the
+//! checks every value must pass before anything starts ([`Config::validate`]).
+//!
+//! Secrets redact themselves, so `format!("{config:?}")` is safe to log: the admin
+//! and master keys are [`SecretString`]s, webhook secrets [`switchyard_core::Secret`]s,
+//! write-back tokens [`switchyard_core::writeback::Credentials`] (redacted `Debug`),
+//! and the database URL a [`DatabaseUrl`] that shows no password.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{providers, Secret};
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `sqlite://PATH` or `postgres://...`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Where generated files live (the admin key, the master key).
     pub data_dir: PathBuf,
     /// Webhook bodies larger than this are refused with 413.
@@ -25,10 +32,10 @@ pub struct Config {
     pub wait_fallback: Duration,
     /// The admin API key from `SWITCHYARD_ADMIN_KEY`; when `None`, one is generated
     /// on first start and only its hash is kept.
-    pub admin_key: Option<String>,
+    pub admin_key: Option<SecretString>,
     /// The master key sealing stored secrets (`SWITCHYARD_SECRET_KEY`, base64 of 32
     /// bytes); when `None`, `data_dir/secret.key` is used, created on first start.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretString>,
     /// Secrets of each provider's default endpoint `/webhooks/{provider}`, by provider.
     pub provider_secrets: HashMap<String, Vec<Secret>>,
     /// The folder of webhook config files (`*.json`, `*.yaml`), watched for changes.
@@ -48,9 +55,308 @@ pub struct Config {
     pub max_connections: usize,
 }
 
+/// The store's URL. A PostgreSQL URL may carry a password, so `Debug` and `Display`
+/// show it redacted ([`switchyard_store::redact_url`]) and only [`DatabaseUrl::expose`]
+/// gives the text back.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::from(url.into()))
+    }
+
+    /// The URL with its password, for opening the store and nothing else.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL without its password: in the user part (`user:***@host`) and in a
+    /// `password=` query parameter.
+    pub fn redacted(&self) -> String {
+        let url = switchyard_store::redact_url(self.expose());
+        let Some((base, query)) = url.split_once('?') else {
+            return url;
+        };
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("{base}?{}", query.join("&"))
+    }
+}
+
+/// The store is opened with `&config.database_url` where a `&str` is wanted; the
+/// deref keeps those call sites as they are, while formatting still goes through
+/// the redacting `Display`.
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.expose()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+/// A setting, by the names users know it by. Validation errors carry one, so the
+/// binary can say which file key, environment variable or flag to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    DatabaseUrl,
+    SecretKey,
+    AdminKey,
+    MaxBodyBytes,
+    MaxApiBodyBytes,
+    WaitFallback,
+    HeaderReadTimeout,
+    BodyReadTimeout,
+    MaxConnections,
+    PublicUrl,
+    RetrySchedule,
+    ConnectTimeout,
+    Timeout,
+    ClaimTimeout,
+    Concurrency,
+    MaxInFlight,
+    /// Not settable; checked because a float can be anything.
+    Jitter,
+    /// A provider's write-back API base (`github`, `gitlab`, `jira`, `slack`, `linear`).
+    ApiUrl(&'static str),
+}
+
+impl Key {
+    /// Every key that has an environment variable, with the write-back providers'.
+    pub const SETTABLE: &'static [Key] = &[
+        Key::DatabaseUrl,
+        Key::SecretKey,
+        Key::AdminKey,
+        Key::MaxBodyBytes,
+        Key::MaxApiBodyBytes,
+        Key::WaitFallback,
+        Key::HeaderReadTimeout,
+        Key::BodyReadTimeout,
+        Key::MaxConnections,
+        Key::PublicUrl,
+        Key::RetrySchedule,
+        Key::ConnectTimeout,
+        Key::Timeout,
+        Key::ClaimTimeout,
+        Key::Concurrency,
+        Key::MaxInFlight,
+        Key::ApiUrl("github"),
+        Key::ApiUrl("gitlab"),
+        Key::ApiUrl("jira"),
+        Key::ApiUrl("slack"),
+        Key::ApiUrl("linear"),
+    ];
+
+    /// The key in the configuration file, dotted for tables (`delivery.timeout`).
+    pub fn file_key(self) -> String {
+        match self {
+            Key::DatabaseUrl => "database_url".into(),
+            Key::SecretKey => "secret_key".into(),
+            Key::AdminKey => "admin_key".into(),
+            Key::MaxBodyBytes => "max_body_bytes".into(),
+            Key::MaxApiBodyBytes => "max_api_body_bytes".into(),
+            Key::WaitFallback => "wait_fallback".into(),
+            Key::HeaderReadTimeout => "header_read_timeout".into(),
+            Key::BodyReadTimeout => "body_read_timeout".into(),
+            Key::MaxConnections => "max_connections".into(),
+            Key::PublicUrl => "public_url".into(),
+            Key::RetrySchedule => "delivery.retry_schedule".into(),
+            Key::ConnectTimeout => "delivery.connect_timeout".into(),
+            Key::Timeout => "delivery.timeout".into(),
+            Key::ClaimTimeout => "delivery.claim_timeout".into(),
+            Key::Concurrency => "delivery.concurrency".into(),
+            Key::MaxInFlight => "delivery.max_in_flight".into(),
+            Key::Jitter => "delivery.jitter".into(),
+            Key::ApiUrl(p) => format!("providers.{p}.api_url"),
+        }
+    }
+
+    /// The environment variable, or `None` for a value only code sets.
+    pub fn env(self) -> Option<String> {
+        let name = match self {
+            Key::DatabaseUrl => "DATABASE_URL",
+            Key::SecretKey => "SWITCHYARD_SECRET_KEY",
+            Key::AdminKey => "SWITCHYARD_ADMIN_KEY",
+            Key::MaxBodyBytes => "SWITCHYARD_MAX_BODY_BYTES",
+            Key::MaxApiBodyBytes => "SWITCHYARD_MAX_API_BODY_BYTES",
+            Key::WaitFallback => "SWITCHYARD_WAIT_FALLBACK",
+            Key::HeaderReadTimeout => "SWITCHYARD_HEADER_READ_TIMEOUT",
+            Key::BodyReadTimeout => "SWITCHYARD_BODY_READ_TIMEOUT",
+            Key::MaxConnections => "SWITCHYARD_MAX_CONNECTIONS",
+            Key::PublicUrl => "SWITCHYARD_PUBLIC_URL",
+            Key::RetrySchedule => "SWITCHYARD_RETRY_SCHEDULE",
+            Key::ConnectTimeout => "SWITCHYARD_DELIVERY_CONNECT_TIMEOUT",
+            Key::Timeout => "SWITCHYARD_DELIVERY_TIMEOUT",
+            Key::ClaimTimeout => "SWITCHYARD_DELIVERY_CLAIM_TIMEOUT",
+            Key::Concurrency => "SWITCHYARD_DELIVERY_CONCURRENCY",
+            Key::MaxInFlight => "SWITCHYARD_DELIVERY_MAX_IN_FLIGHT",
+            Key::Jitter => return None,
+            Key::ApiUrl(p) => {
+                return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
+            }
+        };
+        Some(name.to_owned())
+    }
+
+    /// The environment variable when there is one, else the file key.
+    pub fn name(self) -> String {
+        self.env().unwrap_or_else(|| self.file_key())
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A setting that cannot be used, and why. `Display` names the setting by its
+/// environment variable; [`ConfigError::problem`] is the reason alone, for callers
+/// that know where the value came from and name it themselves.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key} {problem}")]
+pub struct ConfigError {
+    pub key: Key,
+    pub problem: Problem,
+}
+
+/// What is wrong with a setting's value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("must be between {min} and {max} (got {got})")]
+    OutOfRange {
+        min: String,
+        max: String,
+        got: String,
+    },
+    #[error("must have between {min} and {max} entries (got {got})")]
+    Entries { min: usize, max: usize, got: usize },
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be an http(s) URL (got {got:?}: {why})")]
+    Url { got: String, why: String },
+    #[error("must be sqlite://PATH or postgres://... (got {0:?})")]
+    DatabaseUrl(String),
+    #[error("must be the base64 of 32 bytes")]
+    SecretKey,
+    #[error("must be a finite number between {min} and {max} (got {got})")]
+    NotFinite { min: f64, max: f64, got: f64 },
+    #[error("is not valid: {0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    pub fn new(key: Key, problem: Problem) -> Self {
+        Self { key, problem }
+    }
+}
+
+/// The largest body either limit accepts.
+pub const MAX_BODY_LIMIT: usize = 1 << 30;
+/// The range of [`Config::wait_fallback`].
+pub const WAIT_FALLBACK_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(60));
+/// The range of [`Config::header_read_timeout`] and [`Config::body_read_timeout`].
+pub const READ_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
+/// The range of [`Config::max_connections`].
+pub const MAX_CONNECTIONS_RANGE: (usize, usize) = (1, 100_000);
+
+/// Checks `min <= got <= max` for a count or size.
+pub(crate) fn in_range<T: PartialOrd + fmt::Display>(
+    key: Key,
+    got: T,
+    min: T,
+    max: T,
+) -> Result<(), ConfigError> {
+    if got < min || got > max {
+        return Err(ConfigError::new(
+            key,
+            Problem::OutOfRange {
+                min: min.to_string(),
+                max: max.to_string(),
+                got: got.to_string(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `min <= got <= max` for a duration, shown the way it is written (`5s`).
+pub(crate) fn duration_in_range(
+    key: Key,
+    got: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    if got < min || got > max {
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        return Err(ConfigError::new(
+            key,
+            Problem::OutOfRange {
+                min: show(min),
+                max: show(max),
+                got: show(got),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host.
+pub(crate) fn http_url(key: Key, url: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError::new(
+            key,
+            Problem::Url {
+                got: url.to_owned(),
+                why: why.to_owned(),
+            },
+        )
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("the scheme is not http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("there is no host"));
+    }
+    Ok(())
+}
+
 impl Config {
     /// A configuration with defaults and no secrets.
-    pub fn new(database_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(database_url: impl Into<DatabaseUrl>, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             database_url: database_url.into(),
             data_dir: data_dir.into(),
@@ -87,6 +393,49 @@ impl Config {
         }
     }
 
+    /// Checks every setting against its documented range, so a bad value stops the
+    /// start with a message naming it instead of misbehaving later. Ranges:
+    /// body limits 1 B..=1 GiB, `wait_fallback` 10 ms..=60 s, the database URL's
+    /// scheme, the master key (base64 of 32 bytes), a set admin key not blank, and
+    /// the delivery settings ([`validate_delivery`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.expose();
+        let scheme_ok = url.starts_with("sqlite:")
+            || ((url.starts_with("postgres://") || url.starts_with("postgresql://"))
+                && reqwest::Url::parse(url).is_ok());
+        if !scheme_ok {
+            return Err(ConfigError::new(
+                Key::DatabaseUrl,
+                Problem::DatabaseUrl(self.database_url.redacted()),
+            ));
+        }
+        if let Some(key) = &self.secret_key {
+            if switchyard_store::Sealer::from_base64(key.expose_secret()).is_none() {
+                return Err(ConfigError::new(Key::SecretKey, Problem::SecretKey));
+            }
+        }
+        if let Some(key) = &self.admin_key {
+            if key.expose_secret().trim().is_empty() {
+                return Err(ConfigError::new(Key::AdminKey, Problem::Empty));
+            }
+        }
+        in_range(Key::MaxBodyBytes, self.max_body_bytes, 1, MAX_BODY_LIMIT)?;
+        in_range(
+            Key::MaxApiBodyBytes,
+            self.max_api_body_bytes,
+            1,
+            MAX_BODY_LIMIT,
+        )?;
+        let (lo, hi) = WAIT_FALLBACK_RANGE;
+        duration_in_range(Key::WaitFallback, self.wait_fallback, lo, hi)?;
+        let (lo, hi) = READ_TIMEOUT_RANGE;
+        duration_in_range(Key::HeaderReadTimeout, self.header_read_timeout, lo, hi)?;
+        duration_in_range(Key::BodyReadTimeout, self.body_read_timeout, lo, hi)?;
+        let (lo, hi) = MAX_CONNECTIONS_RANGE;
+        in_range(Key::MaxConnections, self.max_connections, lo, hi)?;
+        validate_delivery(&self.delivery)
+    }
+
     /// The default endpoint's secrets for `provider`.
     pub fn secrets_for(&self, provider: &str) -> &[Secret] {
         self.provider_secrets
@@ -105,6 +454,64 @@ pub fn env_var_for(provider: &str) -> String {
             p.to_ascii_uppercase().replace('-', "_")
         ),
     }
+}
+
+/// Checks the delivery settings a user can set (and the jitter, a float) against
+/// [`crate::delivery::ranges`] and the URLs for being http(s) URLs.
+fn validate_delivery(d: &crate::delivery::DeliveryConfig) -> Result<(), ConfigError> {
+    let (lo, hi) = crate::delivery::ranges::SCHEDULE_ENTRIES;
+    let n = d.retry_schedule.len();
+    if !(lo..=hi).contains(&n) {
+        return Err(ConfigError::new(
+            Key::RetrySchedule,
+            Problem::Entries {
+                min: lo,
+                max: hi,
+                got: n,
+            },
+        ));
+    }
+    for d in &d.retry_schedule {
+        duration_in_range(
+            Key::RetrySchedule,
+            *d,
+            Duration::ZERO,
+            crate::delivery::ranges::SCHEDULE_DELAY_MAX,
+        )?;
+    }
+    let (lo, hi) = crate::delivery::ranges::TIMEOUT;
+    duration_in_range(Key::ConnectTimeout, d.connect_timeout, lo, hi)?;
+    duration_in_range(Key::Timeout, d.timeout, lo, hi)?;
+    let (lo, hi) = crate::delivery::ranges::CLAIM_TIMEOUT;
+    duration_in_range(Key::ClaimTimeout, d.claim_timeout, lo, hi)?;
+    let (lo, hi) = crate::delivery::ranges::CONCURRENCY;
+    in_range(Key::Concurrency, d.default_concurrency, lo, hi)?;
+    let (lo, hi) = crate::delivery::ranges::MAX_IN_FLIGHT;
+    in_range(Key::MaxInFlight, d.max_in_flight, lo, hi)?;
+    if !d.jitter.is_finite() || !(0.0..=1.0).contains(&d.jitter) {
+        return Err(ConfigError::new(
+            Key::Jitter,
+            Problem::NotFinite {
+                min: 0.0,
+                max: 1.0,
+                got: d.jitter,
+            },
+        ));
+    }
+    http_url(Key::PublicUrl, &d.public_url)?;
+    let bases = &d.api_bases;
+    for (provider, base) in [
+        ("github", Some(&bases.github)),
+        ("gitlab", Some(&bases.gitlab)),
+        ("jira", bases.jira.as_ref()),
+        ("slack", Some(&bases.slack)),
+        ("linear", Some(&bases.linear)),
+    ] {
+        if let Some(base) = base {
+            http_url(Key::ApiUrl(provider), base)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,5 +537,158 @@ mod tests {
             !format!("{c:?}").contains("new"),
             "secrets must not appear in Debug"
         );
+    }
+
+    fn key_of(configure: impl FnOnce(&mut Config)) -> Option<Key> {
+        let mut c = Config::new("sqlite://./data/x.db", ".");
+        configure(&mut c);
+        c.validate().err().map(|e| e.key)
+    }
+
+    #[test]
+    fn defaults_validate() {
+        assert_eq!(key_of(|_| {}), None);
+        assert_eq!(
+            key_of(|c| c.database_url = "postgres://u:p@h:5432/d".into()),
+            None
+        );
+    }
+
+    #[test]
+    fn each_range_is_enforced_at_both_ends() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        type Change = Box<dyn FnOnce(&mut Config)>;
+        let cases: Vec<(Key, Change)> = vec![
+            (Key::MaxBodyBytes, Box::new(|c| c.max_body_bytes = 0)),
+            (
+                Key::MaxBodyBytes,
+                Box::new(|c| c.max_body_bytes = MAX_BODY_LIMIT + 1),
+            ),
+            (Key::MaxApiBodyBytes, Box::new(|c| c.max_api_body_bytes = 0)),
+            (
+                Key::WaitFallback,
+                Box::new(move |c| c.wait_fallback = ms(9)),
+            ),
+            (
+                Key::WaitFallback,
+                Box::new(move |c| c.wait_fallback = s(61)),
+            ),
+            (
+                Key::HeaderReadTimeout,
+                Box::new(move |c| c.header_read_timeout = ms(99)),
+            ),
+            (
+                Key::BodyReadTimeout,
+                Box::new(move |c| c.body_read_timeout = s(3601)),
+            ),
+            (Key::MaxConnections, Box::new(|c| c.max_connections = 0)),
+            (
+                Key::RetrySchedule,
+                Box::new(|c| c.delivery.retry_schedule.clear()),
+            ),
+            (
+                Key::RetrySchedule,
+                Box::new(|c| c.delivery.retry_schedule = vec![Duration::ZERO; 51]),
+            ),
+            (
+                Key::RetrySchedule,
+                Box::new(move |c| c.delivery.retry_schedule = vec![s(8 * 86_400)]),
+            ),
+            (
+                Key::ConnectTimeout,
+                Box::new(|c| c.delivery.connect_timeout = Duration::ZERO),
+            ),
+            (
+                Key::Timeout,
+                Box::new(move |c| c.delivery.timeout = s(3601)),
+            ),
+            (
+                Key::ClaimTimeout,
+                Box::new(move |c| c.delivery.claim_timeout = s(3 * 3600 + 1)),
+            ),
+            (
+                Key::Concurrency,
+                Box::new(|c| c.delivery.default_concurrency = 0),
+            ),
+            (
+                Key::Concurrency,
+                Box::new(|c| c.delivery.default_concurrency = 10_001),
+            ),
+            (Key::MaxInFlight, Box::new(|c| c.delivery.max_in_flight = 0)),
+            (
+                Key::MaxInFlight,
+                Box::new(|c| c.delivery.max_in_flight = 100_001),
+            ),
+            (Key::Jitter, Box::new(|c| c.delivery.jitter = f64::NAN)),
+            (Key::Jitter, Box::new(|c| c.delivery.jitter = 1.5)),
+            (
+                Key::PublicUrl,
+                Box::new(|c| c.delivery.public_url = "ftp://x".into()),
+            ),
+            (
+                Key::PublicUrl,
+                Box::new(|c| c.delivery.public_url = "not a url".into()),
+            ),
+            (
+                Key::ApiUrl("jira"),
+                Box::new(|c| c.delivery.api_bases.jira = Some("acme".into())),
+            ),
+            (
+                Key::DatabaseUrl,
+                Box::new(|c| c.database_url = "mysql://x".into()),
+            ),
+            (
+                Key::SecretKey,
+                Box::new(|c| c.secret_key = Some("c2hvcnQ=".into())),
+            ),
+            (Key::AdminKey, Box::new(|c| c.admin_key = Some(" ".into()))),
+        ];
+        for (want, configure) in cases {
+            assert_eq!(key_of(configure), Some(want));
+        }
+        // The ends themselves are allowed.
+        assert_eq!(key_of(|c| c.max_body_bytes = MAX_BODY_LIMIT), None);
+        assert_eq!(key_of(|c| c.delivery.default_concurrency = 10_000), None);
+        assert_eq!(key_of(|c| c.delivery.max_in_flight = 100_000), None);
+        assert_eq!(key_of(move |c| c.wait_fallback = ms(10)), None);
+        assert_eq!(key_of(move |c| c.delivery.timeout = s(3600)), None);
+    }
+
+    #[test]
+    fn errors_name_the_environment_variable() {
+        let mut c = Config::new("sqlite://x.db", ".");
+        c.delivery.default_concurrency = 0;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "SWITCHYARD_DELIVERY_CONCURRENCY must be between 1 and 10000 (got 0)"
+        );
+        c.delivery.default_concurrency = 1;
+        c.wait_fallback = Duration::from_secs(120);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "SWITCHYARD_WAIT_FALLBACK must be between 10ms and 1m (got 2m)"
+        );
+    }
+
+    #[test]
+    fn database_url_hides_its_password() {
+        let url =
+            DatabaseUrl::new("postgres://sy:hunter2@db:5432/sy?sslmode=require&password=hunter3");
+        for shown in [format!("{url:?}"), url.to_string()] {
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("hunter3"),
+                "{shown}"
+            );
+            assert!(shown.contains("postgres://sy:***@db:5432/sy?sslmode=require&password=***"));
+        }
+        assert!(url.expose().contains("hunter2"));
+        let mut c = Config::new(url, ".");
+        c.admin_key = Some("admin-hunter4".into());
+        c.secret_key = Some("master-hunter5".into());
+        let shown = format!("{c:?}");
+        for s in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+            assert!(!shown.contains(s), "{s} in {shown}");
+        }
     }
 }

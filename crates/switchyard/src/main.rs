@@ -1,22 +1,32 @@
 //! The `switchyard` binary: `serve`, `migrate`, and admin verbs over the store.
 //! anyhow lives here, at the edge; the libraries return typed errors.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use switchyard_server::{App, Config};
+use figment::value::Value;
+use settings::Flags;
+use switchyard_server::App;
 
+mod settings;
 mod webhooks;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
     version,
-    about = "A self-hosted webhook gateway for AI-agent systems"
+    about = "A self-hosted webhook gateway for AI-agent systems",
+    long_about = "A self-hosted webhook gateway for AI-agent systems.\n\n\
+        Settings come from built-in defaults, then a TOML file (./switchyard.toml, or \
+        --config / SWITCHYARD_CONFIG), then environment variables, then flags; \
+        switchyard.example.toml lists them all."
 )]
 pub struct Cli {
+    /// A TOML configuration file; it must exist [env: SWITCHYARD_CONFIG; default:
+    /// ./switchyard.toml when present].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (migrations run first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit.
     Migrate(StoreArgs),
     /// Manage webhooks kept in the store.
@@ -32,46 +42,68 @@ enum Command {
     Webhooks(webhooks::WebhooksCmd),
 }
 
+// The flags carry no `env` and no defaults: the environment and the defaults are
+// layers of their own (settings.rs), so a flag is only what was typed.
+
 /// Where the store is.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// `sqlite://PATH` (the default, folder created) or `postgres://...`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://./data/switchyard.db",
-        hide_env_values = true
-    )]
-    database_url: String,
-    /// Folder for generated keys.
-    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
-    /// Master key sealing stored secrets (base64 of 32 bytes); default: DATA_DIR/secret.key.
-    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true)]
+    /// `sqlite://PATH` or `postgres://...` [env: DATABASE_URL; default:
+    /// sqlite://./data/switchyard.db].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Folder for generated keys [env: SWITCHYARD_DATA_DIR; default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Master key sealing stored secrets (base64 of 32 bytes) [env:
+    /// SWITCHYARD_SECRET_KEY; default: DATA_DIR/secret.key].
+    #[arg(long)]
     secret_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    #[arg(long, env = "WEBHOOK_SERVER_HOST", default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, env = "WEBHOOK_SERVER_PORT", default_value_t = 8000)]
-    port: u16,
+    /// Address to listen on, an IP address [env: WEBHOOK_SERVER_HOST; default: 127.0.0.1].
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on; 0 picks a free one [env: WEBHOOK_SERVER_PORT; default: 8000].
+    #[arg(long)]
+    port: Option<u16>,
     #[command(flatten)]
     store: StoreArgs,
-    /// Largest accepted body in bytes; larger ones get 413.
-    #[arg(long, env = "SWITCHYARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
-    max_body_bytes: usize,
-    /// Folder of webhook config files (*.json, *.yaml), reloaded on change.
-    #[arg(
-        long,
-        env = "SWITCHYARD_CONFIG_DIR",
-        default_value = "./data/config/webhooks"
-    )]
-    config_dir: PathBuf,
-    /// Admin API key; when unset, one is generated on first start and printed once.
-    #[arg(long, env = "SWITCHYARD_ADMIN_KEY", hide_env_values = true)]
+    /// Largest accepted webhook body in bytes, 1..=1 GiB; larger ones get 413 [env:
+    /// SWITCHYARD_MAX_BODY_BYTES; default: 1048576].
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Largest accepted admin API body in bytes, 1..=1 GiB [env:
+    /// SWITCHYARD_MAX_API_BODY_BYTES; default: 1048576].
+    #[arg(long)]
+    max_api_body_bytes: Option<usize>,
+    /// Folder of webhook config files (*.json, *.yaml), reloaded on change [env:
+    /// SWITCHYARD_CONFIG_DIR; default: ./data/config/webhooks].
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// Admin API key; when unset, one is generated on first start and printed once
+    /// [env: SWITCHYARD_ADMIN_KEY].
+    #[arg(long)]
     admin_key: Option<String>,
+    /// How often long-polls look for work other replicas committed, 10ms..=60s [env:
+    /// SWITCHYARD_WAIT_FALLBACK; default: 250ms].
+    #[arg(long)]
+    wait_fallback: Option<humantime::Duration>,
+    /// A connection that has not sent a whole request head this long is closed,
+    /// 100ms..=1h [env: SWITCHYARD_HEADER_READ_TIMEOUT; default: 10s].
+    #[arg(long)]
+    header_read_timeout: Option<humantime::Duration>,
+    /// A request body that stalls this long is answered 408, 100ms..=1h [env:
+    /// SWITCHYARD_BODY_READ_TIMEOUT; default: 30s].
+    #[arg(long)]
+    body_read_timeout: Option<humantime::Duration>,
+    /// Connections served at once (a small reserve above it still answers health
+    /// and admin requests), 1..=100000 [env: SWITCHYARD_MAX_CONNECTIONS; default:
+    /// 1024].
+    #[arg(long)]
+    max_connections: Option<usize>,
     #[command(flatten)]
     delivery: DeliveryArgs,
 }
@@ -79,45 +111,109 @@ struct ServeArgs {
 /// How outbound messages are delivered.
 #[derive(Debug, Clone, clap::Args)]
 struct DeliveryArgs {
-    /// Delays before each attempt, comma-separated; its length is the number of
-    /// attempts before a message is dead-lettered.
-    #[arg(
-        long,
-        env = "SWITCHYARD_RETRY_SCHEDULE",
-        default_value = "0,5s,5m,30m,2h,5h,10h,10h"
-    )]
-    retry_schedule: String,
-    /// Connect timeout for outbound requests.
-    #[arg(
-        long,
-        env = "SWITCHYARD_DELIVERY_CONNECT_TIMEOUT",
-        default_value = "5s"
-    )]
-    delivery_connect_timeout: humantime::Duration,
-    /// Total timeout for one outbound request.
-    #[arg(long, env = "SWITCHYARD_DELIVERY_TIMEOUT", default_value = "30s")]
-    delivery_timeout: humantime::Duration,
+    /// Delays before each attempt, comma-separated (1..=50, each at most 7 days);
+    /// its length is the number of attempts before a message is dead-lettered [env:
+    /// SWITCHYARD_RETRY_SCHEDULE; default: 0,5s,5m,30m,2h,5h,10h,10h].
+    #[arg(long)]
+    retry_schedule: Option<String>,
+    /// Connect timeout for outbound requests, up to 1h [env:
+    /// SWITCHYARD_DELIVERY_CONNECT_TIMEOUT; default: 5s].
+    #[arg(long)]
+    delivery_connect_timeout: Option<humantime::Duration>,
+    /// Total timeout for one outbound request, up to 1h [env:
+    /// SWITCHYARD_DELIVERY_TIMEOUT; default: 30s].
+    #[arg(long)]
+    delivery_timeout: Option<humantime::Duration>,
     /// Private addresses (IPs and CIDRs, comma-separated) deliveries may reach;
-    /// everything non-public is refused otherwise.
-    #[arg(long, env = "SWITCHYARD_DELIVERY_ALLOW", default_value = "")]
-    delivery_allow: String,
-    /// Concurrent requests per destination unless the destination sets its own.
-    #[arg(long, env = "SWITCHYARD_DELIVERY_CONCURRENCY", default_value_t = 32)]
-    delivery_concurrency: usize,
-    /// Messages in hand (claimed, queued or being sent) at once.
-    #[arg(long, env = "SWITCHYARD_DELIVERY_MAX_IN_FLIGHT", default_value_t = 512)]
-    delivery_max_in_flight: usize,
-    /// How long a claimed message is held before another process may send it
-    /// (default: twice the timeout plus 30 s).
-    #[arg(long, env = "SWITCHYARD_DELIVERY_CLAIM_TIMEOUT")]
+    /// everything non-public is refused otherwise [env: SWITCHYARD_DELIVERY_ALLOW].
+    #[arg(long)]
+    delivery_allow: Option<String>,
+    /// Concurrent requests per destination unless the destination sets its own,
+    /// 1..=10000 [env: SWITCHYARD_DELIVERY_CONCURRENCY; default: 32].
+    #[arg(long)]
+    delivery_concurrency: Option<usize>,
+    /// Messages in hand (claimed, queued or being sent) at once, 1..=100000 [env:
+    /// SWITCHYARD_DELIVERY_MAX_IN_FLIGHT; default: 512].
+    #[arg(long)]
+    delivery_max_in_flight: Option<usize>,
+    /// How long a claimed message is held before another process may send it, up
+    /// to 3h [env: SWITCHYARD_DELIVERY_CLAIM_TIMEOUT; default: twice the timeout
+    /// plus 30s].
+    #[arg(long)]
     delivery_claim_timeout: Option<humantime::Duration>,
-    /// The URL agents reach this server at (task pushes carry links to complete).
-    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    /// The URL agents reach this server at (task pushes carry links to complete)
+    /// [env: SWITCHYARD_PUBLIC_URL; default: http://HOST:PORT].
+    #[arg(long)]
     public_url: Option<String>,
+}
+
+/// Adds `(key, value)` to `flags` when the flag was given.
+fn flag<T: Into<Value>>(flags: &mut Flags, key: &'static str, value: Option<T>) {
+    if let Some(v) = value {
+        flags.push((key, v.into()));
+    }
+}
+
+impl StoreArgs {
+    fn flags(&self) -> Flags {
+        let mut f = Flags::new();
+        flag(&mut f, "database_url", self.database_url.clone());
+        let data_dir = self.data_dir.as_ref().map(|p| p.display().to_string());
+        flag(&mut f, "data_dir", data_dir);
+        flag(&mut f, "secret_key", self.secret_key.clone());
+        f
+    }
+}
+
+impl ServeArgs {
+    fn flags(&self) -> Flags {
+        let text = |d: &Option<humantime::Duration>| d.as_ref().map(ToString::to_string);
+        let mut f = self.store.flags();
+        flag(&mut f, "host", self.host.clone());
+        flag(&mut f, "port", self.port);
+        flag(&mut f, "max_body_bytes", self.max_body_bytes);
+        flag(&mut f, "max_api_body_bytes", self.max_api_body_bytes);
+        let config_dir = self.config_dir.as_ref().map(|p| p.display().to_string());
+        flag(&mut f, "config_dir", config_dir);
+        flag(&mut f, "admin_key", self.admin_key.clone());
+        flag(&mut f, "wait_fallback", text(&self.wait_fallback));
+        flag(
+            &mut f,
+            "header_read_timeout",
+            text(&self.header_read_timeout),
+        );
+        flag(&mut f, "body_read_timeout", text(&self.body_read_timeout));
+        flag(&mut f, "max_connections", self.max_connections);
+        let d = &self.delivery;
+        flag(&mut f, "delivery.retry_schedule", d.retry_schedule.clone());
+        let connect = text(&d.delivery_connect_timeout);
+        flag(&mut f, "delivery.connect_timeout", connect);
+        flag(&mut f, "delivery.timeout", text(&d.delivery_timeout));
+        flag(&mut f, "delivery.allow", d.delivery_allow.clone());
+        flag(&mut f, "delivery.concurrency", d.delivery_concurrency);
+        flag(&mut f, "delivery.max_in_flight", d.delivery_max_in_flight);
+        let claim = text(&d.delivery_claim_timeout);
+        flag(&mut f, "delivery.claim_timeout", claim);
+        flag(&mut f, "public_url", d.public_url.clone());
+        f
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let flags = match &cli.command {
+        Command::Serve(args) => args.flags(),
+        Command::Migrate(args) => args.flags(),
+        Command::Webhooks(cmd) => cmd.store().flags(),
+    };
+    // A bad setting is the user's to fix: one line naming it, no backtrace.
+    let loaded = match load_config(cli.config.as_deref(), &flags) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("switchyard: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
@@ -129,66 +225,38 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
-            Command::Migrate(args) => {
-                let store = switchyard_store::open(&args.database_url).await?;
+            Command::Serve(_) => serve(loaded).await,
+            Command::Migrate(_) => {
+                let url = &loaded.config.database_url;
+                let store = switchyard_store::open(url.expose()).await?;
                 store.migrate().await?;
-                eprintln!(
-                    "switchyard: migrations applied to {}",
-                    switchyard_store::redact_url(&args.database_url)
-                );
+                eprintln!("switchyard: migrations applied to {url}");
                 Ok(())
             }
-            Command::Webhooks(cmd) => webhooks::run(cmd).await,
+            Command::Webhooks(cmd) => webhooks::run(cmd, &loaded.config).await,
         }
     })
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = Config::new(args.store.database_url.clone(), args.store.data_dir.clone());
-    config.max_body_bytes = args.max_body_bytes;
-    config.admin_key = args.admin_key;
-    config.secret_key = args.store.secret_key;
-    config.secrets_from_env(|k| std::env::var(k).ok());
-    config.config_dir = Some(args.config_dir);
-    let d = &mut config.delivery;
-    d.retry_schedule = switchyard_engine::delivery::parse_schedule(&args.delivery.retry_schedule)
-        .map_err(|e| anyhow::anyhow!("SWITCHYARD_RETRY_SCHEDULE: {e}"))?;
-    d.connect_timeout = args.delivery.delivery_connect_timeout.into();
-    d.timeout = args.delivery.delivery_timeout.into();
-    d.claim_timeout = match args.delivery.delivery_claim_timeout {
-        Some(t) => std::time::Duration::from(t).max(d.timeout + std::time::Duration::from_secs(1)),
-        None => d.timeout * 2 + std::time::Duration::from_secs(30),
-    };
-    d.guard = std::sync::Arc::new(
-        switchyard_engine::delivery::ssrf::Guard::from_allow_list(&args.delivery.delivery_allow)
-            .map_err(|e| anyhow::anyhow!("SWITCHYARD_DELIVERY_ALLOW: {e}"))?,
-    );
-    d.default_concurrency = args.delivery.delivery_concurrency.max(1);
-    d.max_in_flight = args.delivery.delivery_max_in_flight.max(1);
-    d.api_bases =
-        switchyard_engine::delivery::writeback::ApiBases::from_lookup(|k| std::env::var(k).ok());
-    d.tokens_from_env(|k| std::env::var(k).ok());
-    d.public_url = args
-        .delivery
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}:{}", args.host, args.port));
-    let configured: Vec<&str> = config.provider_secrets.keys().map(String::as_str).collect();
+/// Finds the file and loads every layer from the process's environment.
+fn load_config(flag: Option<&Path>, flags: &Flags) -> Result<settings::Loaded, settings::Invalid> {
+    let env = |k: &str| std::env::var(k).ok();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let file = settings::config_file(flag, &env, &cwd)?;
+    settings::load(flags, &env, file.as_deref())
+}
 
-    let app = App::build(config.clone())
+async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
+    let settings::Loaded { config, listen } = loaded;
+    let configured: Vec<String> = config.provider_secrets.keys().cloned().collect();
+    let store = config.database_url.to_string();
+    let app = App::build(config).await.context("starting the store")?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .context("starting the store")?;
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
-        .with_context(|| format!("invalid listen address {}:{}", args.host, args.port))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("binding {listen}"))?;
     tracing::info!(
         addr = %listener.local_addr()?,
-        store = %switchyard_store::redact_url(&args.store.database_url),
+        store = %store,
         secrets_for = ?configured,
         "switchyard listening"
     );

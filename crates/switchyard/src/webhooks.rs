@@ -3,7 +3,9 @@
 //! and never printed back.
 
 use clap::Subcommand;
+use secrecy::ExposeSecret;
 use switchyard_core::{providers, ProviderName, WebhookId};
+use switchyard_engine::Config;
 use switchyard_store::{now_micros, WebhookRecord};
 
 use crate::StoreArgs;
@@ -47,10 +49,23 @@ pub enum WebhooksCmd {
     },
 }
 
-pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
+impl WebhooksCmd {
+    /// The store flags every verb takes.
+    pub fn store(&self) -> &StoreArgs {
+        match self {
+            WebhooksCmd::List(store)
+            | WebhooksCmd::Create { store, .. }
+            | WebhooksCmd::Enable { store, .. }
+            | WebhooksCmd::Disable { store, .. } => store,
+        }
+    }
+}
+
+/// Runs a verb on the store `config` names (its flags are already in `config`).
+pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
     match cmd {
-        WebhooksCmd::List(args) => {
-            let store = open(&args).await?;
+        WebhooksCmd::List(_) => {
+            let store = open(config).await?;
             for w in store.list_webhooks().await? {
                 println!(
                     "{}\t{}\t{}\t/webhooks/{}/{}\t{} secret(s)",
@@ -69,7 +84,7 @@ pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
             id,
             name,
             secrets,
-            store: args,
+            store: _,
         } => {
             let provider =
                 ProviderName::parse(&provider).map_err(|e| anyhow::anyhow!("provider: {e}"))?;
@@ -77,9 +92,11 @@ pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
                 anyhow::bail!("unknown provider {provider}");
             }
             let id = WebhookId::parse(&id).map_err(|e| anyhow::anyhow!("id: {e}"))?;
-            let store = open(&args).await?;
-            let sealer =
-                switchyard_engine::keys::load_sealer(args.secret_key.as_deref(), &args.data_dir)?;
+            let store = open(config).await?;
+            let sealer = switchyard_engine::keys::load_sealer(
+                config.secret_key.as_ref().map(ExposeSecret::expose_secret),
+                &config.data_dir,
+            )?;
             let sealed: Vec<String> = secrets.iter().map(|s| sealer.seal(s.as_bytes())).collect();
             let now = now_micros();
             let record = WebhookRecord {
@@ -98,19 +115,19 @@ pub async fn run(cmd: WebhooksCmd) -> anyhow::Result<()> {
             println!("created /webhooks/{provider}/{id}");
             Ok(())
         }
-        WebhooksCmd::Enable { id, store } => set_enabled(&store, &id, true).await,
-        WebhooksCmd::Disable { id, store } => set_enabled(&store, &id, false).await,
+        WebhooksCmd::Enable { id, .. } => set_enabled(config, &id, true).await,
+        WebhooksCmd::Disable { id, .. } => set_enabled(config, &id, false).await,
     }
 }
 
-async fn open(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
-    let store = switchyard_store::open(&args.database_url).await?;
+async fn open(config: &Config) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
+    let store = switchyard_store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     Ok(store)
 }
 
-async fn set_enabled(args: &StoreArgs, id: &str, enabled: bool) -> anyhow::Result<()> {
-    let store = open(args).await?;
+async fn set_enabled(config: &Config, id: &str, enabled: bool) -> anyhow::Result<()> {
+    let store = open(config).await?;
     let mut w = store
         .get_webhook(id)
         .await?

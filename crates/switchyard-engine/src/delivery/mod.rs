@@ -105,6 +105,26 @@ impl DeliveryConfig {
     }
 }
 
+/// The documented ranges of the delivery settings.
+pub mod ranges {
+    use std::time::Duration;
+
+    /// Attempts in a retry schedule.
+    pub const SCHEDULE_ENTRIES: (usize, usize) = (1, 50);
+    /// The longest delay before one attempt.
+    pub const SCHEDULE_DELAY_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Connect and total timeouts of one request.
+    pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(3600));
+    /// How long a claim holds a message; at least the timeout plus a second (the
+    /// binary raises shorter ones), so up to twice the longest timeout and more.
+    pub const CLAIM_TIMEOUT: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_secs(3 * 3600));
+    /// Concurrent requests per destination.
+    pub const CONCURRENCY: (usize, usize) = (1, 10_000);
+    /// Messages in hand at once.
+    pub const MAX_IN_FLIGHT: (usize, usize) = (1, 100_000);
+}
+
 /// Parses a retry schedule: comma-separated durations (`0, 5s, 5m, 30m, 2h`).
 pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
     let out: Result<Vec<_>, String> = s

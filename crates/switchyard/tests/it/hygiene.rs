@@ -4,8 +4,6 @@
 //! plays no part here, so these run on SQLite; raw sockets stand in for misbehaving
 //! clients, all on 127.0.0.1 and bounded in time.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
@@ -18,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::support::{github_signature, issue_body, Kind, TestApp, ADMIN_KEY, GITHUB_SECRET};
+use crate::support::{
+    db_url_for, github_signature, issue_body, Kind, Server, TestApp, ADMIN_KEY, GITHUB_SECRET,
+};
 
 /// The longest any single step below may take before the test fails.
 const BOUND: Duration = Duration::from_secs(10);
@@ -376,42 +376,18 @@ async fn every_answer_has_a_request_id() {
     app.stop().await;
 }
 
-/// Log lines written to a buffer, for [`log_lines_carry_the_request_id`].
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-// One thread, so the subscriber set for this test sees the server's tasks and no
-// other test's.
-#[tokio::test(flavor = "current_thread")]
+// A server process of its own: its log is the process's, untouched by other tests'
+// subscribers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_carry_the_request_id() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let app = TestApp::spawn(Kind::Sqlite).await;
-    // A test running in parallel may have registered the request span's callsite
-    // while this thread's subscriber was being installed, and tracing would then keep
-    // its "nobody listens" verdict; asking again now sees this subscriber.
-    tracing::callsite::rebuild_interest_cache();
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, _) = db_url_for(Kind::Sqlite, dir.path()).await;
+    let server = Server::start(&db_url, dir.path());
+    let client = reqwest::Client::new();
     let body = issue_body(3, "opened", &[]);
     let send = |id: &str, sig: String| {
-        app.client
-            .post(app.url("/webhooks/github"))
+        client
+            .post(format!("{}/webhooks/github", server.base))
             .header("content-type", "application/json")
             .header("x-github-event", "issues")
             .header("x-github-delivery", format!("d-{id}"))
@@ -431,26 +407,18 @@ async fn log_lines_carry_the_request_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    app.stop().await;
-
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line_with = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no {needle:?} line in:\n{text}"))
-            .to_owned()
-    };
-    let accepted = line_with("webhook accepted");
+    let wait = Duration::from_secs(10);
+    let accepted = server.log_line(&["webhook accepted"], wait);
+    let accepted = accepted.expect("a \"webhook accepted\" line");
     assert!(
         accepted.contains("request_id=accept-me-42")
             && accepted.contains("method=POST")
             && accepted.contains("path=/webhooks/github"),
         "{accepted}"
     );
-    assert!(
-        line_with("request refused").contains("request_id=refuse-me-7"),
-        "{text}"
-    );
+    let refused = server.log_line(&["request refused"], wait);
+    let refused = refused.expect("a \"request refused\" line");
+    assert!(refused.contains("request_id=refuse-me-7"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

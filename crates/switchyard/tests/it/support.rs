@@ -164,6 +164,8 @@ impl PgDatabase {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// Every line the process wrote to stderr so far, and a signal per new line.
+    log: Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>,
 }
 
 impl Server {
@@ -187,9 +189,16 @@ impl Server {
             .expect("spawn switchyard");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new((std::sync::Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let sink = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                {
+                    let (lines, more) = &*sink;
+                    lines.lock().expect("log lock").push(line.clone());
+                    more.notify_all();
+                }
                 if !sent {
                     if let Some(i) = line.find("addr=") {
                         let addr: String = line[i + 5..]
@@ -208,6 +217,22 @@ impl Server {
         Self {
             child,
             base: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    /// The first stderr line containing every one of `needles`, waiting up to
+    /// `timeout` for the process to write it.
+    pub fn log_line(&self, needles: &[&str], timeout: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let (lines, more) = &*self.log;
+        let mut lines = lines.lock().expect("log lock");
+        loop {
+            if let Some(l) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return Some(l.clone());
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            lines = more.wait_timeout(lines, left).expect("log lock").0;
         }
     }
 }
