@@ -195,10 +195,17 @@ pub fn json_or_form_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseEr
     }
 }
 
-/// Parses bytes as JSON with an error a sender can act on.
+/// Parses bytes as a JSON object with an error a sender can act on. Every provider
+/// sends an object; a bare `7` or `[1]` is refused by all of them alike, before it
+/// could be stored as an event no rule can read.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ParseError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ParseError::Malformed(format!("body is not valid JSON: {e}")))
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ParseError::Malformed(format!("body is not valid JSON: {e}")))?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(ParseError::Malformed("body must be a JSON object".into()))
+    }
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.
@@ -220,6 +227,18 @@ pub fn form_body(body: &[u8]) -> Result<serde_json::Value, ParseError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_body_is_an_object() {
+        for body in ["7", "[1]", "\"x\"", "null"] {
+            assert_eq!(
+                parse_json(body.as_bytes()),
+                Err(ParseError::Malformed("body must be a JSON object".into())),
+                "{body}"
+            );
+        }
+        assert!(parse_json(b"{}").is_ok());
+    }
 
     #[test]
     fn rfc4231_case_2_hmac_sha256() {

@@ -126,10 +126,10 @@ pub fn load(dir: &Path, registry: &Registry) {
     registry.set_files(files, errors);
 }
 
-/// Loads now, then reloads on change until `stop`.
+/// Reloads on change until `stop`; the caller has loaded the folder once already
+/// (so the first requests route by it), and is told again only of changes.
 pub async fn watch(dir: PathBuf, registry: Registry, stop: CancellationToken, every: Duration) {
     let mut seen = fingerprint(&dir);
-    load(&dir, &registry);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchyard_core::routing::FieldError;
 use switchyard_store::{
-    now_micros, Agent, AgentMode, Effect, Task, TaskFinish, TaskQuery, TaskUpdate,
+    now_micros, Agent, AgentMode, Effect, Task, TaskFinish, TaskQuery, TaskStatus, TaskUpdate,
 };
 
 use crate::app::Engine;
@@ -273,17 +273,24 @@ impl Engine {
     pub async fn complete_task(&self, task_id: &str, b: CompleteInput) -> Result<Task> {
         let effects = self.follow_ups(task_id, &b.actions).await?;
         let result = b.result.map(|v| v.to_string());
-        let t = updated(
-            self.store
-                .finish_task(
-                    task_id,
-                    &b.lease_id,
-                    &TaskFinish::Complete { result },
-                    &effects,
-                )
-                .await?,
-            task_id,
-        )?;
+        let update = self
+            .store
+            .finish_task(
+                task_id,
+                &b.lease_id,
+                &TaskFinish::Complete { result },
+                &effects,
+            )
+            .await?;
+        // A completion repeated under the lease that completed it (a client retrying
+        // after a lost answer) answers the completed task again; its follow-ups
+        // were committed the first time.
+        if let TaskUpdate::Conflict(t) = &update {
+            if t.status == TaskStatus::Completed && t.lease_id.as_deref() == Some(&b.lease_id) {
+                return Ok(t.clone());
+            }
+        }
+        let t = updated(update, task_id)?;
         self.hub.notify(Changes::of_effects(&effects));
         Ok(t)
     }

@@ -250,10 +250,12 @@ async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
     let settings::Loaded { config, listen } = loaded;
     let configured: Vec<String> = config.provider_secrets.keys().cloned().collect();
     let store = config.database_url.to_string();
-    let app = App::build(config).await.context("starting the store")?;
+    // Bind first: a port in use fails before anything is generated or printed (the
+    // admin key is shown only once).
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
+    let app = App::build(config).await.context("starting the store")?;
     tracing::info!(
         addr = %listener.local_addr()?,
         store = %store,

@@ -42,6 +42,26 @@ fn refused(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 #[test]
+fn a_port_in_use_fails_before_anything_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = switchyard(
+        dir.path(),
+        &["serve", "--host", "127.0.0.1", "--port", &port],
+        &[("SWITCHYARD_DATA_DIR", "data")],
+    )
+    .stdout(Stdio::null())
+    .output()
+    .expect("run switchyard");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("binding 127.0.0.1"), "{stderr}");
+    assert!(!stderr.contains("admin API key"), "{stderr}");
+    assert!(!dir.path().join("data/admin.key").exists());
+}
+
+#[test]
 fn a_bad_value_exits_with_one_line_naming_its_key() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(

@@ -824,7 +824,19 @@ async fn lease_complete_fail_expire(kind: Kind) {
             Some(json!({"lease_id": lease_id})),
         )
         .await;
-    assert_eq!(s, 409, "completed once: {v}");
+    // A repeated completion under the same lease (a retry after a lost answer)
+    // answers the completed task, unchanged; another lease is still refused.
+    assert_eq!(s, 200, "completed once, repeated: {v}");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["result"]["plan"], "fix it");
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/tasks/{}/complete", ids[0]),
+            Some(json!({"lease_id": "lease_other"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
     let (s, _) = app
         .api(
             reqwest::Method::POST,

@@ -22,6 +22,7 @@ both_stores!(
     odd_delivery_ids_are_stored_and_deduplicated,
     interleaved_redeliveries_never_fail,
     a_credential_goes_only_where_the_operator_said,
+    bodies_that_are_not_objects_are_refused,
 );
 
 const NOTION_TOKEN: &str = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
@@ -265,5 +266,30 @@ async fn a_credential_goes_only_where_the_operator_said(kind: Kind) {
     let got = site.requests();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/rest/api/3/issue/OPS-2/comment");
+    app.stop().await;
+}
+
+/// Every provider refuses a JSON body that is not an object, as `/webhooks/generic`
+/// always did; nothing is stored.
+async fn bodies_that_are_not_objects_are_refused(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    for (i, body) in ["7", "[1]", "null"].into_iter().enumerate() {
+        let sig = github_signature(GITHUB_SECRET, body.as_bytes());
+        let delivery = format!("not-object-{i}");
+        let (s, v) = post(
+            &app,
+            "/webhooks/github",
+            &[
+                ("x-github-event", b"issues"),
+                ("x-github-delivery", delivery.as_bytes()),
+                ("x-hub-signature-256", sig.as_bytes()),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(s, 400, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "malformed_body");
+    }
+    assert_eq!(app.store.count_events().await.unwrap(), 0);
     app.stop().await;
 }
