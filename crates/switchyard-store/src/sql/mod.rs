@@ -99,17 +99,24 @@ impl From<Option<f64>> for Arg<'_> {
     }
 }
 
-/// SQL text with `$N` placeholders and the values they stand for.
+/// SQL text with `$N` placeholders and the values they stand for. The same text
+/// with plain `?` placeholders is kept beside it for SQLite: sqlx binds SQLite's
+/// `$N` parameters by looking each one's name up among all of the statement's,
+/// which a 256-value batch insert pays for quadratically (BENCHMARKS.md, "The
+/// engine/HTTP restructure").
 #[derive(Debug, Clone)]
 pub(crate) struct Stmt<'a> {
     sql: String,
+    positional: String,
     args: Vec<Arg<'a>>,
 }
 
 impl<'a> Stmt<'a> {
     pub(crate) fn new(sql: impl Into<String>) -> Self {
+        let sql = sql.into();
         Self {
-            sql: sql.into(),
+            positional: sql.clone(),
+            sql,
             args: Vec::new(),
         }
     }
@@ -117,7 +124,17 @@ impl<'a> Stmt<'a> {
     /// Appends SQL text.
     pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
+        self.positional.push_str(sql);
         self
+    }
+
+    /// The text for `DB`: `?` placeholders on SQLite, `$N` elsewhere.
+    fn text_for<DB: Database>(&self) -> &str {
+        if DB::NAME == "SQLite" {
+            &self.positional
+        } else {
+            &self.sql
+        }
     }
 
     /// Appends a placeholder for `v`.
@@ -125,6 +142,7 @@ impl<'a> Stmt<'a> {
         self.args.push(v.into());
         // Writing to a String cannot fail.
         let _ = write!(self.sql, "${}", self.args.len());
+        self.positional.push('?');
         self
     }
 
@@ -171,7 +189,7 @@ impl<'a> Stmt<'a> {
         bool: Encode<'a, DB> + Type<DB>,
         Option<f64>: Encode<'a, DB> + Type<DB>,
     {
-        let mut q = sqlx::query::<DB>(&self.sql);
+        let mut q = sqlx::query::<DB>(self.text_for::<DB>());
         for a in &self.args {
             q = match *a {
                 Arg::Text(v) => q.bind(v),
@@ -193,7 +211,7 @@ impl<'a> Stmt<'a> {
         bool: Encode<'a, DB> + Type<DB>,
         Option<f64>: Encode<'a, DB> + Type<DB>,
     {
-        let mut q = sqlx::query_as::<DB, O>(&self.sql);
+        let mut q = sqlx::query_as::<DB, O>(self.text_for::<DB>());
         for a in &self.args {
             q = match *a {
                 Arg::Text(v) => q.bind(v),
@@ -235,5 +253,10 @@ mod tests {
             s.sql(),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) WHERE c IN ($5, $6)"
         );
+        assert_eq!(
+            s.text_for::<sqlx::Sqlite>(),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) WHERE c IN (?, ?)"
+        );
+        assert_eq!(s.text_for::<sqlx::Postgres>(), s.sql());
     }
 }

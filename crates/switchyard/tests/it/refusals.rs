@@ -47,6 +47,20 @@ async fn refusals_are_json(kind: Kind) {
     assert_eq!(code, "invalid_query");
     let code = refused(api(Method::GET, "/api/tasks?nope=1"), 400).await;
     assert_eq!(code, "invalid_query");
+    // A cursor that is not one of the list's ids would page from nowhere.
+    for path in [
+        "/api/events?cursor=garbage",
+        "/api/tasks?cursor=evt_0190",
+        "/api/deliveries?cursor=msg_x%20y",
+    ] {
+        assert_eq!(
+            refused(api(Method::GET, path), 400).await,
+            "invalid_cursor",
+            "{path}"
+        );
+    }
+    let (s, _) = app.api_get("/api/events?cursor=evt_0190aa").await;
+    assert_eq!(s, 200, "a well-formed cursor pages");
     // A body over the admin API's limit is 413, whichever way the handler reads it.
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(5000));
     for path in ["/api/agents", "/api/webhooks", "/api/destinations"] {

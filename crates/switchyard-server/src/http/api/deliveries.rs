@@ -9,7 +9,7 @@ use serde::Deserialize;
 use switchyard_engine::deliveries::resolve_destination;
 use switchyard_store::{DeliveryQuery, DeliveryStatus, OutboxKind};
 
-use super::{check_limit, next_cursor};
+use super::{check_cursor, check_limit, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
 use crate::http::views::{AttemptView, DeliveryPage, DeliveryView, OutboxList};
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub async fn list(
         status,
         destination_id: p.destination.as_deref().map(resolve_destination),
         kind,
-        before: p.cursor,
+        before: check_cursor("msg", p.cursor)?,
         limit,
     };
     let rows = st.engine.list_deliveries(&q).await?;

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use switchyard_store::EventQuery;
 
-use super::{check_limit, next_cursor};
+use super::{check_cursor, check_limit, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
 use crate::http::views::{EventPage, EventSummaryView, EventView, RejectionList};
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub async fn list(
         event_type: p.event_type,
         webhook_id: p.webhook_id,
         delivery_id: p.delivery_id,
-        before: p.cursor,
+        before: check_cursor("evt", p.cursor)?,
         limit,
     };
     let events = st.engine.store.list_events(&q).await?;

@@ -27,6 +27,31 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// A `cursor` as given: one of this list's ids (`{prefix}_` and hex, as
+/// `next_cursor` hands them out), else 400 — a cursor that matches nothing would
+/// silently page from an arbitrary place.
+pub fn check_cursor(prefix: &str, cursor: Option<String>) -> Result<Option<String>, ApiError> {
+    match cursor {
+        None => Ok(None),
+        Some(c) => {
+            let ok = c.len() <= 64
+                && c.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|id| {
+                        !id.is_empty() && id.chars().all(|ch| ch.is_ascii_alphanumeric())
+                    });
+            if ok {
+                Ok(Some(c))
+            } else {
+                Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    format!("cursor must be a next_cursor this list gave ({prefix}_…)"),
+                ))
+            }
+        }
+    }
+}
+
 /// The cursor of the next page: the last row's id when the page is full.
 pub fn next_cursor<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> &str) -> Option<String> {
     (rows.len() as i64 == limit)

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use switchyard_engine::tasks::{CompleteInput, FailInput, HeartbeatInput};
 use switchyard_store::{TaskQuery, TaskStatus};
 
-use super::{check_limit, next_cursor};
+use super::{check_cursor, check_limit, next_cursor};
 use crate::http::error::{ApiError, Json as Body, Path, Query};
 use crate::http::views::{TaskPage, TaskView};
 use crate::state::AppState;
@@ -40,7 +40,7 @@ pub async fn list(
     let q = TaskQuery {
         agent: p.agent,
         status,
-        before: p.cursor,
+        before: check_cursor("task", p.cursor)?,
         limit,
     };
     let tasks = st.engine.list_tasks(&q).await?;
