@@ -101,9 +101,9 @@ impl From<Option<f64>> for Arg<'_> {
 
 /// SQL text with `$N` placeholders and the values they stand for. The same text
 /// with plain `?` placeholders is kept beside it for SQLite: sqlx binds SQLite's
-/// `$N` parameters by looking each one's name up among all of the statement's,
-/// which a 256-value batch insert pays for quadratically (BENCHMARKS.md, "The
-/// engine/HTTP restructure").
+/// `$N` parameters by looking up each one's name (`sqlite3_bind_parameter_name`
+/// showed in ingest profiles, BENCHMARKS.md "The engine/HTTP restructure"), while
+/// `?` is bound by position.
 #[derive(Debug, Clone)]
 pub(crate) struct Stmt<'a> {
     sql: String,
