@@ -176,14 +176,14 @@ impl Engine {
     pub async fn create_agent(&self, b: AgentInput) -> Result<Agent> {
         let name = b.name.clone().unwrap_or_default();
         validate_agent(&name, &b)?;
-        if self.store.get_agent(&name).await?.is_some() {
+        let a = self.agent_record(&name, b, now_micros())?;
+        // Inserted only if absent, so of two concurrent creates exactly one wins.
+        if !self.store.insert_agent(&a).await? {
             return Err(Error::conflict(
                 "agent_exists",
                 format!("agent {name:?} exists; PUT to replace it"),
             ));
         }
-        let a = self.agent_record(&name, b, now_micros())?;
-        self.store.put_agent(&a).await?;
         self.agents_changed(&name).await?;
         Ok(a)
     }

@@ -36,6 +36,13 @@ fn not_found(id: &str) -> Error {
     Error::not_found("unknown_webhook", format!("no webhook {id:?}"))
 }
 
+fn exists(id: &str) -> Error {
+    Error::conflict(
+        "webhook_exists",
+        format!("webhook {id:?} exists; PUT to replace it"),
+    )
+}
+
 fn read_only(e: &Entry) -> Result<()> {
     match &e.origin {
         Origin::File(p) => Err(Error::conflict(
@@ -96,10 +103,36 @@ impl Engine {
     async fn save(
         &self,
         id: &str,
+        cfg: WebhookConfig,
+        sealed: Vec<String>,
+        api_token: Option<String>,
+        created_at: i64,
+    ) -> Result<Entry> {
+        self.store_webhook(id, cfg, sealed, api_token, created_at, false)
+            .await
+    }
+
+    /// Stores `cfg` as a new webhook: 409 when its id exists (also when another
+    /// request created it a moment ago).
+    async fn save_new(
+        &self,
+        id: &str,
+        cfg: WebhookConfig,
+        sealed: Vec<String>,
+        api_token: Option<String>,
+    ) -> Result<Entry> {
+        self.store_webhook(id, cfg, sealed, api_token, now_micros(), true)
+            .await
+    }
+
+    async fn store_webhook(
+        &self,
+        id: &str,
         mut cfg: WebhookConfig,
         sealed: Vec<String>,
         api_token: Option<String>,
         created_at: i64,
+        new: bool,
     ) -> Result<Entry> {
         cfg.webhook_id = Some(id.to_owned());
         cfg.endpoint = None;
@@ -120,7 +153,13 @@ impl Engine {
             updated_at: now_micros(),
             api_token,
         };
-        self.store.put_webhook(&record).await?;
+        if new {
+            if !self.store.insert_webhook(&record).await? {
+                return Err(exists(id));
+            }
+        } else {
+            self.store.put_webhook(&record).await?;
+        }
         self.registry
             .put_stored(entry_from_record(&record, &self.sealer).map_err(Error::internal)?);
         entry_from_record(&record, &self.sealer).map_err(Error::internal)
@@ -136,11 +175,8 @@ impl Engine {
                 "gives no usable webhook id; set webhook_id",
             ));
         }
-        if self.registry.get(&id).is_some() || self.store.get_webhook(&id).await?.is_some() {
-            return Err(Error::conflict(
-                "webhook_exists",
-                format!("webhook {id:?} exists; PUT to replace it"),
-            ));
+        if self.registry.get(&id).is_some() {
+            return Err(exists(&id));
         }
         let secrets = given_secrets(&cfg);
         let sealed = secrets
@@ -151,7 +187,7 @@ impl Engine {
             .api_token
             .as_ref()
             .map(|t| self.sealer.seal(t.as_bytes()));
-        let entry = self.save(&id, cfg, sealed, api_token, now_micros()).await?;
+        let entry = self.save_new(&id, cfg, sealed, api_token).await?;
         tracing::info!(webhook = %id, "webhook created");
         Ok(Saved {
             entry,

@@ -99,6 +99,10 @@ pub trait EventStore: Send + Sync {
 /// Webhooks registered through the API or the CLI.
 #[async_trait::async_trait]
 pub trait WebhookStore: Send + Sync {
+    /// Creates a webhook unless its id exists; true when it was created. Two
+    /// concurrent creates of one id: exactly one succeeds.
+    async fn insert_webhook(&self, w: &WebhookRecord) -> Result<bool>;
+
     /// Creates or replaces a webhook.
     async fn put_webhook(&self, w: &WebhookRecord) -> Result<()>;
 
@@ -124,6 +128,9 @@ pub trait SettingStore: Send + Sync {
 /// Agents that take tasks.
 #[async_trait::async_trait]
 pub trait AgentStore: Send + Sync {
+    /// Creates an agent unless its name exists; true when it was created.
+    async fn insert_agent(&self, agent: &Agent) -> Result<bool>;
+
     /// Creates or replaces an agent.
     async fn put_agent(&self, agent: &Agent) -> Result<()>;
 

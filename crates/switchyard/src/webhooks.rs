@@ -111,7 +111,14 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
                 updated_at: now,
                 api_token: None,
             };
-            store.put_webhook(&record).await?;
+            // Create never replaces: an existing webhook keeps its commands and
+            // write-back token (`switchyard webhooks enable|disable` and the API
+            // change one).
+            if !store.insert_webhook(&record).await? {
+                anyhow::bail!(
+                    "webhook {id} exists; change it through the API (PUT /api/webhooks/{id})"
+                );
+            }
             println!("created /webhooks/{provider}/{id}");
             Ok(())
         }

@@ -9,6 +9,11 @@ use crate::{AgentStore, Result};
 
 #[async_trait::async_trait]
 impl AgentStore for PgStore {
+    async fn insert_agent(&self, a: &Agent) -> Result<bool> {
+        let s = sql::insert(a);
+        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    }
+
     async fn put_agent(&self, a: &Agent) -> Result<()> {
         let s = sql::put(a);
         query(&s).execute(&self.writer).await.db()?;

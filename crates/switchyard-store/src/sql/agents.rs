@@ -7,7 +7,24 @@ use crate::state::DbText;
 const AGENT_COLUMNS: &str = "name, description, mode, url, secret, created_at, updated_at";
 
 /// Creates or replaces an agent; `created_at` stays the first one.
+/// Creates an agent unless its name exists.
+pub(crate) fn insert(a: &Agent) -> Stmt<'_> {
+    let mut s = values(a);
+    s.push(" ON CONFLICT (name) DO NOTHING");
+    s
+}
+
 pub(crate) fn put(a: &Agent) -> Stmt<'_> {
+    let mut s = values(a);
+    s.push(
+        " ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
+         mode = excluded.mode, url = excluded.url, secret = excluded.secret, \
+         updated_at = excluded.updated_at",
+    );
+    s
+}
+
+fn values(a: &Agent) -> Stmt<'_> {
     let mut s = Stmt::new(format!("INSERT INTO agents ({AGENT_COLUMNS}) "));
     s.push_values([a], |a| {
         vec![
@@ -20,11 +37,6 @@ pub(crate) fn put(a: &Agent) -> Stmt<'_> {
             a.updated_at.into(),
         ]
     });
-    s.push(
-        " ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
-         mode = excluded.mode, url = excluded.url, secret = excluded.secret, \
-         updated_at = excluded.updated_at",
-    );
     s
 }
 

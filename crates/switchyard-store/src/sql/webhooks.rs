@@ -6,8 +6,26 @@ use crate::model::WebhookRecord;
 const WEBHOOK_COLUMNS: &str = "webhook_id, name, provider, enabled, secrets, config_json, \
      created_at, created_by, updated_at, api_token";
 
+/// Creates a webhook unless its id exists.
+pub(crate) fn insert(w: &WebhookRecord) -> Stmt<'_> {
+    let mut s = values(w);
+    s.push(" ON CONFLICT (webhook_id) DO NOTHING");
+    s
+}
+
 /// Creates or replaces a webhook; `created_at` and `created_by` stay the first ones.
 pub(crate) fn put(w: &WebhookRecord) -> Stmt<'_> {
+    let mut s = values(w);
+    s.push(
+        " ON CONFLICT (webhook_id) DO UPDATE SET name = excluded.name, \
+         provider = excluded.provider, enabled = excluded.enabled, \
+         secrets = excluded.secrets, config_json = excluded.config_json, \
+         updated_at = excluded.updated_at, api_token = excluded.api_token",
+    );
+    s
+}
+
+fn values(w: &WebhookRecord) -> Stmt<'_> {
     let mut s = Stmt::new(format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) "));
     s.push_values([w], |w| {
         vec![
@@ -23,12 +41,6 @@ pub(crate) fn put(w: &WebhookRecord) -> Stmt<'_> {
             w.api_token.as_deref().into(),
         ]
     });
-    s.push(
-        " ON CONFLICT (webhook_id) DO UPDATE SET name = excluded.name, \
-         provider = excluded.provider, enabled = excluded.enabled, \
-         secrets = excluded.secrets, config_json = excluded.config_json, \
-         updated_at = excluded.updated_at, api_token = excluded.api_token",
-    );
     s
 }
 

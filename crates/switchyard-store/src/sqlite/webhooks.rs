@@ -9,6 +9,11 @@ use crate::{Result, WebhookStore};
 
 #[async_trait::async_trait]
 impl WebhookStore for SqliteStore {
+    async fn insert_webhook(&self, w: &WebhookRecord) -> Result<bool> {
+        let s = sql::insert(w);
+        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    }
+
     async fn put_webhook(&self, w: &WebhookRecord) -> Result<()> {
         let s = sql::put(w);
         query(&s).execute(&self.writer).await.db()?;

@@ -23,6 +23,7 @@ both_stores!(
     interleaved_redeliveries_never_fail,
     a_credential_goes_only_where_the_operator_said,
     bodies_that_are_not_objects_are_refused,
+    concurrent_creates_of_one_id_make_one,
 );
 
 const NOTION_TOKEN: &str = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
@@ -291,5 +292,85 @@ async fn bodies_that_are_not_objects_are_refused(kind: Kind) {
         assert_eq!(v["error"]["code"], "malformed_body");
     }
     assert_eq!(app.store.count_events().await.unwrap(), 0);
+    app.stop().await;
+}
+
+/// Two creates of one id at once: exactly one 201, every other 409 (webhooks and
+/// agents alike).
+async fn concurrent_creates_of_one_id_make_one(kind: Kind) {
+    let app = Arc::new(TestApp::spawn(kind).await);
+    for (path, body) in [
+        (
+            "/api/webhooks",
+            serde_json::json!({"webhook_id": "twin", "name": "twin", "provider": "github"}),
+        ),
+        (
+            "/api/agents",
+            serde_json::json!({"name": "twin-agent", "mode": "pull"}),
+        ),
+    ] {
+        let mut calls = Vec::new();
+        for _ in 0..8 {
+            let (app, body) = (app.clone(), body.clone());
+            calls.push(tokio::spawn(async move {
+                app.api(reqwest::Method::POST, path, Some(body)).await.0
+            }));
+        }
+        let mut statuses = Vec::new();
+        for c in calls {
+            statuses.push(c.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409], "{path}");
+    }
+    if let Ok(app) = Arc::try_unwrap(app) {
+        app.stop().await;
+    }
+}
+
+/// README's `switchyard webhooks create`, run after the API made that webhook,
+/// refuses instead of replacing it (and dropping its commands).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_create_never_replaces_a_webhook() {
+    let app = TestApp::spawn(Kind::Sqlite).await;
+    let hook = serde_json::json!({"webhook_id": "github-issues-001", "name": "GitHub Issue Tracker",
+        "provider": "github", "secret": "your-webhook-secret",
+        "commands": [{"trigger": "issues.opened", "action": "create_task", "agent": "planning"}]});
+    let (s, v) = app
+        .api(reqwest::Method::POST, "/api/webhooks", Some(hook))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let crate::support::StoreAt::Sqlite(url) = &app.store_at else {
+        unreachable!("a SQLite app")
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "webhooks",
+            "create",
+            "--provider",
+            "github",
+            "--id",
+            "github-issues-001",
+        ])
+        .args(["--secret", "S"])
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env("SWITCHYARD_DATA_DIR", app.data_dir())
+        .output()
+        .expect("run switchyard");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("exists"), "{stderr}");
+    let w = app
+        .store
+        .get_webhook("github-issues-001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        w.config_json.contains("create_task"),
+        "commands kept: {}",
+        w.config_json
+    );
     app.stop().await;
 }

@@ -359,6 +359,11 @@ impl TestApp {
         }
     }
 
+    /// The server's data folder (its master key), for a CLI run beside it.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
