@@ -24,16 +24,33 @@ const SIGNATURE: &str = "webhook-signature";
 /// libraries allow.
 pub const TOLERANCE: i64 = 300;
 
+/// The `svix-*` twin of a `webhook-*` header.
+fn svix_twin(name: &'static str) -> &'static str {
+    match name {
+        ID => "svix-id",
+        TIMESTAMP => "svix-timestamp",
+        _ => "svix-signature",
+    }
+}
+
 /// A `webhook-*` header, or its `svix-*` twin.
 fn header<'a>(req: &Inbound<'a>, name: &'static str) -> Option<&'a str> {
-    req.header(name).or_else(|| {
-        let svix = match name {
-            ID => "svix-id",
-            TIMESTAMP => "svix-timestamp",
-            _ => "svix-signature",
-        };
-        req.header(svix)
-    })
+    req.header(name).or_else(|| req.header(svix_twin(name)))
+}
+
+/// The signing header a request uses — `webhook-*`, else its `svix-*` twin —
+/// refusing it when it is sent twice (one header may list several signatures; the
+/// header itself repeated is ambiguous).
+fn signing_header<'a>(req: &Inbound<'a>, name: &'static str) -> Result<&'a str, VerifyError> {
+    for n in [name, svix_twin(name)] {
+        if req.is_repeated(n) {
+            return Err(VerifyError::Malformed(n));
+        }
+        if let Some(v) = req.header(n) {
+            return Ok(v);
+        }
+    }
+    Err(VerifyError::Missing(name))
 }
 
 /// The HMAC key a configured secret stands for; `None` for a `whsec_` secret that is
