@@ -33,8 +33,10 @@ fuzz_target!(|i: Input<'_>| {
         user: i.user.map(str::to_owned),
     });
     if let Ok(req) = build(&target, i.text, creds.as_ref(), i.base) {
+        // Schemes are case-insensitive (RFC 3986 3.1): `hTtp://` is http.
+        let lower = req.url.to_ascii_lowercase();
         assert!(
-            req.url.starts_with("http://") || req.url.starts_with("https://"),
+            lower.starts_with("http://") || lower.starts_with("https://"),
             "{}",
             req.url
         );

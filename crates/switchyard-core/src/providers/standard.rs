@@ -69,23 +69,9 @@ impl Provider for Standard {
     }
 
     fn verify(&self, req: &Inbound<'_>, secrets: &[Secret]) -> Result<(), VerifyError> {
-        // One header may list several signatures; the header itself sent twice is
-        // ambiguous.
-        for name in [
-            ID,
-            TIMESTAMP,
-            SIGNATURE,
-            "svix-id",
-            "svix-timestamp",
-            "svix-signature",
-        ] {
-            if req.is_repeated(name) {
-                return Err(VerifyError::Malformed(name));
-            }
-        }
-        let value = header(req, SIGNATURE).ok_or(VerifyError::Missing(SIGNATURE))?;
-        let id = header(req, ID).ok_or(VerifyError::Missing(ID))?;
-        let ts_text = header(req, TIMESTAMP).ok_or(VerifyError::Missing(TIMESTAMP))?;
+        let value = signing_header(req, SIGNATURE)?;
+        let id = signing_header(req, ID)?;
+        let ts_text = signing_header(req, TIMESTAMP)?;
         let ts: i64 = ts_text
             .parse()
             .map_err(|_| VerifyError::Malformed(TIMESTAMP))?;
