@@ -133,6 +133,24 @@ pub struct Event {
     pub matched: String,
 }
 
+impl Event {
+    /// The event as listings show it, without payload and headers.
+    pub fn summary(&self) -> EventSummary {
+        EventSummary {
+            event_id: self.event_id.clone(),
+            webhook_id: self.webhook_id.clone(),
+            provider: self.provider.clone(),
+            event_type: self.event_type.clone(),
+            delivery_id: self.delivery_id.clone(),
+            received_at: self.received_at,
+            source: self.source.clone(),
+            subject: self.subject.clone(),
+            actor: self.actor.clone(),
+            thread_key: self.thread_key.clone(),
+        }
+    }
+}
+
 /// A stored event without its payload and headers, for listings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventSummary {

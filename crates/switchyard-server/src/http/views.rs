@@ -127,19 +127,7 @@ pub struct EventView {
 impl From<&Event> for EventView {
     fn from(e: &Event) -> Self {
         Self {
-            summary: EventSummaryView {
-                id: e.event_id.clone(),
-                event_id: e.event_id.clone(),
-                webhook_id: e.webhook_id.clone(),
-                provider: e.provider.clone(),
-                event_type: e.event_type.clone(),
-                delivery_id: e.delivery_id.clone(),
-                received_at: rfc3339(e.received_at),
-                source: e.source.clone(),
-                subject: e.subject.clone(),
-                actor: e.actor.clone(),
-                thread_key: e.thread_key.clone(),
-            },
+            summary: EventSummaryView::from(&e.summary()),
             headers: json_or_text(&e.headers),
             payload: json_or_text(&e.payload),
             matched_command: e.matched_command.clone(),

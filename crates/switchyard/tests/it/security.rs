@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchyard_store::prelude::*;
-use switchyard_store::{NewEvent, WriteOp, WriteOutcome};
+use switchyard_store::{WriteOp, WriteOutcome};
 
 use crate::both_stores;
 use crate::delivery::{delivery_of, wait_for_status};
@@ -149,26 +149,12 @@ async fn odd_delivery_ids_are_stored_and_deduplicated(kind: Kind) {
 }
 
 fn event(id: &str, delivery: &str) -> WriteOp {
-    WriteOp::Event(NewEvent {
-        event_id: id.into(),
-        webhook_id: "github".into(),
-        provider: "github".into(),
-        event_type: "issues.opened".into(),
-        delivery_id: Some(delivery.into()),
-        received_at: 1,
-        headers: "{}".into(),
-        payload: "{}".into(),
-        source: None,
-        subject: None,
-        actor: None,
-        thread_key: None,
-        matched: "[]".into(),
-        matched_command: None,
-        task_id: None,
-        response_sent: false,
-        effects: Vec::new(),
-        answers: None,
-    })
+    WriteOp::Event(crate::story::event(
+        id,
+        "github",
+        Some(delivery),
+        "issues.opened",
+    ))
 }
 
 /// Two writers holding the same two redeliveries in opposite orders, many times

@@ -15,7 +15,7 @@ use switchyard_store::{
 use crate::both_stores;
 use crate::support::{fresh_store, pg_url, Kind};
 
-fn event(id: &str, webhook: &str, delivery: Option<&str>, ty: &str) -> NewEvent {
+pub(crate) fn event(id: &str, webhook: &str, delivery: Option<&str>, ty: &str) -> NewEvent {
     NewEvent {
         event_id: id.into(),
         webhook_id: webhook.into(),
