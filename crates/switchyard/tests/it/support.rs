@@ -349,7 +349,12 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
 
-            client: reqwest::Client::new(),
+            // Bounded, so a request that never gets an answer fails its test
+            // instead of hanging the suite (the long-polls tested wait at most 60 s).
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(90))
+                .build()
+                .expect("client"),
             store,
             store_at,
             state,
@@ -431,7 +436,12 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("server run");
+            // A drain that never ends fails the test, rather than hanging the suite.
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("the server stops within 60 s of its shutdown signal")
+                .expect("join")
+                .expect("server run");
         }
     }
 }
