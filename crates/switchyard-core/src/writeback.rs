@@ -229,6 +229,15 @@ pub enum BuildError {
     InvalidUrl(String),
 }
 
+/// The providers whose threads Switchyard can post on (`comment`, `ask`,
+/// `respond`); for the others a reply has nowhere to go.
+pub const CAN_POST: [&str; 5] = ["github", "gitlab", "jira", "linear", "slack"];
+
+/// Whether `provider` has a channel Switchyard can post replies on.
+pub fn can_post(provider: &str) -> bool {
+    CAN_POST.contains(&provider)
+}
+
 /// Builds the request that posts `text` on the target's thread. `base` is
 /// `ApiBases::for_provider` for the target (unused by Slack's `response_url`).
 pub fn build(

@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::{Result, StartError};
 use crate::hub::Hub;
+use crate::protect::Protections;
+use crate::supervise::Workers;
 use crate::writer::Writer;
 use crate::{config_dir, delivery, keys, outbox, plan, registry};
 
@@ -31,6 +33,10 @@ pub struct Engine {
     pub outbox: outbox::Outbox,
     /// The delivery engine's handle.
     pub deliveries: delivery::Handle,
+    /// The supervised background workers and their health.
+    pub workers: Workers,
+    /// Allow-lists, rate limits and the refusal cap (see [`crate::protect`]).
+    pub protections: Arc<Protections>,
 }
 
 /// The engine's background work, stopped in order by [`Background::stop`].
@@ -62,8 +68,10 @@ impl Engine {
             &config.data_dir,
         )?;
         let hub = Hub::default();
+        let workers = Workers::default();
         let stop_writer = CancellationToken::new();
-        let (writer, writer_tasks) = Writer::spawn(store.clone(), hub.clone(), stop_writer.clone());
+        let (writer, writer_tasks) =
+            Writer::spawn(store.clone(), hub.clone(), &workers, stop_writer.clone());
         let registry = registry::Registry::default();
         let stop_delivery = CancellationToken::new();
         let (deliveries, delivery_tasks) = delivery::Handle::spawn(
@@ -72,6 +80,7 @@ impl Engine {
             sealer.clone(),
             config.delivery.clone(),
             hub.outbox_notify(),
+            &workers,
             stop_delivery.clone(),
         )?;
         registry.refresh_stored(store.as_ref(), &sealer).await?;
@@ -80,6 +89,11 @@ impl Engine {
             config_dir::load(dir, &registry);
         }
         let outbox = outbox::Outbox::new(&config, registry.clone());
+        let protections = Arc::new(Protections::new(
+            config.trusted_proxies.clone(),
+            config.rate_limit,
+            config.rejections_per_minute,
+        ));
         let engine = Self {
             store,
             writer,
@@ -90,31 +104,40 @@ impl Engine {
             hub,
             outbox,
             deliveries,
+            workers,
+            protections,
         };
         let stop_loops = CancellationToken::new();
         let mut loops = JoinSet::new();
         if let Some(dir) = engine.config.config_dir.clone() {
-            loops.spawn(config_dir::watch(
-                dir,
-                engine.registry.clone(),
-                stop_loops.clone(),
-                Duration::from_secs(1),
-            ));
+            let (registry, stop) = (engine.registry.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "config-watch", stop.clone(), move || {
+                    config_dir::watch(
+                        dir.clone(),
+                        registry.clone(),
+                        stop.clone(),
+                        Duration::from_secs(1),
+                    )
+                });
         }
         {
             // Other replicas (and the CLI) change stored webhooks: pick that up.
             let (e, stop) = (engine.clone(), stop_loops.clone());
-            loops.spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                    if let Err(err) = e.registry.refresh_stored(e.store.as_ref(), &e.sealer).await {
-                        tracing::warn!(error = %err, "could not refresh webhooks from the store");
-                    }
-                }
-            });
+            engine
+                .workers
+                .spawn(&mut loops, "registry-refresh", stop.clone(), move || {
+                    refresh_loop(e.clone(), stop.clone())
+                });
+        }
+        {
+            let (e, stop) = (engine.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "rejections-prune", stop.clone(), move || {
+                    prune_loop(e.clone(), stop.clone())
+                });
         }
         let background = Background {
             loops,
@@ -149,6 +172,38 @@ impl Engine {
             .submit(switchyard_store::WriteOp::Effects(effects))
             .await?;
         Ok(())
+    }
+}
+
+/// Reloads stored webhooks every 2 s until `stop`.
+async fn refresh_loop(e: Engine, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        if let Err(err) = e.registry.refresh_stored(e.store.as_ref(), &e.sealer).await {
+            tracing::warn!(error = %err, "could not refresh webhooks from the store");
+        }
+    }
+}
+
+/// Deletes refused requests past their retention now and then every hour, and
+/// forgets the rate-limit buckets of webhooks that are gone.
+async fn prune_loop(e: Engine, stop: CancellationToken) {
+    loop {
+        match e.prune_rejections().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "old refused requests pruned"),
+            Err(err) => tracing::warn!(error = %err, "could not prune refused requests"),
+        }
+        e.protections.retain_buckets(|id| {
+            e.registry.get(id).is_some() || switchyard_core::providers::by_name(id).is_some()
+        });
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 }
 

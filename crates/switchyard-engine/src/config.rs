@@ -53,6 +53,16 @@ pub struct Config {
     /// still answers health, metrics and admin requests (see
     /// `switchyard_server::serve`), and connections beyond that are closed at once.
     pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` is believed when telling a request's client
+    /// address (for allow-lists and the audit log); no one's when empty.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The rate limit of webhooks that set none of their own; none when `None`.
+    pub rate_limit: Option<switchyard_core::routing::RateLimit>,
+    /// Refused requests one client address may record in the audit log a minute;
+    /// the rest are only counted (`switchyard_rejections_unrecorded_total`).
+    pub rejections_per_minute: u32,
+    /// How long refused requests stay in the audit log.
+    pub rejections_retention: Duration,
 }
 
 /// The store's URL. A PostgreSQL URL may carry a password, so `Debug` and `Display`
@@ -138,6 +148,11 @@ pub enum Key {
     HeaderReadTimeout,
     BodyReadTimeout,
     MaxConnections,
+    TrustedProxies,
+    RateLimitPerSecond,
+    RateLimitBurst,
+    RejectionsPerMinute,
+    RejectionsRetention,
     PublicUrl,
     RetrySchedule,
     ConnectTimeout,
@@ -163,6 +178,11 @@ impl Key {
         Key::HeaderReadTimeout,
         Key::BodyReadTimeout,
         Key::MaxConnections,
+        Key::TrustedProxies,
+        Key::RateLimitPerSecond,
+        Key::RateLimitBurst,
+        Key::RejectionsPerMinute,
+        Key::RejectionsRetention,
         Key::PublicUrl,
         Key::RetrySchedule,
         Key::ConnectTimeout,
@@ -189,6 +209,11 @@ impl Key {
             Key::HeaderReadTimeout => "header_read_timeout".into(),
             Key::BodyReadTimeout => "body_read_timeout".into(),
             Key::MaxConnections => "max_connections".into(),
+            Key::TrustedProxies => "trusted_proxies".into(),
+            Key::RateLimitPerSecond => "rate_limit.per_second".into(),
+            Key::RateLimitBurst => "rate_limit.burst".into(),
+            Key::RejectionsPerMinute => "rejections.per_minute".into(),
+            Key::RejectionsRetention => "rejections.retention".into(),
             Key::PublicUrl => "public_url".into(),
             Key::RetrySchedule => "delivery.retry_schedule".into(),
             Key::ConnectTimeout => "delivery.connect_timeout".into(),
@@ -213,6 +238,11 @@ impl Key {
             Key::HeaderReadTimeout => "SWITCHYARD_HEADER_READ_TIMEOUT",
             Key::BodyReadTimeout => "SWITCHYARD_BODY_READ_TIMEOUT",
             Key::MaxConnections => "SWITCHYARD_MAX_CONNECTIONS",
+            Key::TrustedProxies => "SWITCHYARD_TRUSTED_PROXIES",
+            Key::RateLimitPerSecond => "SWITCHYARD_RATE_LIMIT_PER_SECOND",
+            Key::RateLimitBurst => "SWITCHYARD_RATE_LIMIT_BURST",
+            Key::RejectionsPerMinute => "SWITCHYARD_REJECTIONS_PER_MINUTE",
+            Key::RejectionsRetention => "SWITCHYARD_REJECTIONS_RETENTION",
             Key::PublicUrl => "SWITCHYARD_PUBLIC_URL",
             Key::RetrySchedule => "SWITCHYARD_RETRY_SCHEDULE",
             Key::ConnectTimeout => "SWITCHYARD_DELIVERY_CONNECT_TIMEOUT",
@@ -289,6 +319,13 @@ pub const WAIT_FALLBACK_RANGE: (Duration, Duration) =
 /// The range of [`Config::header_read_timeout`] and [`Config::body_read_timeout`].
 pub const READ_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(3600));
+/// The range of [`Config::rejections_per_minute`] (0 records none).
+pub const REJECTIONS_PER_MINUTE_RANGE: (u32, u32) = (0, 100_000);
+/// The range of [`Config::rejections_retention`].
+pub const REJECTIONS_RETENTION_RANGE: (Duration, Duration) = (
+    Duration::from_secs(60),
+    Duration::from_secs(10 * 365 * 24 * 3600),
+);
 /// The range of [`Config::max_connections`].
 pub const MAX_CONNECTIONS_RANGE: (usize, usize) = (1, 100_000);
 
@@ -371,6 +408,10 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            trusted_proxies: Vec::new(),
+            rate_limit: None,
+            rejections_per_minute: 60,
+            rejections_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
@@ -433,6 +474,28 @@ impl Config {
         duration_in_range(Key::BodyReadTimeout, self.body_read_timeout, lo, hi)?;
         let (lo, hi) = MAX_CONNECTIONS_RANGE;
         in_range(Key::MaxConnections, self.max_connections, lo, hi)?;
+        if let Some(r) = &self.rate_limit {
+            use switchyard_core::routing::access::{MAX_BURST, MAX_PER_SECOND, MIN_PER_SECOND};
+            if !r.per_second.is_finite()
+                || !(MIN_PER_SECOND..=MAX_PER_SECOND).contains(&r.per_second)
+            {
+                return Err(ConfigError::new(
+                    Key::RateLimitPerSecond,
+                    Problem::NotFinite {
+                        min: MIN_PER_SECOND,
+                        max: MAX_PER_SECOND,
+                        got: r.per_second,
+                    },
+                ));
+            }
+            if let Some(b) = r.burst {
+                in_range(Key::RateLimitBurst, b, 1, MAX_BURST)?;
+            }
+        }
+        let (lo, hi) = REJECTIONS_PER_MINUTE_RANGE;
+        in_range(Key::RejectionsPerMinute, self.rejections_per_minute, lo, hi)?;
+        let (lo, hi) = REJECTIONS_RETENTION_RANGE;
+        duration_in_range(Key::RejectionsRetention, self.rejections_retention, lo, hi)?;
         validate_delivery(&self.delivery)
     }
 

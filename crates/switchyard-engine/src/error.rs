@@ -44,6 +44,9 @@ pub struct Error {
     pub message: String,
     /// For [`ErrorKind::Invalid`]: each problem with the path of the field it is about.
     pub fields: Vec<FieldError>,
+    /// Seconds to wait before trying again (`Retry-After`), for a refusal that
+    /// passes with time.
+    pub retry_after: Option<u32>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,7 +58,16 @@ impl Error {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, saying when to try again: `wait` in whole seconds, rounded
+    /// up (retrying earlier would be refused again), at least 1.
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX).max(1));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -95,6 +107,7 @@ impl Error {
             code,
             message: format!("{} problem(s); first: {first}", fields.len()),
             fields,
+            retry_after: None,
         }
     }
 

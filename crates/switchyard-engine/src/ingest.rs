@@ -16,7 +16,7 @@ use switchyard_core::{providers, Inbound, ParseError, Provider, Reply, Secret};
 use switchyard_store::{new_id, now_micros, NewEvent, NewRejection, WriteOp, WriteOutcome};
 
 use crate::app::Engine;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Entry;
 
 /// Which endpoint a request came to.
@@ -45,15 +45,16 @@ pub struct Target {
 #[derive(Debug)]
 pub struct Refusal {
     pub webhook_id: Option<String>,
-    pub provider: Option<String>,
+    /// A provider Switchyard knows (an unknown name in the path is not kept).
+    pub provider: Option<&'static str>,
     pub error: Error,
 }
 
 impl Refusal {
-    fn new(webhook_id: Option<&str>, provider: Option<&str>, error: Error) -> Self {
+    fn new(webhook_id: Option<&str>, provider: Option<&'static str>, error: Error) -> Self {
         Self {
             webhook_id: webhook_id.map(str::to_owned),
-            provider: provider.map(str::to_owned),
+            provider,
             error,
         }
     }
@@ -151,10 +152,13 @@ impl Engine {
         let unknown = || {
             Refusal::new(
                 None,
-                Some(provider),
+                providers::by_name(provider).map(|p| p.name()),
                 Error::not_found(
                     "unknown_webhook",
-                    format!("no enabled webhook {webhook_id:?} for provider {provider:?}"),
+                    format!(
+                        "no enabled webhook {:?} for provider {provider:?}",
+                        cut(webhook_id, MAX_RECORDED_ID)
+                    ),
                 ),
             )
         };
@@ -173,7 +177,7 @@ impl Engine {
             let var = crate::config::env_var_for(p.name());
             return Err(Refusal::new(
                 Some(webhook_id),
-                Some(provider),
+                Some(p.name()),
                 Error::not_found(
                     "webhook_not_configured",
                     format!("webhook {webhook_id:?} has no secret and {var} is not set"),
@@ -186,6 +190,26 @@ impl Engine {
             secrets,
             entry: Some(entry),
         })
+    }
+
+    /// The address a request counts as coming from: `peer`, or for a trusted proxy
+    /// what it says in `X-Forwarded-For` (see [`crate::protect::Protections::client_ip`]).
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        self.protections.client_ip(peer, headers)
+    }
+
+    /// The checks made before the body is read: the webhook's IP allow-list (403
+    /// `ip_not_allowed`), then its rate limit (429 `rate_limited`, with when to
+    /// retry).
+    pub fn admit(&self, t: &Target, client: IpAddr) -> Result<(), Refusal> {
+        let (allowed, own) = match &t.entry {
+            Some(e) => (e.compiled.allowed_ips(), e.compiled.rate_limit()),
+            None => (&[][..], None),
+        };
+        self.protections
+            .check_allowed(allowed, client)
+            .and_then(|()| self.protections.check_rate(&t.webhook_id, own))
+            .map_err(|e| self.refusal(t, e))
     }
 
     /// A refusal for `target` (a body over the limit, found by the caller).
@@ -284,28 +308,63 @@ impl Engine {
         })
     }
 
-    /// Records a refused request in the audit log (never its body). A store that
-    /// is unavailable is not asked to record that it is unavailable.
+    /// Records a refused request in the audit log (never its body, and its ids cut
+    /// to [`MAX_RECORDED_ID`] bytes). Not recorded, only counted: a store that is
+    /// unavailable, a request over its rate limit (that would let a flood fill the
+    /// disk), and refusals past `rejections_per_minute` for one address.
     pub async fn record_refusal(&self, r: &Refusal, status: u16, remote: Option<IpAddr>) {
         let reason = r.error.code;
         metrics::counter!("switchyard_webhooks_rejected_total", "reason" => reason).increment(1);
-        tracing::info!(status, reason, webhook = ?r.webhook_id, remote = ?remote, "request refused");
-        if r.error.kind == ErrorKind::Unavailable {
+        tracing::info!(status, reason, webhook = ?r.webhook_id.as_deref().map(|w| cut(w, MAX_RECORDED_ID)), remote = ?remote, "request refused");
+        if matches!(
+            r.error.kind,
+            ErrorKind::Unavailable | ErrorKind::TooManyRequests
+        ) {
+            return;
+        }
+        if !self.protections.may_record_refusal(remote) {
+            metrics::counter!("switchyard_rejections_unrecorded_total").increment(1);
             return;
         }
         let rejection = NewRejection {
             at: now_micros(),
-            webhook_id: r.webhook_id.clone(),
-            provider: r.provider.clone(),
+            webhook_id: r
+                .webhook_id
+                .as_deref()
+                .map(|w| cut(w, MAX_RECORDED_ID).to_owned()),
+            provider: r.provider.map(str::to_owned),
             remote_addr: remote.map(|ip| ip.to_string()),
             status: i64::from(status),
             reason: reason.to_owned(),
-            detail: r.error.message.clone(),
+            detail: cut(&r.error.message, MAX_RECORDED_DETAIL).to_owned(),
         };
         if let Err(e) = self.writer.submit(WriteOp::Rejection(rejection)).await {
             tracing::warn!(error = %e, "could not record a refused request in the audit log");
         }
     }
+
+    /// Deletes refused requests older than `rejections_retention`; how many.
+    pub async fn prune_rejections(&self) -> Result<u64> {
+        let keep = self.config.rejections_retention.as_micros() as i64;
+        Ok(self.store.prune_rejections(now_micros() - keep).await?)
+    }
+}
+
+/// The longest webhook id or provider name the audit log keeps, in bytes.
+pub const MAX_RECORDED_ID: usize = 128;
+/// The longest refusal message the audit log keeps, in bytes.
+pub const MAX_RECORDED_DETAIL: usize = 512;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Headers worth keeping with an event, as a JSON object. Credentials and signatures

@@ -77,6 +77,17 @@ impl Engine {
                     format!("no event {event_id:?} on webhook {webhook_id:?}"),
                 )
             })?;
+        if !switchyard_core::writeback::can_post(&event.provider) {
+            // Queueing it would only dead-letter it later as "nothing to post".
+            return Err(Error::unprocessable(
+                "no_reply_channel",
+                format!(
+                    "{} has no channel Switchyard can post on (only {}); a routed `respond` command answers the webhook request itself",
+                    event.provider,
+                    switchyard_core::writeback::CAN_POST.join(", ")
+                ),
+            ));
+        }
         let key = format!(
             "{event_id}:api:{}:{}",
             kind.as_str(),

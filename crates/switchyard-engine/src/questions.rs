@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use switchyard_store::{Question, QuestionStatus};
+use switchyard_store::{Question, QuestionQuery, QuestionStatus};
 
 use crate::app::Engine;
 use crate::error::{Error, Result};
@@ -18,6 +18,11 @@ impl Engine {
             .get_question(id)
             .await?
             .ok_or_else(|| Error::not_found("unknown_question", format!("no question {id:?}")))
+    }
+
+    /// Questions newest first, filtered.
+    pub async fn list_questions(&self, q: &QuestionQuery) -> Result<Vec<Question>> {
+        Ok(self.store.list_questions(q).await?)
     }
 
     /// Waits up to `timeout` for the question to be answered; returns it either

@@ -166,6 +166,32 @@ impl Engine {
     }
 
     /// Creates a webhook from seed 002's `WebhookConfig` JSON.
+    /// What an operator should know about how a webhook is protected: a signing
+    /// provider with no secret anywhere (its endpoint answers 404 until one is
+    /// set), or a webhook that accepts unsigned requests from any address.
+    pub fn webhook_warnings(&self, e: &Entry) -> Vec<String> {
+        let provider = e.config.provider.as_str();
+        let Some(p) = switchyard_core::providers::by_name(provider) else {
+            return Vec::new();
+        };
+        if !e.secrets.is_empty() || !self.config.secrets_for(provider).is_empty() {
+            return Vec::new();
+        }
+        let var = crate::config::env_var_for(provider);
+        let id = &e.webhook_id;
+        if p.requires_secret() {
+            vec![format!(
+                "{provider} signs its webhooks and this one has no secret: /webhooks/{provider}/{id} answers 404 until you set one (\"secret\") or set {var}"
+            )]
+        } else if e.compiled.allowed_ips().is_empty() {
+            vec![format!(
+                "no secret and no allowed_ips: /webhooks/{provider}/{id} accepts unsigned requests from any address; set a secret (or {var}) or allowed_ips"
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
     pub async fn create_webhook(&self, body: &[u8]) -> Result<Saved> {
         let cfg = parse_config(body)?;
         let id = cfg.effective_id();

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Changes, Hub};
+use crate::supervise::Workers;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -42,13 +43,21 @@ impl Writer {
     /// Starts the writer tasks. They run until `stop` is cancelled (or every
     /// [`Writer`] handle is dropped); then they refuse new writes, commit what is
     /// queued, and end. Await the returned set to know they are done.
-    pub fn spawn(store: Arc<dyn Store>, hub: Hub, stop: CancellationToken) -> (Self, JoinSet<()>) {
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        workers: &Workers,
+        stop: CancellationToken,
+    ) -> (Self, JoinSet<()>) {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let mut tasks = JoinSet::new();
-        for _ in 0..store.writer_concurrency().max(1) {
-            let (store, rx, hub, stop) = (store.clone(), rx.clone(), hub.clone(), stop.clone());
-            tasks.spawn(async move { run(store, rx, hub, stop).await });
+        for i in 0..store.writer_concurrency().max(1) {
+            let (store, rx, hub, s) = (store.clone(), rx.clone(), hub.clone(), stop.clone());
+            let name = format!("writer-{i}");
+            workers.spawn(&mut tasks, &name, stop.clone(), move || {
+                run(store.clone(), rx.clone(), hub.clone(), s.clone())
+            });
         }
         (Self { tx }, tasks)
     }

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/heartbeat", post(tasks::heartbeat))
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/tasks/{id}/fail", post(tasks::fail))
+        .route("/questions", get(questions::list))
         .route("/questions/{id}", get(questions::get))
         .route("/questions/{id}/wait", get(questions::wait))
         .layer(DefaultBodyLimit::max(api_limit))

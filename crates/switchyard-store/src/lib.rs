@@ -94,6 +94,9 @@ pub trait EventStore: Send + Sync {
 
     /// Refused requests, newest first.
     async fn list_rejections(&self, limit: i64) -> Result<Vec<Rejection>>;
+
+    /// Deletes refused requests recorded before `before` (µs); how many.
+    async fn prune_rejections(&self, before: i64) -> Result<u64>;
 }
 
 /// Webhooks registered through the API or the CLI.
@@ -179,6 +182,9 @@ pub trait QuestionStore: Send + Sync {
     async fn get_question(&self, question_id: &str) -> Result<Option<Question>>;
 
     async fn list_questions_for_event(&self, event_id: &str) -> Result<Vec<Question>>;
+
+    /// Questions newest first, filtered.
+    async fn list_questions(&self, q: &QuestionQuery) -> Result<Vec<Question>>;
 }
 
 /// The outbox as a delivery queue: claims, attempts, retry and recovery.

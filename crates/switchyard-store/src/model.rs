@@ -270,6 +270,17 @@ pub struct TaskQuery {
     pub limit: i64,
 }
 
+/// Which questions `list_questions` returns: newest first.
+#[derive(Debug, Clone, Default)]
+pub struct QuestionQuery {
+    pub status: Option<QuestionStatus>,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    /// Only questions with an id before this one (the previous page's last).
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
 /// What happened to a heartbeat, completion or failure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskUpdate {

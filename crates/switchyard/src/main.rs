@@ -105,7 +105,34 @@ struct ServeArgs {
     #[arg(long)]
     max_connections: Option<usize>,
     #[command(flatten)]
+    protections: ProtectionArgs,
+    #[command(flatten)]
     delivery: DeliveryArgs,
+}
+
+/// Who may post and how often; what the refusal log keeps.
+#[derive(Debug, Clone, clap::Args)]
+struct ProtectionArgs {
+    /// Proxies (IPs and CIDRs, comma-separated) whose X-Forwarded-For is believed
+    /// when telling a client's address [env: SWITCHYARD_TRUSTED_PROXIES].
+    #[arg(long)]
+    trusted_proxies: Option<String>,
+    /// Requests a second every webhook without its own rate_limit accepts,
+    /// 0.001..=1000000 [env: SWITCHYARD_RATE_LIMIT_PER_SECOND; default: none].
+    #[arg(long)]
+    rate_limit_per_second: Option<f64>,
+    /// The default rate limit's burst, 1..=1000000 [env: SWITCHYARD_RATE_LIMIT_BURST;
+    /// default: the rate rounded up].
+    #[arg(long)]
+    rate_limit_burst: Option<u32>,
+    /// Refused requests recorded per client address a minute, 0..=100000 [env:
+    /// SWITCHYARD_REJECTIONS_PER_MINUTE; default: 60].
+    #[arg(long)]
+    rejections_per_minute: Option<u32>,
+    /// How long refused requests are kept, 1m..=10y [env:
+    /// SWITCHYARD_REJECTIONS_RETENTION; default: 7days].
+    #[arg(long)]
+    rejections_retention: Option<humantime::Duration>,
 }
 
 /// How outbound messages are delivered.
@@ -184,6 +211,13 @@ impl ServeArgs {
         );
         flag(&mut f, "body_read_timeout", text(&self.body_read_timeout));
         flag(&mut f, "max_connections", self.max_connections);
+        let p = &self.protections;
+        flag(&mut f, "trusted_proxies", p.trusted_proxies.clone());
+        flag(&mut f, "rate_limit.per_second", p.rate_limit_per_second);
+        flag(&mut f, "rate_limit.burst", p.rate_limit_burst);
+        flag(&mut f, "rejections.per_minute", p.rejections_per_minute);
+        let retention = text(&p.rejections_retention);
+        flag(&mut f, "rejections.retention", retention);
         let d = &self.delivery;
         flag(&mut f, "delivery.retry_schedule", d.retry_schedule.clone());
         let connect = text(&d.delivery_connect_timeout);

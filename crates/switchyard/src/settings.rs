@@ -75,6 +75,31 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("public_url", "SWITCHYARD_PUBLIC_URL", "--public-url"),
     (
+        "trusted_proxies",
+        "SWITCHYARD_TRUSTED_PROXIES",
+        "--trusted-proxies",
+    ),
+    (
+        "rate_limit.per_second",
+        "SWITCHYARD_RATE_LIMIT_PER_SECOND",
+        "--rate-limit-per-second",
+    ),
+    (
+        "rate_limit.burst",
+        "SWITCHYARD_RATE_LIMIT_BURST",
+        "--rate-limit-burst",
+    ),
+    (
+        "rejections.per_minute",
+        "SWITCHYARD_REJECTIONS_PER_MINUTE",
+        "--rejections-per-minute",
+    ),
+    (
+        "rejections.retention",
+        "SWITCHYARD_REJECTIONS_RETENTION",
+        "--rejections-retention",
+    ),
+    (
         "delivery.retry_schedule",
         "SWITCHYARD_RETRY_SCHEDULE",
         "--retry-schedule",
@@ -168,6 +193,10 @@ struct Settings {
     max_connections: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
+    /// CIDRs, as a list or one comma-separated string (as the environment gives).
+    trusted_proxies: StringOrList,
+    rate_limit: RateLimitSettings,
+    rejections: RejectionSettings,
     delivery: DeliverySettings,
     #[serde(default)]
     providers: BTreeMap<String, ProviderSettings>,
@@ -184,6 +213,42 @@ struct DeliverySettings {
     max_in_flight: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claim_timeout: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    List(Vec<String>),
+}
+
+impl StringOrList {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            Self::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Self::List(l) => l.iter().map(|s| s.trim()).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    burst: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectionSettings {
+    per_minute: u32,
+    retention: String,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -219,6 +284,15 @@ impl Default for Settings {
             body_read_timeout: humantime::format_duration(engine.body_read_timeout).to_string(),
             max_connections: engine.max_connections,
             public_url: None,
+            trusted_proxies: StringOrList::One(String::new()),
+            rate_limit: RateLimitSettings {
+                per_second: None,
+                burst: None,
+            },
+            rejections: RejectionSettings {
+                per_minute: engine.rejections_per_minute,
+                retention: humantime::format_duration(engine.rejections_retention).to_string(),
+            },
             delivery: DeliverySettings {
                 retry_schedule: "0,5s,5m,30m,2h,5h,10h,10h".into(),
                 connect_timeout: "5s".into(),
@@ -452,6 +526,31 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
     config.admin_key = s.admin_key.map(SecretString::from);
     config.secret_key = s.secret_key.map(SecretString::from);
     config.config_dir = Some(s.config_dir);
+    for item in s.trusted_proxies.items() {
+        let net = switchyard_core::routing::access::parse_network(item).ok_or_else(|| {
+            Invalid(format!(
+                "{} must be IP addresses or CIDRs such as 10.0.0.0/8 (got {item:?})",
+                named("trusted_proxies")
+            ))
+        })?;
+        config.trusted_proxies.push(net);
+    }
+    config.rate_limit = match (s.rate_limit.per_second, s.rate_limit.burst) {
+        (Some(per_second), burst) => {
+            Some(switchyard_core::routing::RateLimit { per_second, burst })
+        }
+        (None, Some(_)) => {
+            return Err(Invalid(format!(
+                "{} needs {} as well",
+                named("rate_limit.burst"),
+                named("rate_limit.per_second")
+            )))
+        }
+        (None, None) => None,
+    };
+    config.rejections_per_minute = s.rejections.per_minute;
+    config.rejections_retention =
+        duration(figment, "rejections.retention", &s.rejections.retention)?;
 
     for (name, p) in &s.providers {
         if providers::by_name(name).is_none() {

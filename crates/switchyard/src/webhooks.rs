@@ -14,7 +14,7 @@ use crate::StoreArgs;
 pub enum WebhooksCmd {
     /// List webhooks.
     List(StoreArgs),
-    /// Create or replace a webhook.
+    /// Create a webhook (an existing id is refused: use `update`).
     Create {
         /// Provider scheme: github, stripe, slack, standard, generic, ...
         #[arg(long)]
@@ -32,6 +32,29 @@ pub enum WebhooksCmd {
             hide_env_values = true
         )]
         secrets: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Change a webhook's secrets, name or state; what is not given is kept (its
+    /// commands and write-back token always are).
+    Update {
+        id: String,
+        /// Replace the signing secrets; repeat to keep several valid (rotation).
+        #[arg(
+            long = "secret",
+            env = "SWITCHYARD_NEW_WEBHOOK_SECRET",
+            hide_env_values = true
+        )]
+        secrets: Vec<String>,
+        /// A new human-readable name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Enable it.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Disable it: its endpoint answers 404 and stores nothing.
+        #[arg(long)]
+        disable: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -55,6 +78,7 @@ impl WebhooksCmd {
         match self {
             WebhooksCmd::List(store)
             | WebhooksCmd::Create { store, .. }
+            | WebhooksCmd::Update { store, .. }
             | WebhooksCmd::Enable { store, .. }
             | WebhooksCmd::Disable { store, .. } => store,
         }
@@ -120,6 +144,62 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
                 );
             }
             println!("created /webhooks/{provider}/{id}");
+            let p = providers::by_name(provider.as_str());
+            let default_secret = switchyard_engine::config::env_var_for(provider.as_str());
+            if secrets.is_empty()
+                && p.is_some_and(|p| p.requires_secret())
+                && config.secrets_for(provider.as_str()).is_empty()
+            {
+                eprintln!(
+                    "warning: {provider} signs its webhooks and this one has no secret: /webhooks/{provider}/{id} answers 404 until you give it one (switchyard webhooks update {id} --secret S) or set {default_secret}"
+                );
+            }
+            Ok(())
+        }
+        WebhooksCmd::Update {
+            id,
+            secrets,
+            name,
+            enable,
+            disable,
+            store: _,
+        } => {
+            if secrets.is_empty() && name.is_none() && !enable && !disable {
+                anyhow::bail!("nothing to change: give --secret, --name, --enable or --disable");
+            }
+            let store = open(config).await?;
+            let mut w = store
+                .get_webhook(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no webhook {id}"))?;
+            if !secrets.is_empty() {
+                let sealer = switchyard_engine::keys::load_sealer(
+                    config.secret_key.as_ref().map(ExposeSecret::expose_secret),
+                    &config.data_dir,
+                )?;
+                let sealed: Vec<String> =
+                    secrets.iter().map(|s| sealer.seal(s.as_bytes())).collect();
+                w.secrets = serde_json::to_string(&sealed)?;
+            }
+            if let Some(n) = name {
+                if n.trim().is_empty() {
+                    anyhow::bail!("--name must not be empty");
+                }
+                // An API-made webhook keeps its name in its config too.
+                if let Ok(serde_json::Value::Object(mut cfg)) =
+                    serde_json::from_str::<serde_json::Value>(&w.config_json)
+                {
+                    cfg.insert("name".into(), n.clone().into());
+                    w.config_json = serde_json::Value::Object(cfg).to_string();
+                }
+                w.name = n;
+            }
+            if enable || disable {
+                w.enabled = enable;
+            }
+            w.updated_at = now_micros();
+            store.put_webhook(&w).await?;
+            println!("updated {id}");
             Ok(())
         }
         WebhooksCmd::Enable { id, .. } => set_enabled(config, &id, true).await,

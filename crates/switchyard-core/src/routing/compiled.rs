@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::access::{self, RateLimit};
 use super::config::{at, command_ids, Action, FieldError, WebhookConfig};
 use super::filter::Conditions;
 use super::glob::Trigger;
@@ -25,6 +26,9 @@ pub struct CompiledWebhook {
     rules: Vec<Rule>,
     /// Holds every command's template, named by its rule's position in the config.
     env: minijinja::Environment<'static>,
+    /// Who may post (any address when empty).
+    allowed_ips: Vec<ipnet::IpNet>,
+    rate_limit: Option<RateLimit>,
 }
 
 #[derive(Clone)]
@@ -86,6 +90,10 @@ impl CompiledWebhook {
     pub fn compile(cfg: &WebhookConfig) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         cfg.check_fields(&mut errors);
+        let allowed_ips = access::parse_networks(&cfg.allowed_ips, "allowed_ips", &mut errors);
+        if let Some(r) = &cfg.rate_limit {
+            r.check("rate_limit", &mut errors);
+        }
         let ids = command_ids(&cfg.commands);
         let mut env = template::environment();
         let mut built = Vec::with_capacity(cfg.commands.len());
@@ -158,7 +166,19 @@ impl CompiledWebhook {
             infos,
             rules,
             env,
+            allowed_ips,
+            rate_limit: cfg.rate_limit,
         })
+    }
+
+    /// The networks allowed to post; empty means any.
+    pub fn allowed_ips(&self) -> &[ipnet::IpNet] {
+        &self.allowed_ips
+    }
+
+    /// The webhook's own rate limit, if it sets one.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
     }
 
     /// The commands in the order they run (priority, highest first; ties in list order).

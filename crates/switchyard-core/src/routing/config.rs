@@ -62,6 +62,12 @@ pub struct WebhookConfig {
     /// its own site (Jira's `issue.self`): the webhook's token goes to no other.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api_hosts: Vec<String>,
+    /// How many requests a second the webhook accepts; over it answers 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::access::RateLimit>,
+    /// Client addresses (CIDRs or single addresses) allowed to post; any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<String>,
 }
 
 fn yes() -> bool {

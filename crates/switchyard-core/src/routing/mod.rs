@@ -8,12 +8,14 @@
 //! pure and cannot fail, so the store can call it inside the transaction that saves
 //! the event. docs/routing.md is the user's reference for everything here.
 
+pub mod access;
 mod compiled;
 mod config;
 mod filter;
 mod glob;
 mod template;
 
+pub use access::RateLimit;
 pub use compiled::{CompiledCommandInfo, CompiledWebhook, EventView, Match};
 pub use config::{slugify, Action, CommandConfig, FieldError, WebhookConfig};
 pub use filter::Conditions;

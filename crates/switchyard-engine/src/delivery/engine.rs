@@ -39,6 +39,7 @@ use super::limits::{Aimd, Breaker, TokenBucket};
 use super::send::{self, AttemptResult, DestInfo, SendCtx};
 use super::DeliveryConfig;
 use crate::registry::Registry;
+use crate::supervise::Workers;
 
 /// How long a destination's settings are trusted before they are read again
 /// (another replica may have changed them).
@@ -74,6 +75,8 @@ struct SettleShared {
     requested: AtomicU64,
     /// Records the finisher has committed (or given up on while stopping).
     recorded: AtomicU64,
+    /// Records handed to the finisher; settled only once it has committed as many.
+    handed: AtomicU64,
 }
 
 impl Handle {
@@ -85,6 +88,7 @@ impl Handle {
         sealer: Sealer,
         config: DeliveryConfig,
         wake: Arc<Notify>,
+        workers: &Workers,
         stop: CancellationToken,
     ) -> Result<(Handle, JoinSet<()>), crate::error::StartError> {
         let client =
@@ -103,28 +107,50 @@ impl Handle {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let settle = Arc::new(SettleShared::default());
         let (settled_tx, settled) = watch::channel(0);
+        let settled_tx = Arc::new(settled_tx);
+        // What outlives a restart of the dispatcher or the finisher: the queues and
+        // the counters. Each restart builds the worker afresh around them.
+        let finish_rx = Arc::new(tokio::sync::Mutex::new(finish_rx));
+        let done_rx = Arc::new(tokio::sync::Mutex::new(done_rx));
+        let forget_rx = Arc::new(tokio::sync::Mutex::new(forget_rx));
+        let claim_id = new_id("claim");
         let mut tasks = JoinSet::new();
-        tasks.spawn(finisher(
-            store.clone(),
-            finish_rx,
-            wake.clone(),
-            settle.clone(),
-            stop.clone(),
-        ));
-        let d = Dispatcher {
-            claim_id: new_id("claim"),
-            ctx,
-            dests: HashMap::new(),
-            held: HashSet::new(),
-            total: 0,
-            done_tx,
-            finish_tx,
-            handed: 0,
-            settle: settle.clone(),
-            settled: settled_tx,
-            live: live.clone(),
-        };
-        tasks.spawn(d.run(done_rx, forget_rx, wake.clone(), stop));
+        {
+            let (store, wake, settle, stop) =
+                (store.clone(), wake.clone(), settle.clone(), stop.clone());
+            workers.spawn(&mut tasks, "delivery-finisher", stop.clone(), move || {
+                finisher(
+                    store.clone(),
+                    finish_rx.clone(),
+                    wake.clone(),
+                    settle.clone(),
+                    stop.clone(),
+                )
+            });
+        }
+        {
+            let (live, settle, wake) = (live.clone(), settle.clone(), wake.clone());
+            workers.spawn(&mut tasks, "delivery-dispatcher", stop.clone(), move || {
+                let d = Dispatcher {
+                    claim_id: claim_id.clone(),
+                    ctx: ctx.clone(),
+                    dests: HashMap::new(),
+                    held: HashSet::new(),
+                    total: 0,
+                    done_tx: done_tx.clone(),
+                    finish_tx: finish_tx.clone(),
+                    settle: settle.clone(),
+                    settled: settled_tx.clone(),
+                    live: live.clone(),
+                };
+                d.run(
+                    done_rx.clone(),
+                    forget_rx.clone(),
+                    wake.clone(),
+                    stop.clone(),
+                )
+            });
+        }
         Ok((
             Handle {
                 wake,
@@ -262,22 +288,23 @@ struct Dispatcher {
     total: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     finish_tx: mpsc::UnboundedSender<FinishedAttempt>,
-    /// Records handed to the finisher; settled only once it has committed as many.
-    handed: u64,
     settle: Arc<SettleShared>,
     /// The last settle request served (see [`Handle::settle`]).
-    settled: watch::Sender<u64>,
+    settled: Arc<watch::Sender<u64>>,
     live: Arc<Mutex<HashMap<String, LiveState>>>,
 }
 
 impl Dispatcher {
     async fn run(
         mut self,
-        mut done_rx: mpsc::UnboundedReceiver<Done>,
-        mut forget_rx: mpsc::UnboundedReceiver<String>,
+        done_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Done>>>,
+        forget_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>>,
         wake: Arc<Notify>,
         stop: CancellationToken,
     ) {
+        // Held for this run only: a restarted dispatcher takes them over.
+        let mut done_rx = done_rx.lock().await;
+        let mut forget_rx = forget_rx.lock().await;
         let cfg = self.ctx.config.clone();
         let mut want_claim = true;
         loop {
@@ -305,7 +332,9 @@ impl Dispatcher {
                     Ok(got) => {
                         if got > 0 {
                             timer = timer.min(self.pump(Instant::now()));
-                        } else if self.total == 0 && recorded == self.handed {
+                        } else if self.total == 0
+                            && recorded == self.settle.handed.load(Ordering::SeqCst)
+                        {
                             self.settled.send_if_modified(|served| {
                                 let newer = *served < ticket;
                                 *served = (*served).max(ticket);
@@ -601,11 +630,20 @@ impl Dispatcher {
         } = done;
         let cfg = &self.ctx.config;
         let now = Instant::now();
-        self.total -= 1;
-        self.held.remove(&d.outbox_id);
+        // An attempt started before the dispatcher was restarted is recorded, but
+        // counts against nothing this dispatcher holds.
+        let ours = self.held.remove(&d.outbox_id);
+        if ours {
+            self.total -= 1;
+        }
         let mut disable = None;
         let mut park = None;
-        let outcome = match self.dests.get_mut(&d.destination_id) {
+        let dest = match ours {
+            true => self.dests.get_mut(&d.destination_id),
+            false => None,
+        };
+        let outcome = match dest {
+            None if r.ok() => AttemptOutcome::Delivered,
             None => AttemptOutcome::Retry {
                 next_attempt_at: now_micros(),
             },
@@ -690,7 +728,7 @@ impl Dispatcher {
 
     /// Hands a record to the finisher, counting it.
     fn hand(&mut self, f: FinishedAttempt) {
-        self.handed += 1;
+        self.settle.handed.fetch_add(1, Ordering::SeqCst);
         let _ = self.finish_tx.send(f);
     }
 
@@ -889,11 +927,12 @@ pub fn new_secret() -> String {
 /// finished message may unblock the next one in its order.
 async fn finisher(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<FinishedAttempt>,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<FinishedAttempt>>>,
     wake: Arc<Notify>,
     settle: Arc<SettleShared>,
     stop: CancellationToken,
 ) {
+    let mut rx = rx.lock().await;
     let mut buf = Vec::with_capacity(1024);
     while rx.recv_many(&mut buf, 1024).await > 0 {
         let mut backoff = Duration::from_millis(50);

@@ -85,11 +85,16 @@ impl From<switchyard_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
+        let retry_after = match self.error.retry_after {
+            Some(secs) => Some(secs),
+            None if status == StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            None => None,
+        };
         let mut resp = (status, axum::Json(ErrorBody::from(self.error))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = retry_after {
             resp.headers_mut().insert(
                 http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("5"),
+                http::HeaderValue::from(secs.max(1)),
             );
         }
         resp

@@ -5,7 +5,7 @@
 //! or 200 for a redelivery). A refused request stores no event; it is written to the
 //! audit log without its body.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -80,7 +80,10 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let engine = &st.engine;
-    let target = engine.resolve(endpoint);
+    let client = engine.client_ip(peer.ip(), headers);
+    let target = engine
+        .resolve(endpoint)
+        .and_then(|t| engine.admit(&t, client).map(|()| t));
     let provider_label = match &target {
         Ok(t) => t.provider.name(),
         Err(_) => "unknown",
@@ -103,7 +106,7 @@ async fn handle(
     };
     let resp = match result {
         Ok(accepted) => answer(accepted),
-        Err(refusal) => refuse(st, refusal, peer).await,
+        Err(refusal) => refuse(st, refusal, client).await,
     };
     metrics::histogram!("switchyard_ingest_duration_seconds", "provider" => provider_label)
         .record(started.elapsed().as_secs_f64());
@@ -159,10 +162,10 @@ fn answer(a: Accepted) -> Response {
 }
 
 /// Answers a refusal after recording it in the audit log.
-async fn refuse(st: &AppState, r: Refusal, peer: SocketAddr) -> Response {
+async fn refuse(st: &AppState, r: Refusal, client: IpAddr) -> Response {
     let status = status_of(r.error.kind);
     st.engine
-        .record_refusal(&r, status.as_u16(), Some(peer.ip()))
+        .record_refusal(&r, status.as_u16(), Some(client))
         .await;
     ApiError::from(r.error).into_response()
 }

@@ -44,18 +44,28 @@ pub fn recorder() -> PrometheusBuilder {
     builder.unwrap_or_else(|_| PrometheusBuilder::new())
 }
 
-/// `GET /healthz` and `GET /`: 200 when the store answers, else 503.
+/// `GET /healthz` and `GET /`: 200 when the store answers and every background
+/// worker runs, else 503 naming what is down.
 pub async fn health(State(st): State<AppState>) -> Response {
     let store = &st.engine.store;
-    let ok = store.ping().await.is_ok();
+    let store_ok = store.ping().await.is_ok();
+    let workers = st.engine.workers.snapshot();
+    let workers_down: Vec<String> = workers
+        .iter()
+        .filter(|(_, h)| !h.up)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let ok = store_ok && workers_down.is_empty();
     let body = Health {
         status: if ok { "ok" } else { "degraded" },
         service: "switchyard",
         version: env!("CARGO_PKG_VERSION"),
         store: StoreHealth {
             kind: store.kind(),
-            ok,
+            ok: store_ok,
         },
+        workers: workers.into_iter().map(|(n, h)| (n, h.into())).collect(),
+        workers_down,
     };
     let status = if ok {
         StatusCode::OK

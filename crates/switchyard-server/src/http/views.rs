@@ -64,6 +64,30 @@ pub struct Health {
     pub service: &'static str,
     pub version: &'static str,
     pub store: StoreHealth,
+    /// Every supervised background worker, by name.
+    pub workers: std::collections::BTreeMap<String, WorkerView>,
+    /// The workers that are down now (waiting to be restarted); any makes the
+    /// answer 503.
+    pub workers_down: Vec<String>,
+}
+
+/// A background worker's health in `/healthz`.
+#[derive(Debug, Serialize)]
+pub struct WorkerView {
+    pub up: bool,
+    pub restarts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
+}
+
+impl From<switchyard_engine::WorkerHealth> for WorkerView {
+    fn from(h: switchyard_engine::WorkerHealth) -> Self {
+        Self {
+            up: h.up,
+            restarts: h.restarts,
+            last_failure: h.last_failure,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -185,6 +209,10 @@ pub struct WebhookView {
     pub api_base_url: Option<String>,
     /// Hosts a write-back may go to when the event names its own site (Jira).
     pub api_hosts: Vec<String>,
+    /// Requests a second the webhook accepts (429 beyond); none when null.
+    pub rate_limit: Option<switchyard_core::routing::RateLimit>,
+    /// Client addresses allowed to post (403 for others); any when empty.
+    pub allowed_ips: Vec<String>,
     pub enabled: bool,
     pub description: Option<String>,
     pub bot_user: Option<String>,
@@ -194,10 +222,13 @@ pub struct WebhookView {
     pub updated_at: String,
     /// `api`, or `file:PATH` for a webhook defined in the config folder.
     pub source: String,
+    /// What the operator should fix about how the webhook is protected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl WebhookView {
-    pub fn new(e: &Entry, secret_once: Option<&str>) -> Self {
+    pub fn new(e: &Entry, secret_once: Option<&str>, warnings: Vec<String>) -> Self {
         let mut cfg = e.config.clone();
         with_command_ids(&mut cfg);
         let secret = match secret_once {
@@ -216,6 +247,8 @@ impl WebhookView {
             api_user: cfg.api_user,
             api_base_url: cfg.api_base_url,
             api_hosts: cfg.api_hosts,
+            rate_limit: cfg.rate_limit,
+            allowed_ips: cfg.allowed_ips,
             enabled: cfg.enabled,
             description: cfg.description,
             bot_user: cfg.bot_user,
@@ -227,6 +260,7 @@ impl WebhookView {
                 Origin::Api => "api".to_owned(),
                 Origin::File(p) => format!("file:{}", p.display()),
             },
+            warnings,
         }
     }
 }
@@ -354,6 +388,13 @@ pub struct LeasedTasks {
 #[derive(Debug, Serialize)]
 pub struct TaskPage {
     pub tasks: Vec<TaskView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of questions, newest first.
+#[derive(Debug, Serialize)]
+pub struct QuestionPage {
+    pub questions: Vec<QuestionView>,
     pub next_cursor: Option<String>,
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Arg, Stmt};
-use crate::model::{NewEvent, NewQuestion};
+use crate::model::{NewEvent, NewQuestion, QuestionQuery};
 use crate::state::{DbText, QuestionStatus};
 
 const QUESTION_COLUMNS: &str = "question_id, event_id, webhook_id, command_id, thread_key, \
@@ -103,6 +103,27 @@ pub(crate) fn get(question_id: &str) -> Stmt<'_> {
         "SELECT {QUESTION_COLUMNS} FROM questions WHERE question_id = "
     ));
     s.push_bind(question_id);
+    s
+}
+
+pub(crate) fn list(q: &QuestionQuery) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {QUESTION_COLUMNS} FROM questions WHERE 1 = 1"
+    ));
+    if let Some(st) = q.status {
+        s.push(" AND status = ").push_bind(st.to_db());
+    }
+    if let Some(w) = &q.webhook_id {
+        s.push(" AND webhook_id = ").push_bind(w.as_str());
+    }
+    if let Some(e) = &q.event_id {
+        s.push(" AND event_id = ").push_bind(e.as_str());
+    }
+    if let Some(b) = &q.before {
+        s.push(" AND question_id < ").push_bind(b.as_str());
+    }
+    s.push(" ORDER BY question_id DESC LIMIT ")
+        .push_bind(q.limit);
     s
 }
 

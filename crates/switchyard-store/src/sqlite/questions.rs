@@ -2,7 +2,7 @@
 
 use super::{query_as, SqliteStore};
 use crate::error::DbResultExt;
-use crate::model::Question;
+use crate::model::{Question, QuestionQuery};
 use crate::rows::{self, QuestionRow};
 use crate::sql::questions as sql;
 use crate::{QuestionStore, Result};
@@ -17,6 +17,12 @@ impl QuestionStore for SqliteStore {
 
     async fn list_questions_for_event(&self, event_id: &str) -> Result<Vec<Question>> {
         let s = sql::list_for_event(event_id);
+        let rows: Vec<QuestionRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
+
+    async fn list_questions(&self, q: &QuestionQuery) -> Result<Vec<Question>> {
+        let s = sql::list(q);
         let rows: Vec<QuestionRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
     }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::support::{github_signature, hmac_sha256, issue_body, Kind, TestApp, ADMIN_KEY};
+use crate::support::{
+    github_signature, hmac_sha256, issue_body, Kind, TestApp, ADMIN_KEY, GENERIC_SECRET,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures");
 
@@ -144,6 +146,7 @@ both_stores!(
     lease_long_poll_wakes_on_new_task,
     interactive_endpoints_record_work,
     every_ask_opens_one_question,
+    questions_are_listed_and_replies_need_a_channel,
     agents_api,
 );
 
@@ -1081,6 +1084,91 @@ async fn interactive_endpoints_record_work(kind: Kind) {
         )
         .await;
     assert_eq!(s, 404, "the event belongs to another webhook");
+    app.stop().await;
+}
+
+/// `GET /api/questions` lists questions newest first with filters and a cursor; an
+/// interactive call about an event whose provider Switchyard cannot post on is 422
+/// and queues nothing.
+async fn questions_are_listed_and_replies_need_a_channel(kind: Kind) {
+    let app = seed_app(kind).await;
+    let (_, v) = app
+        .github_to(
+            "/webhooks/github/github-issues-001",
+            "your-webhook-secret",
+            "issues",
+            "q-1",
+            &issue_body(9, "opened", &[]),
+        )
+        .await;
+    let event_id = v["event_id"].as_str().unwrap().to_owned();
+    let mut asked = Vec::new();
+    for q in ["first?", "second?"] {
+        let (s, a) = app
+            .api(
+                reqwest::Method::POST,
+                "/api/webhooks/github-issues-001/ask",
+                Some(json!({"event_id": event_id, "question": q})),
+            )
+            .await;
+        assert_eq!(s, 202, "{a}");
+        asked.push(a["question_id"].as_str().unwrap().to_owned());
+    }
+    let (s, page) = app.api_get("/api/questions?status=open&limit=1").await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["questions"][0]["question_id"], asked[1].as_str());
+    assert_eq!(page["questions"][0]["question"], "second?");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = app
+        .api_get(&format!(
+            "/api/questions?status=open&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(page["questions"][0]["question_id"], asked[0].as_str());
+    let (_, all) = app
+        .api_get(&format!(
+            "/api/questions?event_id={event_id}&webhook_id=github-issues-001"
+        ))
+        .await;
+    assert_eq!(all["questions"].as_array().unwrap().len(), 2);
+    let (_, none) = app.api_get("/api/questions?status=answered").await;
+    assert_eq!(none["questions"], json!([]));
+    for bad in ["status=closed", "cursor=garbage", "limit=0", "colour=red"] {
+        let (s, v) = app.api_get(&format!("/api/questions?{bad}")).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+
+    // A generic event has no thread Switchyard can post on.
+    let body = r#"{"workflow_name": "w", "inputs": {}}"#;
+    let r = app
+        .client
+        .post(app.url("/webhooks/generic"))
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            hex::encode(hmac_sha256(GENERIC_SECRET.as_bytes(), body.as_bytes())),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    let generic_event = v["event_id"].as_str().unwrap().to_owned();
+    let (_, before) = app.api_get("/api/outbox").await;
+    for action in ["respond", "comment", "ask"] {
+        let (s, v) = app
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/webhooks/generic/{action}"),
+                Some(json!({"event_id": generic_event, "message": "x", "question": "x", "response": "x"})),
+            )
+            .await;
+        assert_eq!(s, 422, "{action}: {v}");
+        assert_eq!(v["error"]["code"], "no_reply_channel");
+    }
+    let (_, after) = app.api_get("/api/outbox").await;
+    assert_eq!(before["outbox"], after["outbox"], "nothing queued");
     app.stop().await;
 }
 

@@ -315,7 +315,9 @@ async fn concurrent_creates_of_one_id_make_one(kind: Kind) {
 }
 
 /// README's `switchyard webhooks create`, run after the API made that webhook,
-/// refuses instead of replacing it (and dropping its commands).
+/// refuses instead of replacing it (and dropping its commands); `webhooks update`
+/// changes only what it is given; creating a signing webhook without a secret
+/// says so, through the CLI and the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_create_never_replaces_a_webhook() {
     let app = TestApp::spawn(Kind::Sqlite).await;
@@ -326,37 +328,143 @@ async fn cli_create_never_replaces_a_webhook() {
         .api(reqwest::Method::POST, "/api/webhooks", Some(hook))
         .await;
     assert_eq!(s, 201, "{v}");
+    assert!(v.get("warnings").is_none(), "{v}");
     let crate::support::StoreAt::Sqlite(url) = &app.store_at else {
         unreachable!("a SQLite app")
     };
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "webhooks",
-            "create",
-            "--provider",
-            "github",
-            "--id",
-            "github-issues-001",
-        ])
-        .args(["--secret", "S"])
-        .env_clear()
-        .env("DATABASE_URL", url)
-        .env("SWITCHYARD_DATA_DIR", app.data_dir())
-        .output()
-        .expect("run switchyard");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", url)
+            .env("SWITCHYARD_DATA_DIR", app.data_dir())
+            .output()
+            .expect("run switchyard");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, _, stderr) = cli(&[
+        "webhooks",
+        "create",
+        "--provider",
+        "github",
+        "--id",
+        "github-issues-001",
+        "--secret",
+        "S",
+    ]);
+    assert!(!ok, "{stderr}");
     assert!(stderr.contains("exists"), "{stderr}");
-    let w = app
-        .store
-        .get_webhook("github-issues-001")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = || async {
+        app.store
+            .get_webhook("github-issues-001")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert!(stored().await.config_json.contains("create_task"));
+
+    // update: a new secret and disabled; commands kept.
+    let (ok, _, stderr) = cli(&[
+        "webhooks",
+        "update",
+        "github-issues-001",
+        "--secret",
+        "rotated",
+        "--disable",
+    ]);
+    assert!(ok, "{stderr}");
+    let w = stored().await;
+    assert!(!w.enabled);
+    assert!(w.config_json.contains("create_task"), "{}", w.config_json);
+    assert_eq!(w.name, "GitHub Issue Tracker");
+    app.reload_registry().await;
+    let body = issue_body(1, "opened", &[]);
+    let post = |secret: &'static str, delivery: &'static str| {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            let (s, _) = post(
+                app,
+                "/webhooks/github/github-issues-001",
+                &[
+                    ("x-github-event", b"issues"),
+                    ("x-github-delivery", delivery.as_bytes()),
+                    (
+                        "x-hub-signature-256",
+                        github_signature(secret, body.as_bytes()).as_bytes(),
+                    ),
+                ],
+                &body,
+            )
+            .await;
+            s
+        }
+    };
+    assert_eq!(post("rotated", "u-1").await, 404, "disabled");
+    let (ok, _, stderr) = cli(&[
+        "webhooks",
+        "update",
+        "github-issues-001",
+        "--enable",
+        "--name",
+        "Issues",
+    ]);
+    assert!(ok, "{stderr}");
+    app.reload_registry().await;
+    assert_eq!(
+        post("your-webhook-secret", "u-2").await,
+        401,
+        "the old secret is gone"
+    );
+    assert_eq!(post("rotated", "u-3").await, 202);
+    let (_, v) = app.api_get("/api/webhooks/github-issues-001").await;
+    assert_eq!(v["name"], "Issues");
+    assert_eq!(v["commands"].as_array().unwrap().len(), 1);
+    let (ok, _, stderr) = cli(&["webhooks", "update", "github-issues-001"]);
+    assert!(!ok && stderr.contains("nothing to change"), "{stderr}");
+    let (ok, _, stderr) = cli(&["webhooks", "update", "nope", "--enable"]);
+    assert!(!ok && stderr.contains("no webhook nope"), "{stderr}");
+
+    // A signing webhook without a secret is accepted, with a warning saying why its
+    // endpoint will answer 404.
+    let (ok, _, stderr) = cli(&["webhooks", "create", "--provider", "stripe", "--id", "bare"]);
+    assert!(ok, "{stderr}");
     assert!(
-        w.config_json.contains("create_task"),
-        "commands kept: {}",
-        w.config_json
+        stderr.contains("warning: stripe signs its webhooks"),
+        "{stderr}"
+    );
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/webhooks",
+            Some(
+                serde_json::json!({"webhook_id": "bare2", "name": "bare2", "provider": "shopify"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let warning = v["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("answers 404 until you set one"),
+        "{warning}"
+    );
+    assert!(warning.contains("SHOPIFY_WEBHOOK_SECRET"), "{warning}");
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/webhooks",
+            Some(serde_json::json!({"webhook_id": "open-jira", "name": "open-jira", "provider": "jira"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("accepts unsigned requests"),
+        "{v}"
     );
     app.stop().await;
 }

@@ -305,6 +305,13 @@ impl TestApp {
         Self::spawn_on(store, other.store_at.clone(), dir, configure).await
     }
 
+    /// A server on the database `at` (already migrated), configured by `configure`.
+    pub async fn spawn_at(at: StoreAt, configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = at.open().await;
+        Self::spawn_on(store, at, dir, configure).await
+    }
+
     async fn spawn_on(
         store: Arc<dyn Store>,
         store_at: StoreAt,

@@ -1,4 +1,5 @@
-//! Questions opened by `ask`: `GET /api/questions/{id}` and the long-poll
+//! Questions opened by `ask`: the list `GET /api/questions?status=&webhook_id=&event_id=`,
+//! `GET /api/questions/{id}` and the long-poll
 //! `GET /api/questions/{id}/wait?timeout=SECS`, which answers as soon as the next
 //! reply on the question's thread (from someone other than the asker) arrives.
 
@@ -8,9 +9,48 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
+use switchyard_store::{QuestionQuery, QuestionStatus};
+
+use super::{check_cursor, check_limit, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
-use crate::http::views::QuestionView;
+use crate::http::views::{QuestionPage, QuestionView};
 use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    webhook_id: Option<String>,
+    event_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/questions?status=open|answered&webhook_id=&event_id=`: newest first.
+pub async fn list(
+    State(st): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<QuestionPage>, ApiError> {
+    let limit = check_limit(p.limit)?;
+    let status = match &p.status {
+        Some(s) => Some(s.parse::<QuestionStatus>().map_err(|_| {
+            ApiError::bad_request("invalid_status", "status must be open or answered")
+        })?),
+        None => None,
+    };
+    let q = QuestionQuery {
+        status,
+        webhook_id: p.webhook_id,
+        event_id: p.event_id,
+        before: check_cursor("q", p.cursor)?,
+        limit,
+    };
+    let questions = st.engine.list_questions(&q).await?;
+    Ok(Json(QuestionPage {
+        next_cursor: next_cursor(&questions, limit, |q| &q.question_id),
+        questions: questions.iter().map(QuestionView::from).collect(),
+    }))
+}
 
 /// `GET /api/questions/{id}`.
 pub async fn get(

@@ -14,7 +14,11 @@ use crate::state::AppState;
 pub async fn list(State(st): State<AppState>) -> Json<WebhookList> {
     let r = &st.engine.registry;
     Json(WebhookList {
-        webhooks: r.all().iter().map(|e| WebhookView::new(e, None)).collect(),
+        webhooks: r
+            .all()
+            .iter()
+            .map(|e| WebhookView::new(e, None, st.engine.webhook_warnings(e)))
+            .collect(),
         file_errors: r
             .file_errors()
             .into_iter()
@@ -32,7 +36,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let e = st.engine.webhook(&id)?;
-    Ok(Json(WebhookView::new(&e, None)))
+    Ok(Json(WebhookView::new(
+        &e,
+        None,
+        st.engine.webhook_warnings(&e),
+    )))
 }
 
 /// `POST /api/webhooks` with seed 002's `WebhookConfig`; the secret is shown once.
@@ -43,7 +51,11 @@ pub async fn create(
     let saved = st.engine.create_webhook(&body).await?;
     Ok((
         StatusCode::CREATED,
-        Json(WebhookView::new(&saved.entry, saved.secret_once.as_deref())),
+        Json(WebhookView::new(
+            &saved.entry,
+            saved.secret_once.as_deref(),
+            st.engine.webhook_warnings(&saved.entry),
+        )),
     ))
 }
 
@@ -58,6 +70,7 @@ pub async fn put(
     Ok(Json(WebhookView::new(
         &saved.entry,
         saved.secret_once.as_deref(),
+        st.engine.webhook_warnings(&saved.entry),
     )))
 }
 
@@ -76,7 +89,11 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let e = st.engine.set_webhook_enabled(&id, true).await?;
-    Ok(Json(WebhookView::new(&e, None)))
+    Ok(Json(WebhookView::new(
+        &e,
+        None,
+        st.engine.webhook_warnings(&e),
+    )))
 }
 
 /// `POST /api/webhooks/{id}/disable`.
@@ -85,5 +102,9 @@ pub async fn disable(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let e = st.engine.set_webhook_enabled(&id, false).await?;
-    Ok(Json(WebhookView::new(&e, None)))
+    Ok(Json(WebhookView::new(
+        &e,
+        None,
+        st.engine.webhook_warnings(&e),
+    )))
 }
