@@ -12,6 +12,7 @@
 // a failed unwrap there is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod checkpoint;
 pub mod event;
 pub mod ids;
 pub mod provider;
