@@ -1,12 +1,13 @@
 //! `switchyard webhooks ...`: create and inspect webhooks kept in the store, for
 //! `POST /webhooks/{provider}/{webhook_id}`. Secrets are sealed before they are stored
-//! and never printed back.
+//! and never printed back. Changes are written with their audit row, as `cli`.
 
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 use switchyard_core::{providers, ProviderName, WebhookId};
-use switchyard_engine::Config;
-use switchyard_store::{now_micros, WebhookRecord};
+use switchyard_engine::access::CLI;
+use switchyard_engine::{audit, Config};
+use switchyard_store::{now_micros, AuditAction, ResourceKind, WebhookRecord};
 
 use crate::StoreArgs;
 
@@ -114,7 +115,15 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
             // Create never replaces: an existing webhook keeps its commands and
             // write-back token (`switchyard webhooks enable|disable` and the API
             // change one).
-            if !store.insert_webhook(&record).await? {
+            let row = audit::record(
+                CLI,
+                AuditAction::Create,
+                ResourceKind::Webhook,
+                &record.webhook_id,
+                None,
+                Some(audit::webhook(&record)),
+            );
+            if !store.insert_webhook(&record, &row).await? {
                 anyhow::bail!(
                     "webhook {id} exists; change it through the API (PUT /api/webhooks/{id})"
                 );
@@ -127,7 +136,7 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn open(config: &Config) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
+pub async fn open(config: &Config) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
     let store = switchyard_store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     Ok(store)
@@ -139,9 +148,23 @@ async fn set_enabled(config: &Config, id: &str, enabled: bool) -> anyhow::Result
         .get_webhook(id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no webhook {id}"))?;
+    let before = audit::webhook(&w);
     w.enabled = enabled;
     w.updated_at = now_micros();
-    store.put_webhook(&w).await?;
+    let action = if enabled {
+        AuditAction::Enable
+    } else {
+        AuditAction::Disable
+    };
+    let row = audit::record(
+        CLI,
+        action,
+        ResourceKind::Webhook,
+        id,
+        Some(before),
+        Some(audit::webhook(&w)),
+    );
+    store.put_webhook(&w, &row).await?;
     println!("{id} {}", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
