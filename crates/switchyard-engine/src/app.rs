@@ -24,7 +24,9 @@ pub struct Engine {
     pub writer: Writer,
     pub config: Arc<Config>,
     pub sealer: Sealer,
-    pub admin: keys::AdminKey,
+    /// The keys known without the store (admin, `WEBHOOK_API_KEY`) and the task
+    /// token key; see [`crate::access`].
+    pub access: keys::Access,
     /// Registered webhooks, compiled.
     pub registry: registry::Registry,
     /// Wakes whoever waits for committed work.
@@ -57,7 +59,7 @@ impl Engine {
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<(Self, Background), StartError> {
-        let admin = keys::AdminKey::bootstrap(
+        let admin = keys::KeyHash::bootstrap(
             store.as_ref(),
             config.admin_key.as_ref().map(ExposeSecret::expose_secret),
             &config.data_dir,
@@ -67,6 +69,14 @@ impl Engine {
             config.secret_key.as_ref().map(ExposeSecret::expose_secret),
             &config.data_dir,
         )?;
+        let access = keys::Access::new(
+            admin,
+            config
+                .webhook_api_key
+                .as_ref()
+                .map(|k| keys::KeyHash::from_key(k.expose_secret())),
+            &sealer,
+        );
         let hub = Hub::default();
         let workers = Workers::default();
         let stop_writer = CancellationToken::new();
@@ -99,7 +109,7 @@ impl Engine {
             writer,
             config: Arc::new(config),
             sealer,
-            admin,
+            access,
             registry,
             hub,
             outbox,

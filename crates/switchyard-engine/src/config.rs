@@ -33,6 +33,9 @@ pub struct Config {
     /// The admin API key from `SWITCHYARD_ADMIN_KEY`; when `None`, one is generated
     /// on first start and only its hash is kept.
     pub admin_key: Option<SecretString>,
+    /// Seed 000's `WEBHOOK_API_KEY`: accepted on `/api` as a key with the
+    /// `feedback` scope (key id `webhook_api_key`).
+    pub webhook_api_key: Option<SecretString>,
     /// The master key sealing stored secrets (`SWITCHYARD_SECRET_KEY`, base64 of 32
     /// bytes); when `None`, `data_dir/secret.key` is used, created on first start.
     pub secret_key: Option<SecretString>,
@@ -142,6 +145,7 @@ pub enum Key {
     DatabaseUrl,
     SecretKey,
     AdminKey,
+    WebhookApiKey,
     MaxBodyBytes,
     MaxApiBodyBytes,
     WaitFallback,
@@ -172,6 +176,7 @@ impl Key {
         Key::DatabaseUrl,
         Key::SecretKey,
         Key::AdminKey,
+        Key::WebhookApiKey,
         Key::MaxBodyBytes,
         Key::MaxApiBodyBytes,
         Key::WaitFallback,
@@ -203,6 +208,7 @@ impl Key {
             Key::DatabaseUrl => "database_url".into(),
             Key::SecretKey => "secret_key".into(),
             Key::AdminKey => "admin_key".into(),
+            Key::WebhookApiKey => "webhook_api_key".into(),
             Key::MaxBodyBytes => "max_body_bytes".into(),
             Key::MaxApiBodyBytes => "max_api_body_bytes".into(),
             Key::WaitFallback => "wait_fallback".into(),
@@ -232,6 +238,7 @@ impl Key {
             Key::DatabaseUrl => "DATABASE_URL",
             Key::SecretKey => "SWITCHYARD_SECRET_KEY",
             Key::AdminKey => "SWITCHYARD_ADMIN_KEY",
+            Key::WebhookApiKey => "WEBHOOK_API_KEY",
             Key::MaxBodyBytes => "SWITCHYARD_MAX_BODY_BYTES",
             Key::MaxApiBodyBytes => "SWITCHYARD_MAX_API_BODY_BYTES",
             Key::WaitFallback => "SWITCHYARD_WAIT_FALLBACK",
@@ -401,6 +408,7 @@ impl Config {
             max_api_body_bytes: 1024 * 1024,
             wait_fallback: Duration::from_millis(250),
             admin_key: None,
+            webhook_api_key: None,
             secret_key: None,
             provider_secrets: HashMap::new(),
             config_dir: None,
@@ -455,9 +463,15 @@ impl Config {
                 return Err(ConfigError::new(Key::SecretKey, Problem::SecretKey));
             }
         }
-        if let Some(key) = &self.admin_key {
-            if key.expose_secret().trim().is_empty() {
-                return Err(ConfigError::new(Key::AdminKey, Problem::Empty));
+        for (k, key) in [
+            (Key::AdminKey, &self.admin_key),
+            (Key::WebhookApiKey, &self.webhook_api_key),
+        ] {
+            if key
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().trim().is_empty())
+            {
+                return Err(ConfigError::new(k, Problem::Empty));
             }
         }
         in_range(Key::MaxBodyBytes, self.max_body_bytes, 1, MAX_BODY_LIMIT)?;
@@ -706,6 +720,10 @@ mod tests {
                 Box::new(|c| c.secret_key = Some("c2hvcnQ=".into())),
             ),
             (Key::AdminKey, Box::new(|c| c.admin_key = Some(" ".into()))),
+            (
+                Key::WebhookApiKey,
+                Box::new(|c| c.webhook_api_key = Some("".into())),
+            ),
         ];
         for (want, configure) in cases {
             assert_eq!(key_of(configure), Some(want));
@@ -749,8 +767,9 @@ mod tests {
         let mut c = Config::new(url, ".");
         c.admin_key = Some("admin-hunter4".into());
         c.secret_key = Some("master-hunter5".into());
+        c.webhook_api_key = Some("feedback-hunter6".into());
         let shown = format!("{c:?}");
-        for s in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+        for s in ["hunter2", "hunter3", "hunter4", "hunter5", "hunter6"] {
             assert!(!shown.contains(s), "{s} in {shown}");
         }
     }

@@ -6,10 +6,12 @@
 use serde::Deserialize;
 use switchyard_core::routing::FieldError;
 use switchyard_store::{
-    now_micros, Delivery, DeliveryAttempt, DeliveryQuery, Destination, DestinationKind,
+    now_micros, AuditAction, Delivery, DeliveryAttempt, DeliveryQuery, Destination,
+    DestinationKind, ResourceKind,
 };
 
 use crate::app::Engine;
+use crate::audit;
 use crate::delivery::engine::{new_secret, LiveState};
 use crate::error::{Error, Result};
 use crate::hub::Changes;
@@ -147,7 +149,11 @@ impl Engine {
 
     /// Sets a URL's destination up (before or after its first message); returns it
     /// and whether it is new.
-    pub async fn create_destination(&self, s: &DestinationSettings) -> Result<(Destination, bool)> {
+    pub async fn create_destination(
+        &self,
+        who: &str,
+        s: &DestinationSettings,
+    ) -> Result<(Destination, bool)> {
         s.check()?;
         let Some(url) = s.url.as_deref().filter(|u| {
             reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
@@ -156,7 +162,9 @@ impl Engine {
         };
         let key = url_key(url);
         let id = destination_id(&key);
-        let (mut d, created) = match self.store.get_destination(&id).await? {
+        let existing = self.store.get_destination(&id).await?;
+        let before = existing.as_ref().map(audit::destination);
+        let (mut d, created) = match existing {
             Some(d) => (d, false),
             None => {
                 let now = now_micros();
@@ -180,7 +188,20 @@ impl Engine {
             }
         };
         s.apply(&mut d);
-        self.store.put_destination(&d).await?;
+        let action = if created {
+            AuditAction::Create
+        } else {
+            AuditAction::Update
+        };
+        let row = audit::record(
+            who,
+            action,
+            ResourceKind::Destination,
+            &id,
+            before,
+            Some(audit::destination(&d)),
+        );
+        self.store.put_destination(&d, &row).await?;
         self.deliveries.forget(&id);
         Ok((d, created))
     }
@@ -188,6 +209,7 @@ impl Engine {
     /// Changes a destination's limits and ordering.
     pub async fn update_destination(
         &self,
+        who: &str,
         id: &str,
         s: &DestinationSettings,
     ) -> Result<Destination> {
@@ -199,19 +221,52 @@ impl Engine {
             ));
         }
         let mut d = self.destination(id).await?;
+        let before = audit::destination(&d);
         s.apply(&mut d);
-        self.store.put_destination(&d).await?;
+        let row = audit::record(
+            who,
+            AuditAction::Update,
+            ResourceKind::Destination,
+            &d.destination_id,
+            Some(before),
+            Some(audit::destination(&d)),
+        );
+        self.store.put_destination(&d, &row).await?;
         self.deliveries.forget(&d.destination_id);
         Ok(d)
     }
 
     /// Enables (deliveries resume, oldest first) or disables (pending deliveries
     /// wait) a destination.
-    pub async fn set_destination_enabled(&self, id: &str, enabled: bool) -> Result<Destination> {
+    pub async fn set_destination_enabled(
+        &self,
+        who: &str,
+        id: &str,
+        enabled: bool,
+    ) -> Result<Destination> {
         let d = self.destination(id).await?;
         let reason = (!enabled).then_some("disabled through the API");
+        let now = now_micros();
+        let after = Destination {
+            disabled_at: (!enabled).then_some(now),
+            disabled_reason: reason.map(str::to_owned),
+            ..d.clone()
+        };
+        let action = if enabled {
+            AuditAction::Enable
+        } else {
+            AuditAction::Disable
+        };
+        let row = audit::record(
+            who,
+            action,
+            ResourceKind::Destination,
+            &d.destination_id,
+            Some(audit::destination(&d)),
+            Some(audit::destination(&after)),
+        );
         self.store
-            .set_destination_disabled(&d.destination_id, reason, now_micros())
+            .set_destination_disabled(&d.destination_id, reason, now, &row)
             .await?;
         self.deliveries.forget(&d.destination_id);
         self.destination(id).await
@@ -220,13 +275,10 @@ impl Engine {
     /// Queues again every dead letter of the destination created at or after
     /// `since` (RFC 3339); returns the destination's id and how many.
     pub async fn recover_destination(&self, id: &str, since: &str) -> Result<(String, u64)> {
-        let Ok(since) =
-            time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
-        else {
+        let Some(since) = crate::time::parse_rfc3339(since) else {
             return Err(Error::field("since", "must be an RFC 3339 time"));
         };
         let d = self.destination(id).await?;
-        let since = (since.unix_timestamp_nanos() / 1_000) as i64;
         let n = self
             .store
             .recover_destination(&d.destination_id, since, now_micros())
@@ -255,6 +307,7 @@ impl Engine {
     /// until the grace period ends. `secret` is generated when `None`.
     pub async fn rotate_destination_secret(
         &self,
+        who: &str,
         id: &str,
         secret: Option<String>,
     ) -> Result<Rotated> {
@@ -266,12 +319,21 @@ impl Engine {
             ));
         }
         let mut d = self.destination(id).await?;
+        let before = audit::destination(&d);
         let now = now_micros();
         d.previous_secret = d.secret.take();
         d.previous_expires_at = Some(now + self.config.delivery.secret_grace.as_micros() as i64);
         d.secret = Some(self.sealer.seal(secret.as_bytes()));
         d.updated_at = now;
-        self.store.put_destination(&d).await?;
+        let row = audit::record(
+            who,
+            AuditAction::Rotate,
+            ResourceKind::Destination,
+            &d.destination_id,
+            Some(before),
+            Some(audit::destination(&d)),
+        );
+        self.store.put_destination(&d, &row).await?;
         self.deliveries.forget(&d.destination_id);
         Ok(Rotated {
             destination: d,

@@ -51,7 +51,9 @@ pub struct Interacted {
 }
 
 impl Engine {
-    /// Posts `text` about `event_id` (an event of webhook `webhook_id`).
+    /// Posts `text` about `event_id` (an event of webhook `webhook_id`). A
+    /// question opened for an agent (`agent`, from its key) is that agent's to read
+    /// and wait for.
     pub async fn interact(
         &self,
         webhook_id: &str,
@@ -59,6 +61,7 @@ impl Engine {
         event_id: &str,
         text: &str,
         idempotency_key: Option<&str>,
+        agent: Option<&str>,
     ) -> Result<Interacted> {
         if self.registry.get(webhook_id).is_none() && providers::by_name(webhook_id).is_none() {
             return Err(Error::not_found(
@@ -110,11 +113,16 @@ impl Engine {
             idempotency_key: key.clone(),
             created_at: now_micros(),
         };
-        let built = match kind {
+        let mut built = match kind {
             Interaction::Comment => self.outbox.comment(cause, &thread, text),
             Interaction::Ask => self.outbox.ask(cause, &thread, text),
             Interaction::Respond => self.outbox.respond(cause, &thread, text),
         };
+        for e in &mut built.effects {
+            if let switchyard_store::Effect::Question(q) = e {
+                q.agent = agent.map(str::to_owned);
+            }
+        }
         let mine = Interacted {
             event_id: event_id.to_owned(),
             action: kind,

@@ -7,11 +7,14 @@
 //! engine — and returns an [`Engine`] handle to call services on plus the
 //! [`Background`] work to stop at shutdown. Services are grouped by resource:
 //! [`ingest`] (resolve → verify → normalize → plan → commit), [`webhooks`],
-//! [`interactive`], [`tasks`], [`questions`], [`deliveries`]. Each takes plain
+//! [`interactive`], [`tasks`], [`questions`], [`deliveries`], [`access`] (API
+//! keys and who may call what) and [`audit`] (the log of configuration changes). Each takes plain
 //! values and returns plain values or an [`Error`]; the HTTP layer only parses and
 //! renders.
 
+pub mod access;
 mod app;
+pub mod audit;
 pub mod config;
 pub mod config_dir;
 pub mod deliveries;

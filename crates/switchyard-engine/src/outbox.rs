@@ -155,6 +155,7 @@ impl Outbox {
             question: question.to_owned(),
             created_at: o.created_at,
             posted_by: Some(o.outbox_id.clone()),
+            agent: None,
         };
         Built {
             delivery_id: o.outbox_id.clone(),
@@ -309,8 +310,15 @@ pub fn task_completed_body(task: &Task, message: &str, now: i64) -> Value {
     })
 }
 
-/// What a task push delivers: the task, its event and where to report back.
-pub fn task_push_body(task: &Task, event: Option<&Event>, public_url: &str) -> Value {
+/// What a task push delivers: the task, its event, where to report back and
+/// `api_key`, a token good only for this task's heartbeat, complete and fail
+/// ([`crate::keys::task_token`]) — never the admin key.
+pub fn task_push_body(
+    task: &Task,
+    event: Option<&Event>,
+    public_url: &str,
+    api_key: &str,
+) -> Value {
     let base = public_url.trim_end_matches('/');
     let event = event.map(|e| {
         json!({
@@ -343,6 +351,8 @@ pub fn task_push_body(task: &Task, event: Option<&Event>, public_url: &str) -> V
             "event": event,
             "complete_url": format!("{base}/api/tasks/{}/complete", task.task_id),
             "fail_url": format!("{base}/api/tasks/{}/fail", task.task_id),
+            "heartbeat_url": format!("{base}/api/tasks/{}/heartbeat", task.task_id),
+            "api_key": api_key,
         }
     })
 }

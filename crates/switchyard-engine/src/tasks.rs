@@ -10,10 +10,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchyard_core::routing::FieldError;
 use switchyard_store::{
-    now_micros, Agent, AgentMode, Effect, Task, TaskFinish, TaskQuery, TaskStatus, TaskUpdate,
+    now_micros, Agent, AgentMode, AuditAction, Effect, ResourceKind, Task, TaskFinish, TaskQuery,
+    TaskStatus, TaskUpdate,
 };
 
 use crate::app::Engine;
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::hub::Changes;
 use crate::outbox::{self, Cause, Thread};
@@ -173,12 +175,20 @@ impl Engine {
             .ok_or_else(|| no_agent(name))
     }
 
-    pub async fn create_agent(&self, b: AgentInput) -> Result<Agent> {
+    pub async fn create_agent(&self, who: &str, b: AgentInput) -> Result<Agent> {
         let name = b.name.clone().unwrap_or_default();
         validate_agent(&name, &b)?;
         let a = self.agent_record(&name, b, now_micros())?;
+        let row = audit::record(
+            who,
+            AuditAction::Create,
+            ResourceKind::Agent,
+            &name,
+            None,
+            Some(audit::agent(&a)),
+        );
         // Inserted only if absent, so of two concurrent creates exactly one wins.
-        if !self.store.insert_agent(&a).await? {
+        if !self.store.insert_agent(&a, &row).await? {
             return Err(Error::conflict(
                 "agent_exists",
                 format!("agent {name:?} exists; PUT to replace it"),
@@ -189,25 +199,48 @@ impl Engine {
     }
 
     /// Creates or replaces an agent; without a secret the old one is kept.
-    pub async fn replace_agent(&self, name: &str, b: AgentInput) -> Result<Agent> {
+    pub async fn replace_agent(&self, who: &str, name: &str, b: AgentInput) -> Result<Agent> {
         if b.name.as_deref().is_some_and(|n| n != name) {
             return Err(Error::field("name", "must match the name in the path"));
         }
         validate_agent(name, &b)?;
         let existing = self.store.get_agent(name).await?;
         let created_at = existing.as_ref().map_or_else(now_micros, |a| a.created_at);
+        let before = existing.as_ref().map(audit::agent);
         let keep_secret = existing.and_then(|a| a.secret);
         let mut a = self.agent_record(name, b, created_at)?;
         if a.secret.is_none() {
             a.secret = keep_secret;
         }
-        self.store.put_agent(&a).await?;
+        let action = if before.is_some() {
+            AuditAction::Update
+        } else {
+            AuditAction::Create
+        };
+        let row = audit::record(
+            who,
+            action,
+            ResourceKind::Agent,
+            name,
+            before,
+            Some(audit::agent(&a)),
+        );
+        self.store.put_agent(&a, &row).await?;
         self.agents_changed(name).await?;
         Ok(a)
     }
 
-    pub async fn delete_agent(&self, name: &str) -> Result<()> {
-        if self.store.delete_agent(name).await? {
+    pub async fn delete_agent(&self, who: &str, name: &str) -> Result<()> {
+        let before = self.agent(name).await?;
+        let row = audit::record(
+            who,
+            AuditAction::Delete,
+            ResourceKind::Agent,
+            name,
+            Some(audit::agent(&before)),
+            None,
+        );
+        if self.store.delete_agent(name, &row).await? {
             self.agents_changed(name).await
         } else {
             Err(no_agent(name))

@@ -11,6 +11,13 @@ pub fn rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time as microseconds since the epoch; `None` when it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000).ok())
+}
+
 /// Seconds since the Unix epoch, for signature timestamp windows.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -25,5 +32,10 @@ mod tests {
     fn formats_micros() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_500_000), "1970-01-01T00:00:01.5Z");
+        assert_eq!(
+            super::parse_rfc3339("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000)
+        );
+        assert_eq!(super::parse_rfc3339("yesterday"), None);
     }
 }

@@ -5,14 +5,18 @@
 //! Secrets are write-only: the call that sets one gets it back once (to show it);
 //! afterwards only its presence is known. Webhooks defined by files in the config
 //! folder are read-only here (409): the file is their source of truth.
+//!
+//! Every change names who made it (`who`, a key id) and is written with its audit
+//! row ([`crate::audit`]): webhooks as a whole, commands as `WEBHOOK_ID/COMMAND_ID`.
 
 use std::sync::Arc;
 
 use switchyard_core::routing::{CommandConfig, FieldError, WebhookConfig};
 use switchyard_core::WebhookId;
-use switchyard_store::{new_id, now_micros, WebhookRecord};
+use switchyard_store::{new_id, now_micros, AuditAction, NewAudit, ResourceKind, WebhookRecord};
 
 use crate::app::Engine;
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::registry::{entry_from_record, Entry, Origin};
 
@@ -99,7 +103,8 @@ impl Engine {
         }
     }
 
-    /// Stores `cfg` (its secrets given sealed) and puts it in the registry.
+    /// Stores `cfg` (its secrets given sealed) and puts it in the registry; `audit`
+    /// makes the change's audit row from the record stored.
     async fn save(
         &self,
         id: &str,
@@ -107,8 +112,9 @@ impl Engine {
         sealed: Vec<String>,
         api_token: Option<String>,
         created_at: i64,
+        audit: impl FnOnce(&WebhookRecord) -> NewAudit,
     ) -> Result<Entry> {
-        self.store_webhook(id, cfg, sealed, api_token, created_at, false)
+        self.store_webhook(id, cfg, sealed, api_token, created_at, false, audit)
             .await
     }
 
@@ -116,15 +122,27 @@ impl Engine {
     /// request created it a moment ago).
     async fn save_new(
         &self,
+        who: &str,
         id: &str,
         cfg: WebhookConfig,
         sealed: Vec<String>,
         api_token: Option<String>,
     ) -> Result<Entry> {
-        self.store_webhook(id, cfg, sealed, api_token, now_micros(), true)
+        let audit = |r: &WebhookRecord| {
+            audit::record(
+                who,
+                AuditAction::Create,
+                ResourceKind::Webhook,
+                id,
+                None,
+                Some(audit::webhook(r)),
+            )
+        };
+        self.store_webhook(id, cfg, sealed, api_token, now_micros(), true, audit)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn store_webhook(
         &self,
         id: &str,
@@ -133,6 +151,7 @@ impl Engine {
         api_token: Option<String>,
         created_at: i64,
         new: bool,
+        audit: impl FnOnce(&WebhookRecord) -> NewAudit,
     ) -> Result<Entry> {
         cfg.webhook_id = Some(id.to_owned());
         cfg.endpoint = None;
@@ -153,12 +172,13 @@ impl Engine {
             updated_at: now_micros(),
             api_token,
         };
+        let row = audit(&record);
         if new {
-            if !self.store.insert_webhook(&record).await? {
+            if !self.store.insert_webhook(&record, &row).await? {
                 return Err(exists(id));
             }
         } else {
-            self.store.put_webhook(&record).await?;
+            self.store.put_webhook(&record, &row).await?;
         }
         self.registry
             .put_stored(entry_from_record(&record, &self.sealer).map_err(Error::internal)?);
@@ -192,7 +212,7 @@ impl Engine {
         }
     }
 
-    pub async fn create_webhook(&self, body: &[u8]) -> Result<Saved> {
+    pub async fn create_webhook(&self, who: &str, body: &[u8]) -> Result<Saved> {
         let cfg = parse_config(body)?;
         let id = cfg.effective_id();
         if WebhookId::parse(&id).is_err() {
@@ -213,7 +233,7 @@ impl Engine {
             .api_token
             .as_ref()
             .map(|t| self.sealer.seal(t.as_bytes()));
-        let entry = self.save_new(&id, cfg, sealed, api_token).await?;
+        let entry = self.save_new(who, &id, cfg, sealed, api_token).await?;
         tracing::info!(webhook = %id, "webhook created");
         Ok(Saved {
             entry,
@@ -223,7 +243,7 @@ impl Engine {
 
     /// Replaces a webhook's definition; without a secret in the body the stored
     /// secrets are kept.
-    pub async fn replace_webhook(&self, id: &str, body: &[u8]) -> Result<Saved> {
+    pub async fn replace_webhook(&self, who: &str, id: &str, body: &[u8]) -> Result<Saved> {
         let existing = self
             .store
             .get_webhook(id)
@@ -247,8 +267,18 @@ impl Engine {
             Some(t) => Some(self.sealer.seal(t.as_bytes())),
             None => existing.api_token.clone(),
         };
+        let before = audit::webhook(&existing);
         let entry = self
-            .save(id, cfg, sealed, api_token, existing.created_at)
+            .save(id, cfg, sealed, api_token, existing.created_at, |r| {
+                audit::record(
+                    who,
+                    AuditAction::Update,
+                    ResourceKind::Webhook,
+                    id,
+                    Some(before),
+                    Some(audit::webhook(r)),
+                )
+            })
             .await?;
         Ok(Saved {
             entry,
@@ -256,9 +286,22 @@ impl Engine {
         })
     }
 
-    pub async fn delete_webhook(&self, id: &str) -> Result<()> {
+    pub async fn delete_webhook(&self, who: &str, id: &str) -> Result<()> {
         self.editable_in_registry(id)?;
-        if self.store.delete_webhook(id).await? {
+        let before = self
+            .store
+            .get_webhook(id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let row = audit::record(
+            who,
+            AuditAction::Delete,
+            ResourceKind::Webhook,
+            id,
+            Some(audit::webhook(&before)),
+            None,
+        );
+        if self.store.delete_webhook(id, &row).await? {
             self.registry.remove_stored(id);
             Ok(())
         } else {
@@ -266,15 +309,31 @@ impl Engine {
         }
     }
 
-    pub async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> Result<Entry> {
+    pub async fn set_webhook_enabled(&self, who: &str, id: &str, enabled: bool) -> Result<Entry> {
         let (record, mut cfg) = self.editable(id).await?;
         cfg.enabled = enabled;
+        let action = if enabled {
+            AuditAction::Enable
+        } else {
+            AuditAction::Disable
+        };
+        let before = audit::webhook(&record);
         self.save(
             id,
             cfg,
             record.sealed_secrets(),
             record.api_token.clone(),
             record.created_at,
+            |r| {
+                audit::record(
+                    who,
+                    action,
+                    ResourceKind::Webhook,
+                    id,
+                    Some(before),
+                    Some(audit::webhook(r)),
+                )
+            },
         )
         .await
     }
@@ -302,8 +361,14 @@ impl Engine {
         Ok((record, cfg))
     }
 
-    /// Validates `cfg` after a command change and saves it.
-    async fn save_commands(&self, record: WebhookRecord, cfg: WebhookConfig) -> Result<Entry> {
+    /// Validates `cfg` after a change to one command and saves it, with the
+    /// command's audit row.
+    async fn save_commands(
+        &self,
+        record: WebhookRecord,
+        cfg: WebhookConfig,
+        row: NewAudit,
+    ) -> Result<Entry> {
         let errs = cfg.validate();
         if !errs.is_empty() {
             return Err(Error::invalid(errs));
@@ -314,12 +379,13 @@ impl Engine {
             record.sealed_secrets(),
             record.api_token.clone(),
             record.created_at,
+            |_| row,
         )
         .await
     }
 
     /// Adds a command (its id given, or a new one).
-    pub async fn add_command(&self, id: &str, body: &[u8]) -> Result<CommandConfig> {
+    pub async fn add_command(&self, who: &str, id: &str, body: &[u8]) -> Result<CommandConfig> {
         let (record, mut cfg) = self.editable(id).await?;
         let mut cmd = parse_command(body)?;
         let cmd_id = cmd.command_id.clone().unwrap_or_else(|| new_id("cmd"));
@@ -333,14 +399,23 @@ impl Engine {
                 format!("command {cmd_id:?} exists"),
             ));
         }
-        cmd.command_id = Some(cmd_id);
+        cmd.command_id = Some(cmd_id.clone());
+        let row = audit::record(
+            who,
+            AuditAction::Create,
+            ResourceKind::Command,
+            &audit::command_id(id, &cmd_id),
+            None,
+            Some(audit::command(&cmd)),
+        );
         cfg.commands.push(cmd.clone());
-        self.save_commands(record, cfg).await?;
+        self.save_commands(record, cfg, row).await?;
         Ok(cmd)
     }
 
     pub async fn replace_command(
         &self,
+        who: &str,
         id: &str,
         cmd_id: &str,
         body: &[u8],
@@ -353,23 +428,42 @@ impl Engine {
             .iter_mut()
             .find(|c| c.command_id.as_deref() == Some(cmd_id))
             .ok_or_else(|| Error::not_found("unknown_command", format!("no command {cmd_id:?}")))?;
+        let row = audit::record(
+            who,
+            AuditAction::Update,
+            ResourceKind::Command,
+            &audit::command_id(id, cmd_id),
+            Some(audit::command(slot)),
+            Some(audit::command(&cmd)),
+        );
         *slot = cmd.clone();
-        self.save_commands(record, cfg).await?;
+        self.save_commands(record, cfg, row).await?;
         Ok(cmd)
     }
 
-    pub async fn delete_command(&self, id: &str, cmd_id: &str) -> Result<()> {
+    pub async fn delete_command(&self, who: &str, id: &str, cmd_id: &str) -> Result<()> {
         let (record, mut cfg) = self.editable(id).await?;
-        let before = cfg.commands.len();
-        cfg.commands
-            .retain(|c| c.command_id.as_deref() != Some(cmd_id));
-        if cfg.commands.len() == before {
+        let Some(gone) = cfg
+            .commands
+            .iter()
+            .find(|c| c.command_id.as_deref() == Some(cmd_id))
+        else {
             return Err(Error::not_found(
                 "unknown_command",
                 format!("no command {cmd_id:?}"),
             ));
-        }
-        self.save_commands(record, cfg).await?;
+        };
+        let row = audit::record(
+            who,
+            AuditAction::Delete,
+            ResourceKind::Command,
+            &audit::command_id(id, cmd_id),
+            Some(audit::command(gone)),
+            None,
+        );
+        cfg.commands
+            .retain(|c| c.command_id.as_deref() != Some(cmd_id));
+        self.save_commands(record, cfg, row).await?;
         Ok(())
     }
 }

@@ -2,11 +2,12 @@
 //! ([`crate::http::layers`]).
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::http::api::{
-    agents, commands, deliveries, destinations, events, interactive, questions, tasks, webhooks,
+    agents, audit, commands, deliveries, destinations, events, interactive, keys, questions, tasks,
+    webhooks,
 };
 use crate::http::{auth, error, ingest, layers, ops};
 use crate::state::AppState;
@@ -73,10 +74,13 @@ pub fn router(state: AppState) -> Router {
         .route("/questions", get(questions::list))
         .route("/questions/{id}", get(questions::get))
         .route("/questions/{id}/wait", get(questions::wait))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{key_id}", delete(keys::revoke))
+        .route("/audit", get(audit::list))
         .layer(DefaultBodyLimit::max(api_limit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin,
+            auth::guard,
         ));
     let routes = Router::new()
         .route("/", get(ops::health))

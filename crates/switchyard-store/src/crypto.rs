@@ -6,6 +6,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 /// Why a sealed secret could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: ChaCha20Poly1305,
+    /// The master key itself, for [`Sealer::derive_key`].
+    master: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -32,6 +35,7 @@ impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
         Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            master: *key,
         }
     }
 
@@ -47,6 +51,19 @@ impl Sealer {
         let bytes = B64.decode(s.trim()).ok()?;
         let key: [u8; 32] = bytes.try_into().ok()?;
         Some(Self::new(&key))
+    }
+
+    /// A key for `purpose` derived from the master key (SHA-256 over a label, the
+    /// purpose and the master key), so other uses of the master key (signing task
+    /// tokens) never share key material with sealing. Replicas sharing the master
+    /// key derive the same keys.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"switchyard key derivation\0");
+        h.update(purpose.as_bytes());
+        h.update([0u8]);
+        h.update(self.master);
+        h.finalize().into()
     }
 
     /// `base64(nonce || ciphertext)`.
@@ -89,5 +106,14 @@ mod tests {
         assert!(matches!(b.open(&sealed), Err(SealError::Key)));
         assert!(matches!(a.open("!!"), Err(SealError::Encoding)));
         assert_ne!(a.seal(b"x"), a.seal(b"x"), "nonces must differ");
+    }
+
+    #[test]
+    fn derived_keys_depend_on_purpose_and_master() {
+        let a = Sealer::new(&[1; 32]);
+        assert_eq!(a.derive_key("x"), Sealer::new(&[1; 32]).derive_key("x"));
+        assert_ne!(a.derive_key("x"), a.derive_key("y"));
+        assert_ne!(a.derive_key("x"), Sealer::new(&[2; 32]).derive_key("x"));
+        assert_ne!(a.derive_key("x"), [1; 32]);
     }
 }

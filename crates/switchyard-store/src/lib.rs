@@ -31,16 +31,16 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use state::{
-    AgentMode, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
-    UnknownState,
+    AgentMode, AuditAction, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
+    ResourceKind, TaskStatus, UnknownState,
 };
 
 /// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
 /// an `Arc<dyn Store>` needs the trait that declares it in scope.
 pub mod prelude {
     pub use crate::{
-        AgentStore, DeliveryStore, DestinationStore, EventStore, QuestionStore, SettingStore,
-        Store, TaskStore, WebhookStore,
+        AgentStore, AuditStore, DeliveryStore, DestinationStore, EventStore, KeyStore,
+        QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
     };
 }
 
@@ -56,6 +56,8 @@ pub trait Store:
     + QuestionStore
     + DeliveryStore
     + DestinationStore
+    + KeyStore
+    + AuditStore
     + Send
     + Sync
     + 'static
@@ -99,22 +101,23 @@ pub trait EventStore: Send + Sync {
     async fn prune_rejections(&self, before: i64) -> Result<u64>;
 }
 
-/// Webhooks registered through the API or the CLI.
+/// Webhooks registered through the API or the CLI. Every change writes its
+/// `audit` row in its own transaction, only when it changed something.
 #[async_trait::async_trait]
 pub trait WebhookStore: Send + Sync {
     /// Creates a webhook unless its id exists; true when it was created. Two
     /// concurrent creates of one id: exactly one succeeds.
-    async fn insert_webhook(&self, w: &WebhookRecord) -> Result<bool>;
+    async fn insert_webhook(&self, w: &WebhookRecord, audit: &NewAudit) -> Result<bool>;
 
     /// Creates or replaces a webhook.
-    async fn put_webhook(&self, w: &WebhookRecord) -> Result<()>;
+    async fn put_webhook(&self, w: &WebhookRecord, audit: &NewAudit) -> Result<()>;
 
     async fn get_webhook(&self, webhook_id: &str) -> Result<Option<WebhookRecord>>;
 
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>>;
 
     /// True when a webhook was deleted.
-    async fn delete_webhook(&self, webhook_id: &str) -> Result<bool>;
+    async fn delete_webhook(&self, webhook_id: &str, audit: &NewAudit) -> Result<bool>;
 }
 
 /// Key-value settings. Reads see the latest write (they go to the writer).
@@ -128,20 +131,21 @@ pub trait SettingStore: Send + Sync {
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
 }
 
-/// Agents that take tasks.
+/// Agents that take tasks. Every change writes its `audit` row in its own
+/// transaction, only when it changed something.
 #[async_trait::async_trait]
 pub trait AgentStore: Send + Sync {
     /// Creates an agent unless its name exists; true when it was created.
-    async fn insert_agent(&self, agent: &Agent) -> Result<bool>;
+    async fn insert_agent(&self, agent: &Agent, audit: &NewAudit) -> Result<bool>;
 
     /// Creates or replaces an agent.
-    async fn put_agent(&self, agent: &Agent) -> Result<()>;
+    async fn put_agent(&self, agent: &Agent, audit: &NewAudit) -> Result<()>;
 
     async fn get_agent(&self, name: &str) -> Result<Option<Agent>>;
 
     async fn list_agents(&self) -> Result<Vec<Agent>>;
 
-    async fn delete_agent(&self, name: &str) -> Result<bool>;
+    async fn delete_agent(&self, name: &str, audit: &NewAudit) -> Result<bool>;
 }
 
 /// Agents' task queues: leases, heartbeats, completion.
@@ -228,8 +232,8 @@ pub trait DestinationStore: Send + Sync {
     /// Creates a destination row unless one exists.
     async fn ensure_destination(&self, d: &Destination) -> Result<()>;
 
-    /// Creates or replaces a destination.
-    async fn put_destination(&self, d: &Destination) -> Result<()>;
+    /// Creates or replaces a destination, with its `audit` row.
+    async fn put_destination(&self, d: &Destination, audit: &NewAudit) -> Result<()>;
 
     async fn get_destination(&self, destination_id: &str) -> Result<Option<Destination>>;
 
@@ -243,13 +247,41 @@ pub trait DestinationStore: Send + Sync {
 
     /// Disables (with a reason) or, with `None`, re-enables a destination; its pending
     /// messages are parked at [`PARKED`] while it is disabled and due at once when it
-    /// is enabled. False when there is no such destination.
+    /// is enabled. False when there is no such destination. The `audit` row is
+    /// written with the change.
     async fn set_destination_disabled(
         &self,
         destination_id: &str,
         reason: Option<&str>,
         now: i64,
+        audit: &NewAudit,
     ) -> Result<bool>;
+}
+
+/// API keys for `/api`, kept as hashes.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new key with its `audit` row.
+    async fn insert_key(&self, key: &ApiKey, audit: &NewAudit) -> Result<()>;
+
+    /// The key with this hash, revoked or not.
+    async fn key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+
+    async fn get_key(&self, key_id: &str) -> Result<Option<ApiKey>>;
+
+    /// Every key, revoked ones included, by id.
+    async fn list_keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// Revokes a live key (with its `audit` row); false when there is no live key
+    /// with this id.
+    async fn revoke_key(&self, key_id: &str, at: i64, audit: &NewAudit) -> Result<bool>;
+}
+
+/// The audit log of configuration changes (written by the changes themselves).
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Changes newest first.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

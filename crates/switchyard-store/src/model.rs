@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::state::{
-    AgentMode, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
+    AgentMode, AuditAction, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
+    ResourceKind, TaskStatus,
 };
 
 /// One write in a group-committed batch.
@@ -306,6 +307,9 @@ pub struct NewQuestion {
     /// the question is opened only if that very message was inserted (not skipped
     /// as a repeat of its idempotency key), so a repeated `ask` opens no second one.
     pub posted_by: Option<String>,
+    /// The agent that opened it through the API (an `agent:NAME` key), which may
+    /// then read and wait for it.
+    pub agent: Option<String>,
 }
 
 /// A stored question.
@@ -324,6 +328,8 @@ pub struct Question {
     pub answered_by: Option<String>,
     pub created_at: i64,
     pub answered_at: Option<i64>,
+    /// The agent that opened it through the API, if one did.
+    pub agent: Option<String>,
 }
 
 /// Outbound work to record: one message for the delivery engine.
@@ -481,4 +487,63 @@ pub enum TaskFinish {
         error: String,
         retry: bool,
     },
+}
+
+/// An API key for `/api`. Only the SHA-256 of the key is kept; `scopes` are the
+/// scope texts (`admin`, `read`, `agent:NAME`, `feedback`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub key_hash: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    /// The key id that created it (`cli` for the command line).
+    pub created_by: String,
+    /// Set when revoked; a revoked key is refused at once.
+    pub revoked_at: Option<i64>,
+}
+
+/// A change to record in the audit log. Written in the same transaction as the
+/// change itself, and only if the change touched a row.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub audit_id: String,
+    pub at: i64,
+    /// Who: the API key's id (`admin` for the configured admin key), or `cli`.
+    pub key_id: String,
+    pub action: AuditAction,
+    pub resource_kind: ResourceKind,
+    pub resource_id: String,
+    /// JSON of the resource before and after, secrets redacted.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A recorded change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub audit_id: String,
+    pub at: i64,
+    pub key_id: String,
+    pub action: AuditAction,
+    pub resource_kind: ResourceKind,
+    pub resource_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Filters for listing the audit log, newest first; `before` is a cursor (an
+/// `audit_id`), `since`/`until` bound `at` (inclusive, Unix micros).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub resource_kind: Option<ResourceKind>,
+    pub resource_id: Option<String>,
+    pub key_id: Option<String>,
+    pub action: Option<AuditAction>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<String>,
+    pub limit: i64,
 }

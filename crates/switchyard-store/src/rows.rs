@@ -6,12 +6,14 @@
 
 use crate::error::Result;
 use crate::model::{
-    Agent, Delivery, DeliveryAttempt, Destination, Event, EventSummary, Question, Rejection, Task,
-    WebhookRecord,
+    Agent, ApiKey, AuditEntry, Delivery, DeliveryAttempt, Destination, Event, EventSummary,
+    Question, Rejection, Task, WebhookRecord,
 };
 use crate::state::{
-    AgentMode, DbText, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus, TaskStatus,
+    AgentMode, AuditAction, DbText, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
+    ResourceKind, TaskStatus,
 };
+use crate::StoreError;
 
 /// A database row that becomes a model value.
 pub(crate) trait IntoDomain {
@@ -226,6 +228,7 @@ pub(crate) struct QuestionRow {
     answered_by: Option<String>,
     created_at: i64,
     answered_at: Option<i64>,
+    agent: Option<String>,
 }
 
 impl IntoDomain for QuestionRow {
@@ -246,6 +249,7 @@ impl IntoDomain for QuestionRow {
             answered_by: self.answered_by,
             created_at: self.created_at,
             answered_at: self.answered_at,
+            agent: self.agent,
         })
     }
 }
@@ -394,6 +398,64 @@ impl IntoDomain for AgentRow {
             secret: self.secret,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    key_id: String,
+    name: String,
+    key_hash: String,
+    scopes: String,
+    created_at: i64,
+    created_by: String,
+    revoked_at: Option<i64>,
+}
+
+impl IntoDomain for ApiKeyRow {
+    type Domain = ApiKey;
+
+    fn into_domain(self) -> Result<ApiKey> {
+        let scopes = serde_json::from_str(&self.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("api_keys.scopes: {e}")))?;
+        Ok(ApiKey {
+            key_id: self.key_id,
+            name: self.name,
+            key_hash: self.key_hash,
+            scopes,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    audit_id: String,
+    at: i64,
+    key_id: String,
+    action: String,
+    resource_kind: String,
+    resource_id: String,
+    before_json: Option<String>,
+    after_json: Option<String>,
+}
+
+impl IntoDomain for AuditRow {
+    type Domain = AuditEntry;
+
+    fn into_domain(self) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            audit_id: self.audit_id,
+            at: self.at,
+            key_id: self.key_id,
+            action: AuditAction::from_db("audit_log.action", &self.action)?,
+            resource_kind: ResourceKind::from_db("audit_log.resource_kind", &self.resource_kind)?,
+            resource_id: self.resource_id,
+            before: self.before_json,
+            after: self.after_json,
         })
     }
 }

@@ -176,6 +176,32 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a change in the audit log did.
+    AuditAction, "audit action" {
+        Create = "create",
+        Update = "update",
+        Delete = "delete",
+        Enable = "enable",
+        Disable = "disable",
+        /// A new signing secret.
+        Rotate = "rotate",
+    }
+}
+
+text_enum! {
+    /// What kind of thing a change in the audit log was made to.
+    ResourceKind, "resource kind" {
+        Webhook = "webhook",
+        /// A webhook's command; its id is `WEBHOOK_ID/COMMAND_ID`.
+        Command = "command",
+        Agent = "agent",
+        Destination = "destination",
+        /// An API key.
+        Key = "key",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +241,8 @@ mod tests {
         round_trips(AgentMode::ALL);
         round_trips(QuestionStatus::ALL);
         round_trips(DestinationKind::ALL);
+        round_trips(AuditAction::ALL);
+        round_trips(ResourceKind::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }

@@ -9,6 +9,7 @@ use figment::value::Value;
 use settings::Flags;
 use switchyard_server::App;
 
+mod keys;
 mod settings;
 mod webhooks;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Manage webhooks kept in the store.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCmd),
+    /// Manage API keys for /api (scopes: admin, read, agent:NAME, feedback).
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
 }
 
 // The flags carry no `env` and no defaults: the environment and the defaults are
@@ -87,6 +91,10 @@ struct ServeArgs {
     /// [env: SWITCHYARD_ADMIN_KEY].
     #[arg(long)]
     admin_key: Option<String>,
+    /// Seed 000's feedback key: accepted on /api with the `feedback` scope [env:
+    /// WEBHOOK_API_KEY].
+    #[arg(long)]
+    webhook_api_key: Option<String>,
     /// How often long-polls look for work other replicas committed, 10ms..=60s [env:
     /// SWITCHYARD_WAIT_FALLBACK; default: 250ms].
     #[arg(long)]
@@ -203,6 +211,7 @@ impl ServeArgs {
         let config_dir = self.config_dir.as_ref().map(|p| p.display().to_string());
         flag(&mut f, "config_dir", config_dir);
         flag(&mut f, "admin_key", self.admin_key.clone());
+        flag(&mut f, "webhook_api_key", self.webhook_api_key.clone());
         flag(&mut f, "wait_fallback", text(&self.wait_fallback));
         flag(
             &mut f,
@@ -239,6 +248,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => args.flags(),
         Command::Migrate(args) => args.flags(),
         Command::Webhooks(cmd) => cmd.store().flags(),
+        Command::Keys(cmd) => cmd.store().flags(),
     };
     // A bad setting is the user's to fix: one line naming it, no backtrace.
     let loaded = match load_config(cli.config.as_deref(), &flags) {
@@ -268,6 +278,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Webhooks(cmd) => webhooks::run(cmd, &loaded.config).await,
+            Command::Keys(cmd) => keys::run(cmd, &loaded.config).await,
         }
     })
 }

@@ -42,6 +42,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("data_dir", "SWITCHYARD_DATA_DIR", "--data-dir"),
     ("secret_key", "SWITCHYARD_SECRET_KEY", "--secret-key"),
     ("admin_key", "SWITCHYARD_ADMIN_KEY", "--admin-key"),
+    ("webhook_api_key", "WEBHOOK_API_KEY", "--webhook-api-key"),
     ("config_dir", "SWITCHYARD_CONFIG_DIR", "--config-dir"),
     (
         "max_body_bytes",
@@ -184,6 +185,8 @@ struct Settings {
     secret_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     admin_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook_api_key: Option<String>,
     config_dir: PathBuf,
     max_body_bytes: usize,
     max_api_body_bytes: usize,
@@ -276,6 +279,7 @@ impl Default for Settings {
             data_dir: engine.data_dir,
             secret_key: None,
             admin_key: None,
+            webhook_api_key: None,
             config_dir: "./data/config/webhooks".into(),
             max_body_bytes: engine.max_body_bytes,
             max_api_body_bytes: engine.max_api_body_bytes,
@@ -524,6 +528,7 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
     config.body_read_timeout = duration(figment, "body_read_timeout", &s.body_read_timeout)?;
     config.max_connections = s.max_connections;
     config.admin_key = s.admin_key.map(SecretString::from);
+    config.webhook_api_key = s.webhook_api_key.map(SecretString::from);
     config.secret_key = s.secret_key.map(SecretString::from);
     config.config_dir = Some(s.config_dir);
     for item in s.trusted_proxies.items() {
@@ -680,6 +685,7 @@ mod tests {
         assert_eq!(c.max_api_body_bytes, 1 << 20);
         assert_eq!(c.wait_fallback, Duration::from_millis(250));
         assert!(c.admin_key.is_none() && c.secret_key.is_none());
+        assert!(c.webhook_api_key.is_none());
         assert!(c.provider_secrets.is_empty());
         let d = &c.delivery;
         assert_eq!(d.retry_schedule.len(), 8);
@@ -763,6 +769,7 @@ mod tests {
             ("SWITCHYARD_MAX_API_BODY_BYTES", "8192"),
             ("SWITCHYARD_CONFIG_DIR", "/etc/sy/webhooks"),
             ("SWITCHYARD_ADMIN_KEY", "admin-key-value"),
+            ("WEBHOOK_API_KEY", "feedback-key-value"),
             ("SWITCHYARD_RETRY_SCHEDULE", "0, 1s, 2m"),
             ("SWITCHYARD_DELIVERY_CONNECT_TIMEOUT", "2s"),
             ("SWITCHYARD_DELIVERY_TIMEOUT", "10s"),
@@ -794,6 +801,10 @@ mod tests {
         assert_eq!(
             c.admin_key.as_ref().unwrap().expose_secret(),
             "admin-key-value"
+        );
+        assert_eq!(
+            c.webhook_api_key.as_ref().unwrap().expose_secret(),
+            "feedback-key-value"
         );
         assert_eq!(c.max_body_bytes, 4096);
         assert_eq!(c.max_api_body_bytes, 8192);

@@ -1,12 +1,13 @@
 //! `switchyard webhooks ...`: create and inspect webhooks kept in the store, for
 //! `POST /webhooks/{provider}/{webhook_id}`. Secrets are sealed before they are stored
-//! and never printed back.
+//! and never printed back. Changes are written with their audit row, as `cli`.
 
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 use switchyard_core::{providers, ProviderName, WebhookId};
-use switchyard_engine::Config;
-use switchyard_store::{now_micros, WebhookRecord};
+use switchyard_engine::access::CLI;
+use switchyard_engine::{audit, Config};
+use switchyard_store::{now_micros, AuditAction, ResourceKind, WebhookRecord};
 
 use crate::StoreArgs;
 
@@ -138,7 +139,15 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
             // Create never replaces: an existing webhook keeps its commands and
             // write-back token (`switchyard webhooks enable|disable` and the API
             // change one).
-            if !store.insert_webhook(&record).await? {
+            let row = audit::record(
+                CLI,
+                AuditAction::Create,
+                ResourceKind::Webhook,
+                &record.webhook_id,
+                None,
+                Some(audit::webhook(&record)),
+            );
+            if !store.insert_webhook(&record, &row).await? {
                 anyhow::bail!(
                     "webhook {id} exists; change it through the API (PUT /api/webhooks/{id})"
                 );
@@ -172,6 +181,7 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
                 .get_webhook(&id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no webhook {id}"))?;
+            let before = audit::webhook(&w);
             if !secrets.is_empty() {
                 let sealer = switchyard_engine::keys::load_sealer(
                     config.secret_key.as_ref().map(ExposeSecret::expose_secret),
@@ -181,7 +191,7 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
                     secrets.iter().map(|s| sealer.seal(s.as_bytes())).collect();
                 w.secrets = serde_json::to_string(&sealed)?;
             }
-            if let Some(n) = name {
+            if let Some(n) = name.clone() {
                 if n.trim().is_empty() {
                     anyhow::bail!("--name must not be empty");
                 }
@@ -198,7 +208,23 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
                 w.enabled = enable;
             }
             w.updated_at = now_micros();
-            store.put_webhook(&w).await?;
+            // Secrets alone are a rotation; a state change alone an enable or a
+            // disable; anything else an update.
+            let action = match (!secrets.is_empty(), name.is_some(), enable || disable) {
+                (true, false, false) => AuditAction::Rotate,
+                (false, false, true) if enable => AuditAction::Enable,
+                (false, false, true) => AuditAction::Disable,
+                _ => AuditAction::Update,
+            };
+            let row = audit::record(
+                CLI,
+                action,
+                ResourceKind::Webhook,
+                &id,
+                Some(before),
+                Some(audit::webhook(&w)),
+            );
+            store.put_webhook(&w, &row).await?;
             println!("updated {id}");
             Ok(())
         }
@@ -207,7 +233,7 @@ pub async fn run(cmd: WebhooksCmd, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn open(config: &Config) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
+pub async fn open(config: &Config) -> anyhow::Result<std::sync::Arc<dyn switchyard_store::Store>> {
     let store = switchyard_store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     Ok(store)
@@ -219,9 +245,23 @@ async fn set_enabled(config: &Config, id: &str, enabled: bool) -> anyhow::Result
         .get_webhook(id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no webhook {id}"))?;
+    let before = audit::webhook(&w);
     w.enabled = enabled;
     w.updated_at = now_micros();
-    store.put_webhook(&w).await?;
+    let action = if enabled {
+        AuditAction::Enable
+    } else {
+        AuditAction::Disable
+    };
+    let row = audit::record(
+        CLI,
+        action,
+        ResourceKind::Webhook,
+        id,
+        Some(before),
+        Some(audit::webhook(&w)),
+    );
+    store.put_webhook(&w, &row).await?;
     println!("{id} {}", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }

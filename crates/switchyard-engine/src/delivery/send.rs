@@ -192,8 +192,9 @@ fn signed(url: &str, msg_id: &str, body: &str, keys: &[Vec<u8>]) -> ApiRequest {
     }
 }
 
-/// A task push: the task as it is now (with its lease), its event and where to
-/// report back; the body itself is built by the outbox.
+/// A task push: the task as it is now (with its lease), its event, where to
+/// report back and the token to do it with (good for this task only; computed
+/// here, so it is never stored); the body itself is built by the outbox.
 async fn task_push_body(ctx: &SendCtx, payload: &Value) -> Result<Value, String> {
     let task_id = payload
         .get("task_id")
@@ -217,6 +218,7 @@ async fn task_push_body(ctx: &SendCtx, payload: &Value) -> Result<Value, String>
         &task,
         event.as_ref(),
         &ctx.config.public_url,
+        &crate::keys::task_token(&ctx.sealer, &task.task_id),
     ))
 }
 

@@ -14,9 +14,9 @@ use switchyard_engine::time::rfc3339;
 use switchyard_engine::webhooks::with_command_ids;
 use switchyard_engine::Error;
 use switchyard_store::{
-    now_micros, Agent, AgentMode, Delivery, DeliveryAttempt, DeliveryStatus, Destination,
-    DestinationKind, Event, EventSummary, OutboxKind, Question, QuestionStatus, Rejection, Task,
-    TaskStatus, PARKED,
+    now_micros, Agent, AgentMode, ApiKey, AuditAction, AuditEntry, Delivery, DeliveryAttempt,
+    DeliveryStatus, Destination, DestinationKind, Event, EventSummary, OutboxKind, Question,
+    QuestionStatus, Rejection, ResourceKind, Task, TaskStatus, PARKED,
 };
 
 fn json_or_text(s: &str) -> Value {
@@ -609,4 +609,75 @@ pub struct RotatedSecret {
     pub destination_id: String,
     pub secret: String,
     pub previous_secret_expires_at: Option<String>,
+}
+
+/// An API key: never the key nor its hash.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub key_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKey> for KeyView {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            key_id: k.key_id.clone(),
+            name: k.name.clone(),
+            scopes: k.scopes.clone(),
+            created_at: rfc3339(k.created_at),
+            created_by: k.created_by.clone(),
+            revoked_at: k.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A key just created: the only answer that carries the key itself.
+#[derive(Debug, Serialize)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub view: KeyView,
+    pub key: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+/// A change in the audit log.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    pub audit_id: String,
+    pub at: String,
+    pub key_id: String,
+    pub action: AuditAction,
+    pub resource_kind: ResourceKind,
+    pub resource_id: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(a: &AuditEntry) -> Self {
+        Self {
+            audit_id: a.audit_id.clone(),
+            at: rfc3339(a.at),
+            key_id: a.key_id.clone(),
+            action: a.action,
+            resource_kind: a.resource_kind,
+            resource_id: a.resource_id.clone(),
+            before: a.before.as_deref().map(json_or_text),
+            after: a.after.as_deref().map(json_or_text),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub audit: Vec<AuditView>,
+    pub next_cursor: Option<String>,
 }

@@ -1,22 +1,20 @@
 //! Registered webhooks on PostgreSQL.
 
-use super::{query, query_as, PgStore};
+use super::{audited, query_as, PgStore};
 use crate::error::DbResultExt;
-use crate::model::WebhookRecord;
+use crate::model::{NewAudit, WebhookRecord};
 use crate::rows::{self, WebhookRecordRow};
 use crate::sql::webhooks as sql;
 use crate::{Result, WebhookStore};
 
 #[async_trait::async_trait]
 impl WebhookStore for PgStore {
-    async fn insert_webhook(&self, w: &WebhookRecord) -> Result<bool> {
-        let s = sql::insert(w);
-        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    async fn insert_webhook(&self, w: &WebhookRecord, audit: &NewAudit) -> Result<bool> {
+        audited(&self.writer, &sql::insert(w), audit).await
     }
 
-    async fn put_webhook(&self, w: &WebhookRecord) -> Result<()> {
-        let s = sql::put(w);
-        query(&s).execute(&self.writer).await.db()?;
+    async fn put_webhook(&self, w: &WebhookRecord, audit: &NewAudit) -> Result<()> {
+        audited(&self.writer, &sql::put(w), audit).await?;
         Ok(())
     }
 
@@ -32,8 +30,7 @@ impl WebhookStore for PgStore {
         rows::all(rows)
     }
 
-    async fn delete_webhook(&self, webhook_id: &str) -> Result<bool> {
-        let s = sql::delete(webhook_id);
-        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    async fn delete_webhook(&self, webhook_id: &str, audit: &NewAudit) -> Result<bool> {
+        audited(&self.writer, &sql::delete(webhook_id), audit).await
     }
 }

@@ -11,10 +11,12 @@
 //! writes its own (`sqlite/`, `postgres/`).
 
 pub(crate) mod agents;
+pub(crate) mod audit;
 pub(crate) mod deliveries;
 pub(crate) mod destinations;
 pub(crate) mod effects;
 pub(crate) mod events;
+pub(crate) mod keys;
 pub(crate) mod questions;
 pub(crate) mod settings;
 pub(crate) mod tasks;

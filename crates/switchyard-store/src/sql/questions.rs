@@ -8,7 +8,7 @@ use crate::model::{NewEvent, NewQuestion, QuestionQuery};
 use crate::state::{DbText, QuestionStatus};
 
 const QUESTION_COLUMNS: &str = "question_id, event_id, webhook_id, command_id, thread_key, \
-     asker, question, status, answer, answer_event_id, answered_by, created_at, answered_at";
+     asker, question, status, answer, answer_event_id, answered_by, created_at, answered_at, agent";
 
 /// An open question a reply may answer, as [`open_on_threads`] reads it:
 /// `(question_id, thread_key, asker, question)`.
@@ -76,9 +76,9 @@ pub(crate) fn answers<'a>(
 pub(crate) fn insert(q: &NewQuestion) -> Stmt<'_> {
     let mut s = Stmt::new(
         "INSERT INTO questions (question_id, event_id, webhook_id, command_id, thread_key, \
-         asker, question, status, created_at) SELECT ",
+         asker, question, status, created_at, agent) SELECT ",
     );
-    let values: [Arg<'_>; 9] = [
+    let values: [Arg<'_>; 10] = [
         q.question_id.as_str().into(),
         q.event_id.as_deref().into(),
         q.webhook_id.as_str().into(),
@@ -88,6 +88,7 @@ pub(crate) fn insert(q: &NewQuestion) -> Stmt<'_> {
         q.question.as_str().into(),
         QuestionStatus::Open.to_db().into(),
         q.created_at.into(),
+        q.agent.as_deref().into(),
     ];
     s.push_list(values);
     if let Some(outbox_id) = &q.posted_by {

@@ -1,22 +1,20 @@
 //! Agents on SQLite.
 
-use super::{query, query_as, SqliteStore};
+use super::{audited, query_as, SqliteStore};
 use crate::error::DbResultExt;
-use crate::model::Agent;
+use crate::model::{Agent, NewAudit};
 use crate::rows::{self, AgentRow};
 use crate::sql::agents as sql;
 use crate::{AgentStore, Result};
 
 #[async_trait::async_trait]
 impl AgentStore for SqliteStore {
-    async fn insert_agent(&self, a: &Agent) -> Result<bool> {
-        let s = sql::insert(a);
-        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    async fn insert_agent(&self, a: &Agent, audit: &NewAudit) -> Result<bool> {
+        audited(&self.writer, &sql::insert(a), audit).await
     }
 
-    async fn put_agent(&self, a: &Agent) -> Result<()> {
-        let s = sql::put(a);
-        query(&s).execute(&self.writer).await.db()?;
+    async fn put_agent(&self, a: &Agent, audit: &NewAudit) -> Result<()> {
+        audited(&self.writer, &sql::put(a), audit).await?;
         Ok(())
     }
 
@@ -32,8 +30,7 @@ impl AgentStore for SqliteStore {
         rows::all(rows)
     }
 
-    async fn delete_agent(&self, name: &str) -> Result<bool> {
-        let s = sql::delete(name);
-        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    async fn delete_agent(&self, name: &str, audit: &NewAudit) -> Result<bool> {
+        audited(&self.writer, &sql::delete(name), audit).await
     }
 }

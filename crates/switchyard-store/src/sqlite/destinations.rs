@@ -1,9 +1,9 @@
 //! Destinations on SQLite, and moving their messages out of (and back into) the
 //! claim's way.
 
-use super::{query, query_as, SqliteStore};
+use super::{audited, query, query_as, write_audit, SqliteStore};
 use crate::error::DbResultExt;
-use crate::model::Destination;
+use crate::model::{Destination, NewAudit};
 use crate::rows::{self, DestinationRow};
 use crate::sql::destinations as sql;
 use crate::sql::Stmt;
@@ -41,9 +41,8 @@ impl DestinationStore for SqliteStore {
         Ok(())
     }
 
-    async fn put_destination(&self, d: &Destination) -> Result<()> {
-        let s = sql::insert(d, true);
-        query(&s).execute(&self.writer).await.db()?;
+    async fn put_destination(&self, d: &Destination, audit: &NewAudit) -> Result<()> {
+        audited(&self.writer, &sql::insert(d, true), audit).await?;
         Ok(())
     }
 
@@ -86,10 +85,14 @@ impl DestinationStore for SqliteStore {
         destination_id: &str,
         reason: Option<&str>,
         now: i64,
+        audit: &NewAudit,
     ) -> Result<bool> {
         let s = sql::set_disabled(destination_id, reason, now);
         let mut tx = self.writer.begin().await.db()?;
         let found = query(&s).execute(&mut *tx).await.db()?.rows_affected() > 0;
+        if found {
+            write_audit(&mut tx, audit).await?;
+        }
         // Parked while disabled, so claims never walk past them; due again (all at
         // once) when enabled.
         park_disabled(&mut tx, destination_id, reason.is_some(), now).await?;

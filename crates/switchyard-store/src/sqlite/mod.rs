@@ -7,9 +7,11 @@
 //! between, so two callers never take the same row.
 
 mod agents;
+mod audit;
 mod deliveries;
 mod destinations;
 mod events;
+mod keys;
 mod questions;
 mod settings;
 mod tasks;
@@ -27,7 +29,7 @@ use sqlx::sqlite::{
 use sqlx::{Database, FromRow, Sqlite};
 
 use crate::error::{from_migrate, DbResultExt};
-use crate::model::{Effect, NewEvent, WriteOp, WriteOutcome};
+use crate::model::{Effect, NewAudit, NewEvent, WriteOp, WriteOutcome};
 use crate::sql::{self, Stmt};
 use crate::{Result, Store, StoreError};
 
@@ -102,6 +104,25 @@ async fn write_effects(conn: &mut sqlx::SqliteConnection, effects: &[&Effect]) -
     for s in sql::effects::insert(effects) {
         query(&s).execute(&mut *conn).await.db()?;
     }
+    Ok(())
+}
+
+/// Runs `change` and, when it touched a row, writes `audit` in the same
+/// transaction; true when the change touched a row.
+async fn audited(pool: &SqlitePool, change: &Stmt<'_>, audit: &NewAudit) -> Result<bool> {
+    let mut tx = pool.begin().await.db()?;
+    let changed = query(change).execute(&mut *tx).await.db()?.rows_affected() > 0;
+    if changed {
+        write_audit(&mut tx, audit).await?;
+    }
+    tx.commit().await.db()?;
+    Ok(changed)
+}
+
+/// Writes an audit row on `conn` (the caller's transaction).
+async fn write_audit(conn: &mut sqlx::SqliteConnection, audit: &NewAudit) -> Result<()> {
+    let s = sql::audit::insert(audit);
+    query(&s).execute(&mut *conn).await.db()?;
     Ok(())
 }
 

@@ -504,7 +504,10 @@ async fn stored_webhooks_with_rotation(kind: Kind) {
         updated_at: now,
         api_token: None,
     };
-    app.store.put_webhook(&record).await.unwrap();
+    app.store
+        .put_webhook(&record, &crate::support::test_audit())
+        .await
+        .unwrap();
     // Rows written behind the server's back (as the CLI does) are picked up by the
     // registry's refresh; run it now rather than wait for the next tick.
     app.reload_registry().await;
@@ -570,7 +573,10 @@ async fn stored_webhooks_with_rotation(kind: Kind) {
 
     record.enabled = false;
     record.updated_at += 1;
-    app.store.put_webhook(&record).await.unwrap();
+    app.store
+        .put_webhook(&record, &crate::support::test_audit())
+        .await
+        .unwrap();
     app.reload_registry().await;
     let r = post("new-secret", "f", "/webhooks/github/github-issues-001")
         .await

@@ -12,6 +12,7 @@ mod crash;
 mod delivery;
 mod http;
 mod hygiene;
+mod keys;
 mod protections;
 mod receiver;
 mod refusals;

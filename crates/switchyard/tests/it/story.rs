@@ -13,7 +13,7 @@ use switchyard_store::{
 };
 
 use crate::both_stores;
-use crate::support::{fresh_store, pg_url, Kind};
+use crate::support::{fresh_store, pg_url, test_audit, Kind};
 
 pub(crate) fn event(id: &str, webhook: &str, delivery: Option<&str>, ty: &str) -> NewEvent {
     NewEvent {
@@ -159,7 +159,7 @@ async fn webhooks_and_settings(kind: Kind) {
         updated_at: 1,
         api_token: None,
     };
-    store.put_webhook(&w).await.unwrap();
+    store.put_webhook(&w, &test_audit()).await.unwrap();
     assert_eq!(
         store
             .get_webhook("github-issues-001")
@@ -170,7 +170,7 @@ async fn webhooks_and_settings(kind: Kind) {
     );
     w.enabled = false;
     w.updated_at = 2;
-    store.put_webhook(&w).await.unwrap();
+    store.put_webhook(&w, &test_audit()).await.unwrap();
     let got = store
         .get_webhook("github-issues-001")
         .await
@@ -179,8 +179,14 @@ async fn webhooks_and_settings(kind: Kind) {
     assert!(!got.enabled);
     assert_eq!(got.created_at, 1, "created_at survives an update");
     assert_eq!(store.list_webhooks().await.unwrap().len(), 1);
-    assert!(store.delete_webhook("github-issues-001").await.unwrap());
-    assert!(!store.delete_webhook("github-issues-001").await.unwrap());
+    assert!(store
+        .delete_webhook("github-issues-001", &test_audit())
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_webhook("github-issues-001", &test_audit())
+        .await
+        .unwrap());
 
     assert_eq!(
         store.put_setting_if_absent("k", "first").await.unwrap(),
@@ -239,7 +245,7 @@ async fn every_state_round_trips(kind: Kind) {
             created_at: 1,
             updated_at: 1,
         };
-        store.put_agent(&a).await.unwrap();
+        store.put_agent(&a, &test_audit()).await.unwrap();
         assert_eq!(store.get_agent(&a.name).await.unwrap(), Some(a));
     }
 
@@ -260,7 +266,7 @@ async fn every_state_round_trips(kind: Kind) {
             created_at: 1,
             updated_at: 1,
         };
-        store.put_destination(&d).await.unwrap();
+        store.put_destination(&d, &test_audit()).await.unwrap();
         assert_eq!(
             store.get_destination(&d.destination_id).await.unwrap(),
             Some(d)
@@ -307,6 +313,7 @@ async fn every_state_round_trips(kind: Kind) {
         question: "Which release?".into(),
         created_at: 10,
         posted_by: None,
+        agent: None,
     }));
     store
         .write_batch(&[WriteOp::Effects(effects)])
@@ -499,7 +506,7 @@ async fn unknown_state_text_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let (sqlite, pool) = raw_sqlite(dir.path()).await;
     sqlite.migrate().await.unwrap();
-    sqlite.put_agent(&agent).await.unwrap();
+    sqlite.put_agent(&agent, &test_audit()).await.unwrap();
     sqlx::query(corrupt).execute(&pool).await.unwrap();
     let err = sqlite.get_agent("a").await.unwrap_err();
     assert!(
@@ -510,7 +517,7 @@ async fn unknown_state_text_is_corrupt() {
 
     let (pg, pool, _) = raw_postgres().await;
     pg.migrate().await.unwrap();
-    pg.put_agent(&agent).await.unwrap();
+    pg.put_agent(&agent, &test_audit()).await.unwrap();
     sqlx::query(corrupt).execute(&pool).await.unwrap();
     let err = pg.list_agents().await.unwrap_err();
     assert!(

@@ -482,3 +482,15 @@ pub fn issue_body(number: u64, action: &str, labels: &[&str]) -> String {
     })
     .to_string()
 }
+
+/// An audit row for changes a test makes on the store directly.
+pub fn test_audit() -> switchyard_store::NewAudit {
+    switchyard_engine::audit::record(
+        "test",
+        switchyard_store::AuditAction::Update,
+        switchyard_store::ResourceKind::Webhook,
+        "test",
+        None,
+        None,
+    )
+}

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use switchyard_engine::tasks::{AgentInput, LeaseInput};
 
+use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Json as Body, OptionalJson, Path};
 use crate::http::views::{AgentList, AgentView, LeasedTasks};
 use crate::state::AppState;
@@ -21,9 +22,10 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<AgentList>, ApiErro
 /// `POST /api/agents`.
 pub async fn create(
     State(st): State<AppState>,
+    caller: Caller,
     Body(b): Body<AgentInput>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    let a = st.engine.create_agent(b).await?;
+    let a = st.engine.create_agent(&caller.who(), b).await?;
     Ok((StatusCode::CREATED, Json(AgentView::from(&a))))
 }
 
@@ -38,20 +40,22 @@ pub async fn get(
 /// `PUT /api/agents/{name}`: creates or replaces; without a secret the old one is kept.
 pub async fn put(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Body(b): Body<AgentInput>,
 ) -> Result<Json<AgentView>, ApiError> {
     Ok(Json(AgentView::from(
-        &st.engine.replace_agent(&name, b).await?,
+        &st.engine.replace_agent(&caller.who(), &name, b).await?,
     )))
 }
 
 /// `DELETE /api/agents/{name}`.
 pub async fn delete(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    st.engine.delete_agent(&name).await?;
+    st.engine.delete_agent(&caller.who(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

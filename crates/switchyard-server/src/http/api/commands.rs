@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use switchyard_core::routing::CommandConfig;
 
+use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Path};
 use crate::http::views::CommandList;
 use crate::state::AppState;
@@ -23,27 +24,36 @@ pub async fn list(
 /// `POST /api/webhooks/{id}/commands`.
 pub async fn add(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<CommandConfig>), ApiError> {
-    let cmd = st.engine.add_command(&id, &body).await?;
+    let cmd = st.engine.add_command(&caller.who(), &id, &body).await?;
     Ok((StatusCode::CREATED, Json(cmd)))
 }
 
 /// `PUT /api/webhooks/{id}/commands/{cmd_id}`.
 pub async fn put(
     State(st): State<AppState>,
+    caller: Caller,
     Path((id, cmd_id)): Path<(String, String)>,
     Body(body): Body,
 ) -> Result<Json<CommandConfig>, ApiError> {
-    Ok(Json(st.engine.replace_command(&id, &cmd_id, &body).await?))
+    Ok(Json(
+        st.engine
+            .replace_command(&caller.who(), &id, &cmd_id, &body)
+            .await?,
+    ))
 }
 
 /// `DELETE /api/webhooks/{id}/commands/{cmd_id}`.
 pub async fn delete(
     State(st): State<AppState>,
+    caller: Caller,
     Path((id, cmd_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    st.engine.delete_command(&id, &cmd_id).await?;
+    st.engine
+        .delete_command(&caller.who(), &id, &cmd_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

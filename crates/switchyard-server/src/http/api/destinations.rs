@@ -8,6 +8,7 @@ use serde::Deserialize;
 use switchyard_engine::deliveries::DestinationSettings;
 use switchyard_store::Destination;
 
+use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Json as Body, OptionalJson, Path};
 use crate::http::views::{DestinationList, DestinationView, Recovered, RotatedSecret, SecretView};
 use crate::state::AppState;
@@ -37,9 +38,10 @@ pub async fn get(
 /// (or after) its first message; 201 when new, 200 when it existed.
 pub async fn create(
     State(st): State<AppState>,
+    caller: Caller,
     Body(b): Body<DestinationSettings>,
 ) -> Result<(StatusCode, Json<DestinationView>), ApiError> {
-    let (d, created) = st.engine.create_destination(&b).await?;
+    let (d, created) = st.engine.create_destination(&caller.who(), &b).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -51,28 +53,37 @@ pub async fn create(
 /// `PUT /api/destinations/{id}`: changes limits and ordering.
 pub async fn put(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(b): Body<DestinationSettings>,
 ) -> Result<Json<DestinationView>, ApiError> {
-    let d = st.engine.update_destination(&id, &b).await?;
+    let d = st.engine.update_destination(&caller.who(), &id, &b).await?;
     Ok(Json(view(&st, &d)))
 }
 
 /// `POST /api/destinations/{id}/enable`: deliveries resume, oldest first.
 pub async fn enable(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DestinationView>, ApiError> {
-    let d = st.engine.set_destination_enabled(&id, true).await?;
+    let d = st
+        .engine
+        .set_destination_enabled(&caller.who(), &id, true)
+        .await?;
     Ok(Json(view(&st, &d)))
 }
 
 /// `POST /api/destinations/{id}/disable`: pending deliveries wait.
 pub async fn disable(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DestinationView>, ApiError> {
-    let d = st.engine.set_destination_enabled(&id, false).await?;
+    let d = st
+        .engine
+        .set_destination_enabled(&caller.who(), &id, false)
+        .await?;
     Ok(Json(view(&st, &d)))
 }
 
@@ -122,10 +133,14 @@ pub struct RotateBody {
 /// now on; the old one signs too until the grace period ends.
 pub async fn rotate_secret(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<RotateBody>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
-    let r = st.engine.rotate_destination_secret(&id, b.secret).await?;
+    let r = st
+        .engine
+        .rotate_destination_secret(&caller.who(), &id, b.secret)
+        .await?;
     Ok(Json(RotatedSecret {
         destination_id: r.destination.destination_id,
         secret: r.secret,

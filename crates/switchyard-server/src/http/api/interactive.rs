@@ -9,12 +9,14 @@ use switchyard_core::routing::FieldError;
 use switchyard_engine::interactive::Interaction;
 use switchyard_engine::Error;
 
+use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Path};
 use crate::http::views::InteractionView;
 use crate::state::AppState;
 
 async fn interact(
     st: AppState,
+    caller: Caller,
     id: String,
     headers: HeaderMap,
     body: bytes::Bytes,
@@ -36,36 +38,43 @@ async fn interact(
         );
     };
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let done = st.engine.interact(&id, kind, event_id, text, key).await?;
+    let agent = caller.0.agent();
+    let done = st
+        .engine
+        .interact(&id, kind, event_id, text, key, agent)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(done.into())))
 }
 
 /// `POST /api/webhooks/{id}/comment {"event_id", "message"}`.
 pub async fn comment(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
-    interact(st, id, headers, body, Interaction::Comment).await
+    interact(st, caller, id, headers, body, Interaction::Comment).await
 }
 
 /// `POST /api/webhooks/{id}/ask {"event_id", "question"}`: opens a question.
 pub async fn ask(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
-    interact(st, id, headers, body, Interaction::Ask).await
+    interact(st, caller, id, headers, body, Interaction::Ask).await
 }
 
 /// `POST /api/webhooks/{id}/respond {"event_id", "response"}`.
 pub async fn respond(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
-    interact(st, id, headers, body, Interaction::Respond).await
+    interact(st, caller, id, headers, body, Interaction::Respond).await
 }

@@ -1,11 +1,14 @@
-//! The admin API under `/api`, behind the admin key, one module per resource.
+//! The admin API under `/api`, behind API keys and their scopes
+//! ([`crate::http::auth`]), one module per resource.
 
 pub mod agents;
+pub mod audit;
 pub mod commands;
 pub mod deliveries;
 pub mod destinations;
 pub mod events;
 pub mod interactive;
+pub mod keys;
 pub mod questions;
 pub mod tasks;
 pub mod webhooks;

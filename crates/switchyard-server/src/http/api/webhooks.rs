@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Path};
 use crate::http::views::{FileErrorView, WebhookList, WebhookView};
 use crate::state::AppState;
@@ -46,9 +47,10 @@ pub async fn get(
 /// `POST /api/webhooks` with seed 002's `WebhookConfig`; the secret is shown once.
 pub async fn create(
     State(st): State<AppState>,
+    caller: Caller,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
-    let saved = st.engine.create_webhook(&body).await?;
+    let saved = st.engine.create_webhook(&caller.who(), &body).await?;
     Ok((
         StatusCode::CREATED,
         Json(WebhookView::new(
@@ -63,10 +65,11 @@ pub async fn create(
 /// the stored secrets are kept.
 pub async fn put(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let saved = st.engine.replace_webhook(&id, &body).await?;
+    let saved = st.engine.replace_webhook(&caller.who(), &id, &body).await?;
     Ok(Json(WebhookView::new(
         &saved.entry,
         saved.secret_once.as_deref(),
@@ -77,18 +80,23 @@ pub async fn put(
 /// `DELETE /api/webhooks/{id}`.
 pub async fn delete(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    st.engine.delete_webhook(&id).await?;
+    st.engine.delete_webhook(&caller.who(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/webhooks/{id}/enable`.
 pub async fn enable(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let e = st.engine.set_webhook_enabled(&id, true).await?;
+    let e = st
+        .engine
+        .set_webhook_enabled(&caller.who(), &id, true)
+        .await?;
     Ok(Json(WebhookView::new(
         &e,
         None,
@@ -99,9 +107,13 @@ pub async fn enable(
 /// `POST /api/webhooks/{id}/disable`.
 pub async fn disable(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let e = st.engine.set_webhook_enabled(&id, false).await?;
+    let e = st
+        .engine
+        .set_webhook_enabled(&caller.who(), &id, false)
+        .await?;
     Ok(Json(WebhookView::new(
         &e,
         None,

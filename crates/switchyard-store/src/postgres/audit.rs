@@ -1,0 +1,17 @@
+//! The audit log on PostgreSQL (rows are written by the changes, see `audited`).
+
+use super::{query_as, PgStore};
+use crate::error::DbResultExt;
+use crate::model::{AuditEntry, AuditQuery};
+use crate::rows::{self, AuditRow};
+use crate::sql::audit as sql;
+use crate::{AuditStore, Result};
+
+#[async_trait::async_trait]
+impl AuditStore for PgStore {
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let s = sql::list(q);
+        let rows: Vec<AuditRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
+}
