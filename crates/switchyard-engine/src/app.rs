@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::{Result, StartError};
 use crate::hub::Hub;
 use crate::writer::Writer;
-use crate::{config_dir, delivery, keys, outbox, plan, registry};
+use crate::{config_dir, delivery, keys, outbox, plan, registry, replicas};
 
 /// The application: a cheap handle every caller (HTTP handlers, the CLI, timers)
 /// shares.
@@ -46,7 +46,7 @@ pub struct Background {
 impl Engine {
     /// Starts the engine on an open, migrated store: bootstraps the admin and master
     /// keys, loads the registry (store and config folder) and starts the writer, the
-    /// delivery engine, the config-folder watch and the registry refresh.
+    /// delivery engine, the config-folder watch and the exchange with other replicas.
     pub async fn start(
         config: Config,
         store: Arc<dyn Store>,
@@ -101,21 +101,15 @@ impl Engine {
                 Duration::from_secs(1),
             ));
         }
-        {
-            // Other replicas (and the CLI) change stored webhooks: pick that up.
-            let (e, stop) = (engine.clone(), stop_loops.clone());
-            loops.spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                    if let Err(err) = e.registry.refresh_stored(e.store.as_ref(), &e.sealer).await {
-                        tracing::warn!(error = %err, "could not refresh webhooks from the store");
-                    }
-                }
-            });
-        }
+        // What other replicas (and the CLI) commit: wake-ups, webhook changes.
+        let replica = replicas::Replica {
+            store: engine.store.clone(),
+            registry: engine.registry.clone(),
+            sealer: engine.sealer.clone(),
+            hub: engine.hub.clone(),
+            deliveries: engine.deliveries.clone(),
+        };
+        loops.spawn(replicas::run(replica, stop_loops.clone()));
         let background = Background {
             loops,
             stop_loops,

@@ -118,7 +118,7 @@ impl Engine {
     pub async fn retry_delivery(&self, id: &str) -> Result<Delivery> {
         let d = self
             .store
-            .retry_delivery(id, now_micros())
+            .retry_delivery(id)
             .await?
             .ok_or_else(|| no_delivery(id))?;
         self.hub.notify(Changes {
@@ -211,7 +211,7 @@ impl Engine {
         let d = self.destination(id).await?;
         let reason = (!enabled).then_some("disabled through the API");
         self.store
-            .set_destination_disabled(&d.destination_id, reason, now_micros())
+            .set_destination_disabled(&d.destination_id, reason)
             .await?;
         self.deliveries.forget(&d.destination_id);
         self.destination(id).await
@@ -229,7 +229,7 @@ impl Engine {
         let since = (since.unix_timestamp_nanos() / 1_000) as i64;
         let n = self
             .store
-            .recover_destination(&d.destination_id, since, now_micros())
+            .recover_destination(&d.destination_id, since)
             .await?;
         self.hub.notify(Changes {
             outbox: true,

@@ -36,4 +36,10 @@ impl WebhookStore for PgStore {
         let s = sql::delete(webhook_id);
         Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
     }
+
+    async fn registry_version(&self) -> Result<i64> {
+        let s = sql::registry_version();
+        let (v,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
+        Ok(v)
+    }
 }
