@@ -11,7 +11,9 @@ INSERT INTO change_counters (name, version) VALUES ('registry', 0);
 
 CREATE FUNCTION switchyard_webhook_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE change_counters SET version = version + 1 WHERE name = 'registry';
+    -- The table's own schema, whatever the writer's search_path.
+    EXECUTE format('UPDATE %I.change_counters SET version = version + 1 WHERE name = %L',
+                   TG_TABLE_SCHEMA, 'registry');
     PERFORM pg_notify(left('switchyard_' || TG_TABLE_SCHEMA, 63), '- registry');
     RETURN NULL;
 END
@@ -26,7 +28,9 @@ BEGIN
     ELSE
         agent := NEW.name;
     END IF;
-    UPDATE change_counters SET version = version + 1 WHERE name = 'registry';
+    -- The table's own schema, whatever the writer's search_path.
+    EXECUTE format('UPDATE %I.change_counters SET version = version + 1 WHERE name = %L',
+                   TG_TABLE_SCHEMA, 'registry');
     PERFORM pg_notify(left('switchyard_' || TG_TABLE_SCHEMA, 63), '- agent:' || agent);
     RETURN NULL;
 END

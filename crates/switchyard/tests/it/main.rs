@@ -14,6 +14,7 @@ mod http;
 mod hygiene;
 mod receiver;
 mod refusals;
+mod replicas;
 mod routing;
 mod security;
 mod story;
