@@ -123,11 +123,19 @@ impl Store for PgStore {
     }
 
     async fn publish(&self, message: &str) -> Result<()> {
-        sqlx::query(&format!("SELECT pg_notify({CHANNEL}, $1)"))
-            .bind(message)
-            .execute(&self.writer)
+        // Nothing durable depends on a NOTIFY, so its commit does not wait for the
+        // WAL to reach the disk.
+        let mut tx = self.writer.begin().await.db()?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
             .await
             .db()?;
+        sqlx::query(&format!("SELECT pg_notify({CHANNEL}, $1)"))
+            .bind(message)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
