@@ -14,7 +14,7 @@ use crate::hub::Hub;
 use crate::protect::Protections;
 use crate::supervise::Workers;
 use crate::writer::Writer;
-use crate::{config_dir, delivery, keys, outbox, plan, registry};
+use crate::{config_dir, delivery, keys, outbox, plan, registry, replicas};
 
 /// The application: a cheap handle every caller (HTTP handlers, the CLI, timers)
 /// shares.
@@ -54,7 +54,7 @@ pub struct Background {
 impl Engine {
     /// Starts the engine on an open, migrated store: bootstraps the admin and master
     /// keys, loads the registry (store and config folder) and starts the writer, the
-    /// delivery engine, the config-folder watch and the registry refresh.
+    /// delivery engine, the config-folder watch and the exchange with other replicas.
     pub async fn start(
         config: Config,
         store: Arc<dyn Store>,
@@ -133,12 +133,19 @@ impl Engine {
                 });
         }
         {
-            // Other replicas (and the CLI) change stored webhooks: pick that up.
-            let (e, stop) = (engine.clone(), stop_loops.clone());
+            // What other replicas (and the CLI) commit: wake-ups, webhook changes.
+            let replica = replicas::Replica {
+                store: engine.store.clone(),
+                registry: engine.registry.clone(),
+                sealer: engine.sealer.clone(),
+                hub: engine.hub.clone(),
+                deliveries: engine.deliveries.clone(),
+            };
+            let stop = stop_loops.clone();
             engine
                 .workers
-                .spawn(&mut loops, "registry-refresh", stop.clone(), move || {
-                    refresh_loop(e.clone(), stop.clone())
+                .spawn(&mut loops, "replicas", stop.clone(), move || {
+                    replicas::run(replica.clone(), stop.clone())
                 });
         }
         {
@@ -185,19 +192,6 @@ impl Engine {
     }
 }
 
-/// Reloads stored webhooks every 2 s until `stop`.
-async fn refresh_loop(e: Engine, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        if let Err(err) = e.registry.refresh_stored(e.store.as_ref(), &e.sealer).await {
-            tracing::warn!(error = %err, "could not refresh webhooks from the store");
-        }
-    }
-}
-
 /// Deletes refused requests past their retention now and then every hour, and
 /// forgets the rate-limit buckets of webhooks that are gone.
 async fn prune_loop(e: Engine, stop: CancellationToken) {
@@ -222,11 +216,15 @@ impl Background {
     /// then the delivery engine (attempts under way finish and are recorded; queued
     /// messages go back), then the writer (it commits anything still queued).
     pub async fn stop(mut self) {
+        tracing::debug!("stopping the watches and the replica exchange");
         self.stop_loops.cancel();
         while self.loops.join_next().await.is_some() {}
+        tracing::debug!("stopping the delivery engine");
         self.stop_delivery.cancel();
         while self.delivery.join_next().await.is_some() {}
+        tracing::debug!("stopping the writer");
         self.stop_writer.cancel();
         while self.writer.join_next().await.is_some() {}
+        tracing::debug!("background work stopped");
     }
 }

@@ -120,7 +120,7 @@ impl Engine {
     pub async fn retry_delivery(&self, id: &str) -> Result<Delivery> {
         let d = self
             .store
-            .retry_delivery(id, now_micros())
+            .retry_delivery(id)
             .await?
             .ok_or_else(|| no_delivery(id))?;
         self.hub.notify(Changes {
@@ -266,7 +266,7 @@ impl Engine {
             Some(audit::destination(&after)),
         );
         self.store
-            .set_destination_disabled(&d.destination_id, reason, now, &row)
+            .set_destination_disabled(&d.destination_id, reason, &row)
             .await?;
         self.deliveries.forget(&d.destination_id);
         self.destination(id).await
@@ -281,7 +281,7 @@ impl Engine {
         let d = self.destination(id).await?;
         let n = self
             .store
-            .recover_destination(&d.destination_id, since, now_micros())
+            .recover_destination(&d.destination_id, since)
             .await?;
         self.hub.notify(Changes {
             outbox: true,

@@ -5,10 +5,13 @@
 //! waiters — agents long-polling for tasks, the delivery engine, question waits. No
 //! request handler has to remember which `Notify` to poke.
 //!
-//! Waiters on this process are woken at once. Work committed by another replica is
-//! not seen here, so every long-poll also looks again after a fallback interval
-//! (`Config::wait_fallback`).
+//! Waiters on this process are woken at once. What this process committed is also
+//! queued for the other replicas ([`Hub::outgoing`]); [`crate::replicas`] sends it
+//! (PostgreSQL `NOTIFY`) and turns theirs into [`Hub::wake`]. On SQLite, and for
+//! anything a lost connection missed, every long-poll also looks again after a
+//! fallback interval (`Config::wait_fallback`).
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use switchyard_store::{Effect, WriteOp, WriteOutcome};
@@ -27,6 +30,53 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Everything: what to wake when another replica's news may have been missed.
+    pub const ALL: Self = Self {
+        tasks: true,
+        outbox: true,
+        events: true,
+    };
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The changes as words, for other replicas: `tasks`, `outbox`, `events`.
+    pub fn words(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.tasks, "tasks"),
+            (self.outbox, "outbox"),
+            (self.events, "events"),
+        ]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+    }
+
+    /// The change one of [`Changes::words`] names; `None` for another word.
+    pub fn from_word(word: &str) -> Option<Self> {
+        let mut c = Self::default();
+        match word {
+            "tasks" => c.tasks = true,
+            "outbox" => c.outbox = true,
+            "events" => c.events = true,
+            _ => return None,
+        }
+        Some(c)
+    }
+
+    fn bits(self) -> u8 {
+        u8::from(self.tasks) | u8::from(self.outbox) << 1 | u8::from(self.events) << 2
+    }
+
+    fn from_bits(b: u8) -> Self {
+        Self {
+            tasks: b & 1 != 0,
+            outbox: b & 2 != 0,
+            events: b & 4 != 0,
+        }
+    }
+
     /// What a batch of writes changed, judged by its outcomes: a redelivered event
     /// changed nothing.
     pub fn of_batch(ops: &[WriteOp], outcomes: &[WriteOutcome]) -> Self {
@@ -67,17 +117,56 @@ impl Changes {
     }
 }
 
+impl std::ops::BitOrAssign for Changes {
+    fn bitor_assign(&mut self, rhs: Self) {
+        *self = Self::from_bits(self.bits() | rhs.bits());
+    }
+}
+
 /// Shared, cheap to clone.
 #[derive(Clone, Default)]
 pub struct Hub {
     tasks: Arc<Notify>,
     outbox: Arc<Notify>,
     events: Arc<Notify>,
+    outgoing: Arc<Outgoing>,
+}
+
+/// What this process committed that other replicas have not been told yet, merged.
+#[derive(Default)]
+struct Outgoing {
+    bits: AtomicU8,
+    ready: Notify,
 }
 
 impl Hub {
-    /// Wakes whoever waits for what `changes` names.
+    /// Wakes whoever waits for what `changes` names, here and (through
+    /// [`Hub::outgoing`]) on the other replicas.
     pub fn notify(&self, changes: Changes) {
+        self.wake(changes);
+        if !changes.is_empty() {
+            self.outgoing
+                .bits
+                .fetch_or(changes.bits(), Ordering::SeqCst);
+            // One sender; a permit is kept if it is busy sending.
+            self.outgoing.ready.notify_one();
+        }
+    }
+
+    /// What this process committed since the last call, merged, once there is
+    /// something: for the one task that tells the other replicas.
+    pub async fn outgoing(&self) -> Changes {
+        loop {
+            let bits = self.outgoing.bits.swap(0, Ordering::SeqCst);
+            if bits != 0 {
+                return Changes::from_bits(bits);
+            }
+            self.outgoing.ready.notified().await;
+        }
+    }
+
+    /// Wakes this process's waiters only: for what another replica committed.
+    pub fn wake(&self, changes: Changes) {
         if changes.tasks {
             self.tasks.notify_waiters();
         }
@@ -104,5 +193,50 @@ impl Hub {
     /// The delivery engine's wake-up.
     pub fn outbox_notify(&self) -> Arc<Notify> {
         self.outbox.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_travel_as_words() {
+        for bits in 0..8 {
+            let c = Changes::from_bits(bits);
+            let mut back = Changes::default();
+            for w in c.words() {
+                back |= Changes::from_word(w).expect("a word of ours");
+            }
+            assert_eq!(back, c);
+        }
+        assert_eq!(Changes::from_word("registry"), None);
+    }
+
+    #[tokio::test]
+    async fn outgoing_changes_are_merged_until_taken() {
+        let hub = Hub::default();
+        hub.notify(Changes {
+            tasks: true,
+            ..Changes::default()
+        });
+        hub.notify(Changes {
+            events: true,
+            ..Changes::default()
+        });
+        hub.notify(Changes::default());
+        assert_eq!(
+            hub.outgoing().await,
+            Changes {
+                tasks: true,
+                events: true,
+                ..Changes::default()
+            }
+        );
+        // Taken: the next call waits for the next commit.
+        let next = tokio::time::timeout(std::time::Duration::from_millis(50), hub.outgoing());
+        assert!(next.await.is_err());
+        hub.notify(Changes::ALL);
+        assert_eq!(hub.outgoing().await, Changes::ALL);
     }
 }

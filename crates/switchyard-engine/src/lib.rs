@@ -3,7 +3,8 @@
 //!
 //! [`Engine::start`] opens the pieces on a migrated store — the group-commit
 //! [`writer`], the [`registry`] of compiled webhooks (and the config folder that
-//! feeds it), the wake-up [`hub`], the [`outbox`] builder and the [`delivery`]
+//! feeds it), the wake-up [`hub`] (and [`replicas`], which carries wake-ups and
+//! registry changes between replicas), the [`outbox`] builder and the [`delivery`]
 //! engine — and returns an [`Engine`] handle to call services on plus the
 //! [`Background`] work to stop at shutdown. Services are grouped by resource:
 //! [`ingest`] (resolve → verify → normalize → plan → commit), [`webhooks`],
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod protect;
 pub mod questions;
 pub mod registry;
+pub mod replicas;
 pub mod supervise;
 pub mod tasks;
 pub mod time;

@@ -2,8 +2,9 @@
 //! ingest never waits on a database read to route an event.
 //!
 //! Two sources feed it. Webhooks created through the API are rows in the store; the
-//! registry reloads them when another replica changes them (a cheap poll of the
-//! newest `updated_at`). Webhooks defined by files in the config folder are read by
+//! registry reloads them when another replica (or the CLI) changed them: the store's
+//! registry version, a counter the database bumps with every change to a webhook or
+//! an agent, has moved ([`crate::replicas`] decides when to look). Webhooks defined by files in the config folder are read by
 //! [`crate::config_dir`]; a file-defined id shadows a stored one with the same id and
 //! is read-only through the API (edit the file instead). A broken file is kept as an
 //! error beside the webhooks and never disturbs the others.
@@ -56,8 +57,8 @@ struct Inner {
     files: HashMap<String, Arc<Entry>>,
     /// Files that could not be loaded, with why.
     file_errors: BTreeMap<PathBuf, String>,
-    /// The newest `updated_at` seen in the store, to notice other replicas' changes.
-    stored_version: (usize, i64),
+    /// The store's registry version the stored webhooks were loaded at.
+    stored_version: Option<i64>,
     /// Push agents by name, so routing knows which tasks to push.
     push_agents: HashMap<String, ()>,
 }
@@ -136,25 +137,25 @@ impl Registry {
         inner.stored.remove(id);
     }
 
-    /// Reloads the stored webhooks when the store's version moved (another replica,
-    /// or the CLI, changed them). Rows that no longer compile are logged and skipped.
+    /// Reloads the stored webhooks and the agents when the store's registry version
+    /// moved (another replica, or the CLI, changed them): one cheap read otherwise.
+    /// Rows that no longer compile are logged and skipped. True when it reloaded.
     pub async fn refresh_stored(
         &self,
         store: &dyn Store,
         sealer: &Sealer,
-    ) -> switchyard_store::Result<()> {
-        self.set_agents(&store.list_agents().await?);
-        let records = store.list_webhooks().await?;
-        let version = (
-            records.len(),
-            records.iter().map(|r| r.updated_at).max().unwrap_or(0),
-        );
+    ) -> switchyard_store::Result<bool> {
+        // Read before the rows: a change committed in between moves it again, so
+        // the next look reloads.
+        let version = store.registry_version().await?;
         {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            if inner.stored_version == version && !inner.stored.is_empty() {
-                return Ok(());
+            if inner.stored_version == Some(version) {
+                return Ok(false);
             }
         }
+        self.set_agents(&store.list_agents().await?);
+        let records = store.list_webhooks().await?;
         let mut stored = HashMap::new();
         for r in records {
             match entry_from_record(&r, sealer) {
@@ -168,8 +169,8 @@ impl Registry {
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.stored = stored;
-        inner.stored_version = version;
-        Ok(())
+        inner.stored_version = Some(version);
+        Ok(true)
     }
 }
 

@@ -143,7 +143,9 @@ pub async fn serve(
     }
 
     drop(listener);
+    tracing::debug!("stopped accepting; waiting for open connections to finish");
     graceful.shutdown().await;
+    tracing::debug!("every connection finished");
     Ok(())
 }
 

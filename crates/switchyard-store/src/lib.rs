@@ -14,6 +14,7 @@
 //! The interface names no database-library type: errors are [`StoreError`], rows
 //! are the plain types of `model.rs`.
 
+mod clock;
 mod crypto;
 mod error;
 mod model;
@@ -25,6 +26,7 @@ pub mod state;
 
 use std::sync::Arc;
 
+pub use clock::{now_micros, set_test_clock_skew};
 pub use crypto::{SealError, Sealer};
 pub use error::{DbErrorKind, Result, StoreError};
 pub use model::*;
@@ -81,6 +83,26 @@ pub trait Store:
     /// Replies in the batch answer open questions on their thread; the work new
     /// events created (tasks, questions, outbox messages) commits with them.
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>>;
+
+    /// Sends `message` to every process [subscribed](Store::subscribe) to this
+    /// database (PostgreSQL `NOTIFY`). Nothing on SQLite, whose replicas poll.
+    async fn publish(&self, message: &str) -> Result<()>;
+
+    /// Subscribes to what [`Store::publish`] sends and to what the database itself
+    /// announces (see [`Subscription`]); `None` on SQLite.
+    async fn subscribe(&self) -> Result<Option<Box<dyn Subscription>>>;
+}
+
+/// Messages from the processes sharing this database (PostgreSQL `LISTEN`). Besides
+/// what [`Store::publish`] sends, the database announces its own changes at commit,
+/// as the sender `-` (triggers, so the CLI's changes are announced too): `- registry`
+/// (a webhook changed), `- agent:NAME`, `- destination:ID`.
+#[async_trait::async_trait]
+pub trait Subscription: Send {
+    /// The next message. `Ok(None)`: the connection was lost and has been made
+    /// again, and messages sent meanwhile are lost, so look again at whatever they
+    /// might have announced. An error: the subscription is over; subscribe again.
+    async fn recv(&mut self) -> Result<Option<String>>;
 }
 
 /// Stored events and the audit log of refused requests (written by
@@ -118,6 +140,11 @@ pub trait WebhookStore: Send + Sync {
 
     /// True when a webhook was deleted.
     async fn delete_webhook(&self, webhook_id: &str, audit: &NewAudit) -> Result<bool>;
+
+    /// A counter the database bumps in the same transaction as every change to a
+    /// webhook or an agent (triggers, whoever writes), so a replica notices another's
+    /// change by reading one row.
+    async fn registry_version(&self) -> Result<i64>;
 }
 
 /// Key-value settings. Reads see the latest write (they go to the writer).
@@ -194,8 +221,8 @@ pub trait QuestionStore: Send + Sync {
 /// The outbox as a delivery queue: claims, attempts, retry and recovery.
 #[async_trait::async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Claims due deliveries for one attempt each (counting the attempt) until
-    /// `now + claim_micros`. Two claimers never hold one message at once: SQLite has
+    /// Claims due deliveries for one attempt each (counting the attempt) for
+    /// `claim_micros`, both by the database's clock. Two claimers never hold one message at once: SQLite has
     /// one writer; PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
     async fn claim_deliveries(&self, q: &ClaimQuery) -> Result<Vec<Delivery>>;
 
@@ -204,8 +231,9 @@ pub trait DeliveryStore: Send + Sync {
     /// keeps its attempt record but is not moved.
     async fn finish_deliveries(&self, done: &[FinishedAttempt]) -> Result<()>;
 
-    /// The earliest `next_attempt_at` among pending messages.
-    async fn next_delivery_due(&self) -> Result<Option<i64>>;
+    /// How long until the earliest pending message is due, in microseconds by the
+    /// database's clock (zero or less: due now); `None` when nothing is pending.
+    async fn next_delivery_in(&self) -> Result<Option<i64>>;
 
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
 
@@ -219,11 +247,11 @@ pub trait DeliveryStore: Send + Sync {
 
     /// Puts a pending or dead-lettered message back in the queue, due now. `None`
     /// when there is no such message; a delivered one is returned unchanged.
-    async fn retry_delivery(&self, outbox_id: &str, now: i64) -> Result<Option<Delivery>>;
+    async fn retry_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
 
-    /// Requeues a destination's dead-lettered messages created at or after `since`;
-    /// returns how many.
-    async fn recover_destination(&self, destination_id: &str, since: i64, now: i64) -> Result<u64>;
+    /// Requeues a destination's dead-lettered messages created at or after `since`,
+    /// due now; returns how many.
+    async fn recover_destination(&self, destination_id: &str, since: i64) -> Result<u64>;
 }
 
 /// Where deliveries go: settings, signing secrets, on/off state.
@@ -241,9 +269,9 @@ pub trait DestinationStore: Send + Sync {
 
     /// Moves a destination's pending, unclaimed messages due before `until` to
     /// `until` (an open circuit, a pause), so claims do not walk past them. Parking
-    /// at [`PARKED`] happens only while the destination is disabled, so a stale
+    /// until enabled happens only while the destination is disabled, so a stale
     /// view cannot park what an enable just released. Returns how many moved.
-    async fn park_destination(&self, destination_id: &str, until: i64, now: i64) -> Result<u64>;
+    async fn park_destination(&self, destination_id: &str, until: Park) -> Result<u64>;
 
     /// Disables (with a reason) or, with `None`, re-enables a destination; its pending
     /// messages are parked at [`PARKED`] while it is disabled and due at once when it
@@ -253,7 +281,6 @@ pub trait DestinationStore: Send + Sync {
         &self,
         destination_id: &str,
         reason: Option<&str>,
-        now: i64,
         audit: &NewAudit,
     ) -> Result<bool>;
 }
@@ -315,12 +342,6 @@ pub fn redact_url(url: &str) -> String {
 /// The `next_attempt_at` of a message waiting for its destination to be enabled: far
 /// beyond any schedule (year 2096), so claims never reach it.
 pub const PARKED: i64 = 4_000_000_000_000_000;
-
-/// Microseconds since the Unix epoch, the store's unit of time.
-pub fn now_micros() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000) as i64
-}
 
 /// A new time-ordered id with a type prefix (`evt_0190...`).
 pub fn new_id(prefix: &str) -> String {

@@ -394,7 +394,6 @@ pub struct DeliveryAttempt {
 #[derive(Debug, Clone)]
 pub struct ClaimQuery {
     pub claim_id: String,
-    pub now: i64,
     pub limit: i64,
     pub claim_micros: i64,
     pub exclude: Vec<String>,
@@ -406,17 +405,28 @@ pub struct ClaimQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptOutcome {
     Delivered,
-    /// Try again at this time.
+    /// Try again this many microseconds from now (by the database's clock).
     Retry {
-        next_attempt_at: i64,
+        in_micros: i64,
     },
     /// No attempts left: dead-lettered.
     Dead,
-    /// Not attempted (the circuit opened meanwhile): back to the queue, the attempt
-    /// count restored, nothing recorded.
+    /// Not attempted (the circuit opened meanwhile): back to the queue, due this many
+    /// microseconds from now, the attempt count restored, nothing recorded.
     Released {
-        next_attempt_at: i64,
+        in_micros: i64,
     },
+}
+
+/// Where [`crate::DestinationStore::park_destination`] moves messages to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// Until the destination is enabled again ([`crate::PARKED`]).
+    UntilEnabled,
+    /// This many microseconds from now (by the database's clock), rounded up to
+    /// the second, so parking again with the same deadline finds the messages
+    /// already there.
+    For(i64),
 }
 
 /// The record of a finished attempt and what follows from it.

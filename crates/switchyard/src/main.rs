@@ -266,6 +266,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Err(e) = apply_test_clock_skew(std::env::var(TEST_CLOCK_SKEW_ENV).ok().as_deref()) {
+        eprintln!("switchyard: invalid configuration: {e}");
+        std::process::exit(2);
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match cli.command {
@@ -281,6 +285,29 @@ fn main() -> anyhow::Result<()> {
             Command::Keys(cmd) => keys::run(cmd, &loaded.config).await,
         }
     })
+}
+
+/// Test only, and deliberately not a documented setting: shifts this process's
+/// clock by this many seconds (see `switchyard_store::set_test_clock_skew`), so a
+/// test can run a replica whose clock is wrong. Ignored unless set.
+const TEST_CLOCK_SKEW_ENV: &str = "SWITCHYARD_TEST_CLOCK_SKEW_SECONDS";
+
+fn apply_test_clock_skew(value: Option<&str>) -> Result<(), String> {
+    let Some(v) = value else { return Ok(()) };
+    let secs: i64 = v
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &i64| s.abs() <= 86_400)
+        .ok_or_else(|| {
+            format!("{TEST_CLOCK_SKEW_ENV}: {v:?} is not a whole number of seconds within a day")
+        })?;
+    tracing::warn!(
+        seconds = secs,
+        "test setting: this process's clock is skewed"
+    );
+    switchyard_store::set_test_clock_skew(secs);
+    Ok(())
 }
 
 /// Finds the file and loads every layer from the process's environment.

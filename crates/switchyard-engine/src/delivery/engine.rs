@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 use switchyard_store::{
     new_id, now_micros, AttemptOutcome, ClaimQuery, Delivery, DeliveryAttempt, Destination,
-    FinishedAttempt, Sealer, Store,
+    FinishedAttempt, Park, Sealer, Store,
 };
 use switchyard_store::{AgentMode, DestinationKind, OutboxKind};
 use tokio::sync::{mpsc, watch, Notify};
@@ -343,9 +343,8 @@ impl Dispatcher {
                         }
                         want_claim = false;
                         // Sleep until the next message is due, if it is soon.
-                        if let Ok(Some(due)) = self.ctx.store.next_delivery_due().await {
-                            let wait =
-                                (due - now_micros()).clamp(0, cfg.poll_interval.as_micros() as i64);
+                        if let Ok(Some(due_in)) = self.ctx.store.next_delivery_in().await {
+                            let wait = due_in.clamp(0, cfg.poll_interval.as_micros() as i64);
                             if wait > 0 {
                                 timer =
                                     timer.min(Instant::now() + Duration::from_micros(wait as u64));
@@ -381,7 +380,6 @@ impl Dispatcher {
         }
         // Stopping: what waits in queues goes back; attempts under way finish (the
         // client's timeout bounds them) and are recorded.
-        let now = now_micros();
         let queued: Vec<Delivery> = self
             .dests
             .values_mut()
@@ -390,7 +388,7 @@ impl Dispatcher {
         for d in queued {
             self.total -= 1;
             self.held.remove(&d.outbox_id);
-            let f = released(&self.claim_id, d, now);
+            let f = released(&self.claim_id, d, 0);
             self.hand(f);
         }
         while self.total > 0 {
@@ -413,10 +411,10 @@ impl Dispatcher {
     }
 
     /// Moves a destination's waiting messages to `until`, in the background.
-    fn park(&self, destination_id: &str, until: i64) {
+    fn park(&self, destination_id: &str, until: Park) {
         let (store, id) = (self.ctx.store.clone(), destination_id.to_owned());
         tokio::spawn(async move {
-            match store.park_destination(&id, until, now_micros()).await {
+            match store.park_destination(&id, until).await {
                 Ok(n) if n > 0 => tracing::debug!(destination = %id, n, "messages parked"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(destination = %id, error = %e, "parking messages failed"),
@@ -431,14 +429,13 @@ impl Dispatcher {
         // (disabled, circuit open, paused) are parked until it can, a few times a
         // second: the claim walks due messages in order, and every one of them
         // left due would be walked past again by every claim.
-        let now_us = now_micros();
         let mut parks = Vec::new();
         for (id, d) in self.dests.iter_mut() {
             if d.parked.elapsed() < PARK_EVERY {
                 continue;
             }
             let until = if d.info.disabled {
-                Some(switchyard_store::PARKED)
+                Some(Park::UntilEnabled)
             } else {
                 d.breaker
                     .open_until()
@@ -446,12 +443,7 @@ impl Dispatcher {
                     .chain(d.paused_until)
                     .filter(|t| *t > now)
                     .max()
-                    .map(|t| {
-                        // Rounded up to the second, so parking again with the same
-                        // deadline finds the parked messages already there.
-                        let at = now_us + t.duration_since(now).as_micros() as i64;
-                        (at + 999_999) / 1_000_000 * 1_000_000
-                    })
+                    .map(|t| Park::For(t.duration_since(now).as_micros() as i64))
             };
             if let Some(until) = until {
                 d.parked = now;
@@ -478,14 +470,18 @@ impl Dispatcher {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        let claim_micros = self.ctx.config.claim_timeout.as_micros() as i64;
         let mut q = ClaimQuery {
             claim_id: self.claim_id.clone(),
-            now: now_micros(),
             limit: limit as i64,
-            claim_micros: self.ctx.config.claim_timeout.as_micros() as i64,
+            claim_micros,
             exclude,
             only: None,
         };
+        // The database's clock sets a claim's deadline; this process counts it on
+        // its own clock from before it asked, so whatever the two clocks say, it
+        // never thinks it holds a claim longer than the database does.
+        let asked_at = now_micros();
         let mut rows = self.ctx.store.claim_deliveries(&q).await?;
         q.exclude.clear();
         q.limit = 1;
@@ -494,7 +490,8 @@ impl Dispatcher {
             rows.extend(self.ctx.store.claim_deliveries(&q).await?);
         }
         let n = rows.len();
-        for row in rows {
+        for mut row in rows {
+            row.claimed_until = Some(asked_at + claim_micros);
             if !self.held.insert(row.outbox_id.clone()) {
                 // Ours already (its claim ran out while it waited): keep one copy.
                 continue;
@@ -539,7 +536,7 @@ impl Dispatcher {
                 continue;
             }
             if dest.info.disabled {
-                to_release.extend(dest.queue.drain(..).map(|d| (d, now_us)));
+                to_release.extend(dest.queue.drain(..).map(|d| (d, 0)));
                 continue;
             }
             // Anything whose claim would run out before its attempt could end goes
@@ -554,12 +551,12 @@ impl Dispatcher {
                         d.claimed_until.unwrap_or(0) - now_us >= margin.as_micros() as i64
                     });
                 dest.queue = keep;
-                to_release.extend(expiring.into_iter().map(|d| (d, now_us)));
+                to_release.extend(expiring.into_iter().map(|d| (d, 0)));
             }
             if let Some(until) = dest.breaker.open_until().filter(|u| *u > now) {
                 // The circuit is open: the queue goes back until it may probe.
-                let at = now_us + until.duration_since(now).as_micros() as i64;
-                to_release.extend(dest.queue.drain(..).map(|d| (d, at)));
+                let wait = until.duration_since(now).as_micros() as i64;
+                to_release.extend(dest.queue.drain(..).map(|d| (d, wait)));
                 continue;
             }
             if let Some(until) = dest.paused_until.filter(|u| *u > now) {
@@ -574,7 +571,7 @@ impl Dispatcher {
                 let left = front.claimed_until.unwrap_or(0) - now_us;
                 if left < margin.as_micros() as i64 {
                     if let Some(d) = dest.queue.pop_front() {
-                        to_release.push((d, now_us));
+                        to_release.push((d, 0));
                     }
                     continue;
                 }
@@ -602,10 +599,10 @@ impl Dispatcher {
                 }
             }
         }
-        for (d, at) in to_release {
+        for (d, wait) in to_release {
             self.total -= 1;
             self.held.remove(&d.outbox_id);
-            let f = released(&self.claim_id, d, at);
+            let f = released(&self.claim_id, d, wait);
             self.hand(f);
         }
         for (d, info) in to_start {
@@ -644,9 +641,7 @@ impl Dispatcher {
         };
         let outcome = match dest {
             None if r.ok() => AttemptOutcome::Delivered,
-            None => AttemptOutcome::Retry {
-                next_attempt_at: now_micros(),
-            },
+            None => AttemptOutcome::Retry { in_micros: 0 },
             Some(dest) => {
                 dest.in_flight -= 1;
                 if r.ok() {
@@ -661,9 +656,9 @@ impl Dispatcher {
                     if let (false, Some(until)) = (was_open, dest.breaker.open_until()) {
                         // The circuit opened: its waiting messages move past the open
                         // time, so claims for other destinations do not walk them.
-                        let until_us =
-                            now_micros() + until.saturating_duration_since(now).as_micros() as i64;
-                        park = Some((until_us + 999_999) / 1_000_000 * 1_000_000);
+                        park = Some(Park::For(
+                            until.saturating_duration_since(now).as_micros() as i64
+                        ));
                     }
                     let status = r.status.unwrap_or(0);
                     if matches!(status, 429 | 502 | 503 | 504) {
@@ -683,9 +678,7 @@ impl Dispatcher {
                             d.destination_id.clone(),
                             "the destination answered 410 Gone".to_owned(),
                         ));
-                        AttemptOutcome::Retry {
-                            next_attempt_at: now_micros(),
-                        }
+                        AttemptOutcome::Retry { in_micros: 0 }
                     } else {
                         next_attempt(cfg, d.attempts, retry_after)
                     }
@@ -756,7 +749,7 @@ fn next_attempt(
         None => jitter(delay, cfg.jitter),
     };
     AttemptOutcome::Retry {
-        next_attempt_at: now_micros() + delay.as_micros() as i64,
+        in_micros: delay.as_micros() as i64,
     }
 }
 
@@ -769,17 +762,16 @@ pub fn jitter(d: Duration, frac: f64) -> Duration {
     d.mul_f64(f.max(0.0))
 }
 
-fn released(claim_id: &str, d: Delivery, at: i64) -> FinishedAttempt {
+/// A message handed back unattempted, due again in `in_micros`.
+fn released(claim_id: &str, d: Delivery, in_micros: i64) -> FinishedAttempt {
     FinishedAttempt {
         outbox_id: d.outbox_id.clone(),
         claim_id: claim_id.to_owned(),
-        outcome: AttemptOutcome::Released {
-            next_attempt_at: at,
-        },
+        outcome: AttemptOutcome::Released { in_micros },
         attempt: DeliveryAttempt {
             outbox_id: d.outbox_id,
             attempt: d.attempts,
-            started_at: at,
+            started_at: now_micros(),
             status_code: None,
             latency_micros: 0,
             response_excerpt: None,
@@ -987,18 +979,15 @@ mod tests {
             ],
             ..DeliveryConfig::default()
         };
-        let before = now_micros();
         match next_attempt(&cfg, 1, None) {
-            AttemptOutcome::Retry { next_attempt_at } => {
-                let d = next_attempt_at - before;
-                assert!((4_000_000..=6_100_000).contains(&d), "{d}");
+            AttemptOutcome::Retry { in_micros: d } => {
+                assert!((4_000_000..=6_000_000).contains(&d), "{d}");
             }
             o => panic!("{o:?}"),
         }
         match next_attempt(&cfg, 2, Some(Duration::from_secs(1))) {
-            AttemptOutcome::Retry { next_attempt_at } => {
-                let d = next_attempt_at - before;
-                assert!((900_000..=1_200_000).contains(&d), "Retry-After wins: {d}");
+            AttemptOutcome::Retry { in_micros: d } => {
+                assert_eq!(d, 1_000_000, "Retry-After wins");
             }
             o => panic!("{o:?}"),
         }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::destinations::park_disabled;
-use super::{query, query_as, PgStore};
+use super::{now, query, query_as, PgStore};
 use crate::error::DbResultExt;
 use crate::model::{
     AttemptOutcome, ClaimQuery, Delivery, DeliveryAttempt, DeliveryQuery, FinishedAttempt,
@@ -15,20 +15,21 @@ use crate::model::{
 use crate::rows::{self, DeliveryAttemptRow, DeliveryRow};
 use crate::sql::deliveries::{self as sql, qualified_columns};
 use crate::sql::{destinations as dest_sql, Stmt};
-use crate::{now_micros, DeliveryStore, Result};
+use crate::{DeliveryStore, Result};
 
 #[async_trait::async_trait]
 impl DeliveryStore for PgStore {
     async fn claim_deliveries(&self, q: &ClaimQuery) -> Result<Vec<Delivery>> {
         // The chosen ids come from a CTE joined by primary key, so the update touches
         // only them (an `IN (subquery)` made PostgreSQL hash-join the whole table).
+        let now = now();
         let mut s = Stmt::new(
             "WITH c AS (SELECT o.outbox_id FROM outbox o \
              WHERE o.status = 'pending' AND o.kind <> 'run_workflow' AND o.next_attempt_at <= ",
         );
-        s.push_bind(q.now)
+        s.push_bind(now)
             .push(" AND (o.claimed_until IS NULL OR o.claimed_until < ")
-            .push_bind(q.now)
+            .push_bind(now)
             .push(")");
         if let Some(only) = &q.only {
             s.push(" AND o.destination_id = ").push_bind(only.as_str());
@@ -62,9 +63,9 @@ impl DeliveryStore for PgStore {
             .push(") UPDATE outbox SET claim_id = ")
             .push_bind(q.claim_id.as_str())
             .push(", claimed_until = ")
-            .push_bind(q.now + q.claim_micros)
+            .push_bind(now.plus(q.claim_micros))
             .push(", attempts = attempts + 1, updated_at = ")
-            .push_bind(q.now)
+            .push_bind(now)
             .push(&format!(
                 " FROM c WHERE outbox.outbox_id = c.outbox_id RETURNING {}",
                 qualified_columns()
@@ -82,7 +83,7 @@ impl DeliveryStore for PgStore {
         if done.is_empty() {
             return Ok(());
         }
-        let now = now_micros();
+        let now = now();
         let mut tx = self.writer.begin().await.db()?;
         let recorded: Vec<&FinishedAttempt> = done
             .iter()
@@ -100,10 +101,9 @@ impl DeliveryStore for PgStore {
                     .entry((d.attempt.status_code, d.claim_id.as_str()))
                     .or_default()
                     .push(d.outbox_id.as_str()),
-                AttemptOutcome::Retry { next_attempt_at }
-                | AttemptOutcome::Released { next_attempt_at } => {
+                AttemptOutcome::Retry { in_micros } | AttemptOutcome::Released { in_micros } => {
                     let mut s = Stmt::new("UPDATE outbox SET next_attempt_at = ");
-                    s.push_bind(*next_attempt_at);
+                    s.push_bind(now.plus(*in_micros));
                     if matches!(d.outcome, AttemptOutcome::Released { .. }) {
                         s.push(", attempts = attempts - 1");
                     } else {
@@ -184,8 +184,8 @@ impl DeliveryStore for PgStore {
         Ok(())
     }
 
-    async fn next_delivery_due(&self) -> Result<Option<i64>> {
-        let s = sql::next_due();
+    async fn next_delivery_in(&self) -> Result<Option<i64>> {
+        let s = sql::next_due(now());
         let (due,): (Option<i64>,) = query_as(&s).fetch_one(&self.reader).await.db()?;
         Ok(due)
     }
@@ -214,14 +214,14 @@ impl DeliveryStore for PgStore {
         rows::all(rows)
     }
 
-    async fn retry_delivery(&self, outbox_id: &str, now: i64) -> Result<Option<Delivery>> {
-        let s = sql::retry(outbox_id, now);
+    async fn retry_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>> {
+        let s = sql::retry(outbox_id, now());
         query(&s).execute(&self.writer).await.db()?;
         self.get_delivery(outbox_id).await
     }
 
-    async fn recover_destination(&self, destination_id: &str, since: i64, now: i64) -> Result<u64> {
-        let s = sql::recover(destination_id, since, now);
+    async fn recover_destination(&self, destination_id: &str, since: i64) -> Result<u64> {
+        let s = sql::recover(destination_id, since, now());
         Ok(query(&s).execute(&self.writer).await.db()?.rows_affected())
     }
 }

@@ -1,11 +1,12 @@
 //! Destinations on PostgreSQL, and moving their messages out of (and back into) the
 //! claim's way.
 
-use super::{audited, query, query_as, write_audit, PgStore};
+use super::{audited, now, query, query_as, write_audit, PgStore};
+use crate::clock::Moment;
 use crate::error::DbResultExt;
-use crate::model::{Destination, NewAudit};
+use crate::model::{Destination, NewAudit, Park};
 use crate::rows::{self, DestinationRow};
-use crate::sql::destinations as sql;
+use crate::sql::destinations::{self as sql, push_park_until};
 use crate::sql::Stmt;
 use crate::{DestinationStore, Result, PARKED};
 
@@ -15,7 +16,7 @@ pub(super) async fn park_disabled(
     conn: &mut sqlx::PgConnection,
     destination_id: &str,
     disabled: bool,
-    now: i64,
+    now: Moment,
 ) -> Result<()> {
     let mut s = Stmt::new("UPDATE outbox SET next_attempt_at = ");
     if disabled {
@@ -58,21 +59,22 @@ impl DestinationStore for PgStore {
         rows::all(rows)
     }
 
-    async fn park_destination(&self, destination_id: &str, until: i64, now: i64) -> Result<u64> {
+    async fn park_destination(&self, destination_id: &str, until: Park) -> Result<u64> {
         // Only unclaimed messages move; a held one finishes (or its claim runs out)
         // first. A claim running meanwhile holds row locks: the update waits for it
         // and re-checks `claimed_until` on the claimed rows, so it never moves a
         // message that was just claimed.
+        let now = now();
         let mut s = Stmt::new("UPDATE outbox SET next_attempt_at = ");
-        s.push_bind(until)
-            .push(" WHERE destination_id = ")
+        push_park_until(&mut s, until, now);
+        s.push(" WHERE destination_id = ")
             .push_bind(destination_id)
-            .push(" AND status = 'pending' AND next_attempt_at < ")
-            .push_bind(until)
-            .push(" AND (claimed_until IS NULL OR claimed_until < ")
+            .push(" AND status = 'pending' AND next_attempt_at < ");
+        push_park_until(&mut s, until, now);
+        s.push(" AND (claimed_until IS NULL OR claimed_until < ")
             .push_bind(now)
             .push(")");
-        if until >= PARKED {
+        if until == Park::UntilEnabled {
             // Waiting for the destination to be enabled: only while it is disabled,
             // so a caller's stale view cannot park what an enable just released.
             s.push(" AND EXISTS (SELECT 1 FROM destinations WHERE destination_id = ")
@@ -86,9 +88,9 @@ impl DestinationStore for PgStore {
         &self,
         destination_id: &str,
         reason: Option<&str>,
-        now: i64,
         audit: &NewAudit,
     ) -> Result<bool> {
+        let now = now();
         let s = sql::set_disabled(destination_id, reason, now);
         let mut tx = self.writer.begin().await.db()?;
         let found = query(&s).execute(&mut *tx).await.db()?.rows_affected() > 0;

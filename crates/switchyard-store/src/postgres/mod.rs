@@ -22,17 +22,23 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Database, FromRow, Postgres};
 
+use crate::clock::Moment;
 use crate::error::{from_migrate, DbResultExt};
 use crate::model::{Effect, NewAudit, NewEvent, WriteOp, WriteOutcome};
 use crate::sql::{self, Stmt};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, Subscription};
 
 /// Batches written at once: enough to overlap round trips and fsyncs.
 const WRITER_CONCURRENCY: usize = 4;
+
+/// The channel the processes sharing this schema talk on: `switchyard_` and the
+/// schema's name (so tests in schemas of one database stay apart), at most 63
+/// bytes. Migration 0008's triggers name it the same way.
+const CHANNEL: &str = "left('switchyard_' || current_schema(), 63)";
 
 pub struct PgStore {
     writer: PgPool,
@@ -69,6 +75,12 @@ impl PgStore {
 
 type Args<'a> = <Postgres as Database>::Arguments<'a>;
 
+/// "Now" in this store's statements: the database server's clock, which every
+/// replica shares (see `clock.rs`).
+fn now() -> Moment {
+    Moment::Db(0)
+}
+
 /// A shared statement, to run on PostgreSQL.
 fn query<'a>(s: &'a Stmt<'a>) -> Query<'a, Postgres, Args<'a>> {
     s.query()
@@ -84,7 +96,7 @@ where
 
 /// Runs `effects`' inserts on `conn` (the caller's transaction).
 async fn write_effects(conn: &mut sqlx::PgConnection, effects: &[&Effect]) -> Result<()> {
-    for s in sql::effects::insert(effects) {
+    for s in sql::effects::insert(effects, now()) {
         query(&s).execute(&mut *conn).await.db()?;
     }
     Ok(())
@@ -129,6 +141,36 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.db()?;
         Ok(())
+    }
+
+    async fn publish(&self, message: &str) -> Result<()> {
+        // Nothing durable depends on a NOTIFY, so its commit does not wait for the
+        // WAL to reach the disk.
+        let mut tx = self.writer.begin().await.db()?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        sqlx::query(&format!("SELECT pg_notify({CHANNEL}, $1)"))
+            .bind(message)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> Result<Option<Box<dyn Subscription>>> {
+        let (channel,): (Option<String>,) = sqlx::query_as(&format!("SELECT {CHANNEL}"))
+            .fetch_one(&self.reader)
+            .await
+            .db()?;
+        let channel = channel.ok_or_else(|| {
+            StoreError::Corrupt("no schema on the search path to listen in".into())
+        })?;
+        let mut listener = PgListener::connect_with(&self.reader).await.db()?;
+        listener.listen(&channel).await.db()?;
+        Ok(Some(Box::new(PgSubscription(listener))))
     }
 
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {
@@ -208,5 +250,21 @@ impl Store for PgStore {
         }
         tx.commit().await.db()?;
         Ok(out)
+    }
+}
+
+/// A `LISTEN` on one connection of the pool. sqlx makes a lost connection again
+/// (and listens again) before `try_recv` answers `None`.
+struct PgSubscription(PgListener);
+
+#[async_trait::async_trait]
+impl Subscription for PgSubscription {
+    async fn recv(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .try_recv()
+            .await
+            .db()?
+            .map(|n| n.payload().to_owned()))
     }
 }

@@ -3,13 +3,13 @@
 //! replicas) skip the rows one is taking, so two callers never lease the same task
 //! and neither waits for the other.
 
-use super::{query, query_as, write_effects, PgStore};
+use super::{now, query, query_as, write_effects, PgStore};
 use crate::error::DbResultExt;
 use crate::model::{Effect, Task, TaskFinish, TaskQuery, TaskUpdate};
 use crate::rows::{self, TaskRow};
 use crate::sql::tasks::{self as sql, TASK_COLUMNS};
 use crate::sql::Stmt;
-use crate::{new_id, now_micros, Result, TaskStore};
+use crate::{new_id, Result, TaskStore};
 
 impl PgStore {
     /// Turns the row an update returned (or its absence) into an answer.
@@ -27,7 +27,7 @@ impl PgStore {
 #[async_trait::async_trait]
 impl TaskStore for PgStore {
     async fn lease_tasks(&self, agent: &str, max: i64, lease_micros: i64) -> Result<Vec<Task>> {
-        let now = now_micros();
+        let now = now();
         let lease_id = new_id("lease");
         // Expired leases go back to the queue first, so the lease itself reads only
         // queued rows, in the order of the (agent, status, created_at) index,
@@ -44,7 +44,7 @@ impl TaskStore for PgStore {
         let mut s = Stmt::new("UPDATE tasks SET status = 'leased', lease_id = ");
         s.push_bind(lease_id.as_str())
             .push(", lease_expires_at = ")
-            .push_bind(now + lease_micros)
+            .push_bind(now.plus(lease_micros))
             .push(", attempts = attempts + 1, updated_at = ")
             .push_bind(now)
             .push(" WHERE task_id IN (SELECT task_id FROM tasks WHERE agent = ")
@@ -66,7 +66,7 @@ impl TaskStore for PgStore {
         lease_id: &str,
         lease_micros: i64,
     ) -> Result<TaskUpdate> {
-        let s = sql::heartbeat(task_id, lease_id, now_micros(), lease_micros);
+        let s = sql::heartbeat(task_id, lease_id, now(), lease_micros);
         let row: Option<TaskRow> = query_as(&s).fetch_optional(&self.writer).await.db()?;
         self.task_update(task_id, row).await
     }
@@ -78,7 +78,7 @@ impl TaskStore for PgStore {
         finish: &TaskFinish,
         effects: &[Effect],
     ) -> Result<TaskUpdate> {
-        let s = sql::finish(task_id, lease_id, finish, now_micros());
+        let s = sql::finish(task_id, lease_id, finish, now());
         // A transaction only when follow-ups must commit with the completion.
         let row: Option<TaskRow> = if effects.is_empty() {
             query_as(&s).fetch_optional(&self.writer).await.db()?
@@ -95,13 +95,13 @@ impl TaskStore for PgStore {
     }
 
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>> {
-        let s = sql::get(task_id, now_micros());
+        let s = sql::get(task_id, now());
         let row: Option<TaskRow> = query_as(&s).fetch_optional(&self.reader).await.db()?;
         rows::one(row)
     }
 
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>> {
-        let s = sql::list(q, now_micros());
+        let s = sql::list(q, now());
         let rows: Vec<TaskRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
     }

@@ -3,6 +3,7 @@
 //! backend.
 
 use super::{chunks, Stmt};
+use crate::clock::Moment;
 use crate::model::{DeliveryQuery, FinishedAttempt};
 use crate::state::DbText;
 
@@ -54,12 +55,13 @@ pub(crate) fn list(q: &DeliveryQuery) -> Stmt<'_> {
     s
 }
 
-/// The earliest `next_attempt_at` among pending messages the engine delivers.
-pub(crate) fn next_due() -> Stmt<'static> {
-    Stmt::new(
-        "SELECT MIN(next_attempt_at) FROM outbox \
-         WHERE status = 'pending' AND kind <> 'run_workflow'",
-    )
+/// How long from `now` until the earliest pending message the engine delivers is
+/// due.
+pub(crate) fn next_due(now: Moment) -> Stmt<'static> {
+    let mut s = Stmt::new("SELECT MIN(next_attempt_at) - ");
+    s.push_bind(now)
+        .push(" FROM outbox WHERE status = 'pending' AND kind <> 'run_workflow'");
+    s
 }
 
 pub(crate) fn list_attempts(outbox_id: &str) -> Stmt<'_> {
@@ -72,7 +74,7 @@ pub(crate) fn list_attempts(outbox_id: &str) -> Stmt<'_> {
 }
 
 /// Puts a pending or dead-lettered message back in the queue, due `now`.
-pub(crate) fn retry(outbox_id: &str, now: i64) -> Stmt<'_> {
+pub(crate) fn retry(outbox_id: &str, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("UPDATE outbox SET status = 'pending', next_attempt_at = ");
     s.push_bind(now)
         .push(", updated_at = ")
@@ -84,7 +86,7 @@ pub(crate) fn retry(outbox_id: &str, now: i64) -> Stmt<'_> {
 }
 
 /// Requeues a destination's dead-lettered messages created at or after `since`.
-pub(crate) fn recover(destination_id: &str, since: i64, now: i64) -> Stmt<'_> {
+pub(crate) fn recover(destination_id: &str, since: i64, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("UPDATE outbox SET status = 'pending', next_attempt_at = ");
     s.push_bind(now)
         .push(", updated_at = ")

@@ -2,8 +2,10 @@
 //! state. Moving a destination's messages (parking) lives with each backend.
 
 use super::Stmt;
-use crate::model::Destination;
+use crate::clock::Moment;
+use crate::model::{Destination, Park};
 use crate::state::DbText;
+use crate::PARKED;
 
 const DESTINATION_COLUMNS: &str =
     "destination_id, url, kind, max_concurrency, rate_per_second, burst, fifo, secret, \
@@ -66,11 +68,14 @@ pub(crate) fn list() -> Stmt<'static> {
 pub(crate) fn set_disabled<'a>(
     destination_id: &'a str,
     reason: Option<&'a str>,
-    now: i64,
+    now: Moment,
 ) -> Stmt<'a> {
     let mut s = Stmt::new("UPDATE destinations SET disabled_at = ");
-    s.push_bind(reason.map(|_| now))
-        .push(", disabled_reason = ")
+    match reason {
+        Some(_) => s.push_bind(now),
+        None => s.push("NULL"),
+    };
+    s.push(", disabled_reason = ")
         .push_bind(reason)
         .push(", updated_at = ")
         .push_bind(now)
@@ -83,7 +88,7 @@ pub(crate) fn set_disabled<'a>(
 pub(crate) fn disable_if_enabled<'a>(
     destination_id: &'a str,
     reason: &'a str,
-    now: i64,
+    now: Moment,
 ) -> Stmt<'a> {
     let mut s = Stmt::new("UPDATE destinations SET disabled_at = ");
     s.push_bind(now)
@@ -95,4 +100,16 @@ pub(crate) fn disable_if_enabled<'a>(
         .push_bind(destination_id)
         .push(" AND disabled_at IS NULL");
     s
+}
+
+/// Where [`crate::DestinationStore::park_destination`] moves messages: [`PARKED`],
+/// or `now` plus the time rounded up to the second.
+pub(crate) fn push_park_until(s: &mut Stmt<'_>, until: Park, now: Moment) {
+    match until {
+        Park::UntilEnabled => s.push_bind(PARKED),
+        Park::For(micros) => s
+            .push("((")
+            .push_bind(now.plus(micros))
+            .push(" + 999999) / 1000000 * 1000000)"),
+    };
 }

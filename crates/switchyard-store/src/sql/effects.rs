@@ -2,13 +2,14 @@
 //! as the inserts that commit it in the caller's transaction.
 
 use super::{chunks, questions, Stmt};
+use crate::clock::Moment;
 use crate::model::{Effect, NewOutbox, NewTask};
 use crate::state::{DbText, DeliveryStatus, TaskStatus};
 
 /// Inserts for `effects`, in order: tasks and outbox messages in multi-row chunks,
 /// then questions one by one. Duplicates of an idempotency key (a task's event and
-/// command, a message's key) are skipped, not errors.
-pub(crate) fn insert<'a>(effects: &[&'a Effect]) -> Vec<Stmt<'a>> {
+/// command, a message's key) are skipped, not errors. Messages are due `now`.
+pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
     let mut out = Vec::new();
     // Each kind of row goes in by its unique key, so concurrent batches lock rows in
     // one order and cannot deadlock each other (PostgreSQL).
@@ -76,7 +77,7 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect]) -> Vec<Stmt<'a>> {
                 o.created_at.into(),
                 o.destination_id.as_str().into(),
                 o.ordering_key.as_deref().into(),
-                o.created_at.into(),
+                now.into(),
                 o.created_at.into(),
             ]
         });

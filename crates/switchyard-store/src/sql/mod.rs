@@ -27,6 +27,8 @@ use std::fmt::Write as _;
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Database, Encode, FromRow, Type};
 
+use crate::clock::{Moment, DB_NOW};
+
 /// Chunk sizes for multi-row inserts. Few distinct sizes keep the prepared-statement
 /// cache small while a batch of any size needs few round trips.
 pub(crate) const CHUNKS: [usize; 4] = [128, 32, 8, 1];
@@ -56,13 +58,25 @@ pub(crate) fn chunks<T>(items: &[T]) -> Vec<&[T]> {
         .collect()
 }
 
-/// One bound value. The store binds only these four column types.
+/// One value in a statement. The store binds only these four column types; a
+/// time by the database's clock is written as SQL instead ([`Moment::Db`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
     Text(Option<&'a str>),
     Int(Option<i64>),
     Bool(bool),
     Real(Option<f64>),
+    /// The database's "now" plus this many microseconds (PostgreSQL only).
+    DbTime(i64),
+}
+
+impl From<Moment> for Arg<'_> {
+    fn from(m: Moment) -> Self {
+        match m {
+            Moment::Local(t) => Arg::Int(Some(t)),
+            Moment::Db(plus) => Arg::DbTime(plus),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -139,9 +153,18 @@ impl<'a> Stmt<'a> {
         }
     }
 
-    /// Appends a placeholder for `v`.
+    /// Appends a placeholder for `v` (a database time: the expression for it, its
+    /// offset bound).
     pub(crate) fn push_bind(&mut self, v: impl Into<Arg<'a>>) -> &mut Self {
-        self.args.push(v.into());
+        let v = v.into();
+        if let Arg::DbTime(plus) = v {
+            if plus == 0 {
+                return self.push(DB_NOW);
+            }
+            self.push("(").push(DB_NOW).push(" + ");
+            return self.push_bind(plus).push(")");
+        }
+        self.args.push(v);
         // Writing to a String cannot fail.
         let _ = write!(self.sql, "${}", self.args.len());
         self.positional.push('?');
@@ -198,6 +221,8 @@ impl<'a> Stmt<'a> {
                 Arg::Int(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
                 Arg::Real(v) => q.bind(v),
+                // Written into the text by `push_bind`, never bound.
+                Arg::DbTime(_) => q,
             };
         }
         q
@@ -220,6 +245,8 @@ impl<'a> Stmt<'a> {
                 Arg::Int(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
                 Arg::Real(v) => q.bind(v),
+                // Written into the text by `push_bind`, never bound.
+                Arg::DbTime(_) => q,
             };
         }
         q
@@ -260,5 +287,17 @@ mod tests {
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) WHERE c IN (?, ?)"
         );
         assert_eq!(s.text_for::<sqlx::Postgres>(), s.sql());
+    }
+
+    #[test]
+    fn database_times_are_written_as_sql() {
+        let mut s = Stmt::new("SELECT ");
+        s.push_bind(Moment::Db(0))
+            .push(", ")
+            .push_bind(Moment::Db(5))
+            .push(", ")
+            .push_bind(Moment::Local(7));
+        assert_eq!(s.sql(), format!("SELECT {DB_NOW}, ({DB_NOW} + $1), $2"));
+        assert_eq!(s.args.len(), 2);
     }
 }

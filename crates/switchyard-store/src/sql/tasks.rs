@@ -2,6 +2,7 @@
 //! queue statement and lives with each backend.
 
 use super::Stmt;
+use crate::clock::Moment;
 use crate::model::{TaskFinish, TaskQuery};
 use crate::state::{DbText, TaskStatus};
 
@@ -11,7 +12,7 @@ pub(crate) const TASK_COLUMNS: &str =
 
 /// Task rows as read: a lease past its expiry reads as `queued`, because the task
 /// is back in its queue.
-fn push_select(s: &mut Stmt<'_>, now: i64) {
+fn push_select(s: &mut Stmt<'_>, now: Moment) {
     s.push("SELECT task_id, agent, CASE WHEN status = 'leased' AND lease_expires_at < ")
         .push_bind(now)
         .push(
@@ -21,14 +22,14 @@ fn push_select(s: &mut Stmt<'_>, now: i64) {
         );
 }
 
-pub(crate) fn get(task_id: &str, now: i64) -> Stmt<'_> {
+pub(crate) fn get(task_id: &str, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("");
     push_select(&mut s, now);
     s.push(" WHERE task_id = ").push_bind(task_id);
     s
 }
 
-pub(crate) fn list(q: &TaskQuery, now: i64) -> Stmt<'_> {
+pub(crate) fn list(q: &TaskQuery, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("SELECT * FROM (");
     push_select(&mut s, now);
     s.push(") t WHERE 1 = 1");
@@ -49,11 +50,11 @@ pub(crate) fn list(q: &TaskQuery, now: i64) -> Stmt<'_> {
 pub(crate) fn heartbeat<'a>(
     task_id: &'a str,
     lease_id: &'a str,
-    now: i64,
+    now: Moment,
     lease_micros: i64,
 ) -> Stmt<'a> {
     let mut s = Stmt::new("UPDATE tasks SET lease_expires_at = ");
-    s.push_bind(now + lease_micros)
+    s.push_bind(now.plus(lease_micros))
         .push(", updated_at = ")
         .push_bind(now);
     live_lease(&mut s, task_id, lease_id, now);
@@ -65,7 +66,7 @@ pub(crate) fn finish<'a>(
     task_id: &'a str,
     lease_id: &'a str,
     finish: &'a TaskFinish,
-    now: i64,
+    now: Moment,
 ) -> Stmt<'a> {
     let mut s = Stmt::new("UPDATE tasks SET status = ");
     match finish {
@@ -93,7 +94,7 @@ pub(crate) fn finish<'a>(
 
 /// `WHERE` the task is held under `lease_id` and the lease has not run out, then
 /// `RETURNING` the row.
-fn live_lease<'a>(s: &mut Stmt<'a>, task_id: &'a str, lease_id: &'a str, now: i64) {
+fn live_lease<'a>(s: &mut Stmt<'a>, task_id: &'a str, lease_id: &'a str, now: Moment) {
     s.push(" WHERE task_id = ")
         .push_bind(task_id)
         .push(" AND lease_id = ")

@@ -63,3 +63,8 @@ pub(crate) fn delete(webhook_id: &str) -> Stmt<'_> {
     s.push_bind(webhook_id);
     s
 }
+
+/// The registry's change counter (bumped by triggers, migration 0008).
+pub(crate) fn registry_version() -> Stmt<'static> {
+    Stmt::new("SELECT version FROM change_counters WHERE name = 'registry'")
+}

@@ -28,10 +28,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Database, FromRow, Sqlite};
 
+use crate::clock::{now_micros, Moment};
 use crate::error::{from_migrate, DbResultExt};
 use crate::model::{Effect, NewAudit, NewEvent, WriteOp, WriteOutcome};
 use crate::sql::{self, Stmt};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, Subscription};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -86,6 +87,12 @@ impl SqliteStore {
 
 type Args<'a> = <Sqlite as Database>::Arguments<'a>;
 
+/// "Now" in this store's statements: this process's clock, read once per
+/// operation (SQLite serves one host; see `clock.rs`).
+fn now() -> Moment {
+    Moment::Local(now_micros())
+}
+
 /// A shared statement, to run on SQLite.
 fn query<'a>(s: &'a Stmt<'a>) -> Query<'a, Sqlite, Args<'a>> {
     s.query()
@@ -101,7 +108,7 @@ where
 
 /// Runs `effects`' inserts on `conn` (the caller's transaction).
 async fn write_effects(conn: &mut sqlx::SqliteConnection, effects: &[&Effect]) -> Result<()> {
-    for s in sql::effects::insert(effects) {
+    for s in sql::effects::insert(effects, now()) {
         query(&s).execute(&mut *conn).await.db()?;
     }
     Ok(())
@@ -146,6 +153,15 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.db()?;
         Ok(())
+    }
+
+    /// SQLite replicas (processes on one file) poll instead.
+    async fn publish(&self, _message: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> Result<Option<Box<dyn Subscription>>> {
+        Ok(None)
     }
 
     async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>> {

@@ -33,4 +33,10 @@ impl WebhookStore for SqliteStore {
     async fn delete_webhook(&self, webhook_id: &str, audit: &NewAudit) -> Result<bool> {
         audited(&self.writer, &sql::delete(webhook_id), audit).await
     }
+
+    async fn registry_version(&self) -> Result<i64> {
+        let s = sql::registry_version();
+        let (v,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
+        Ok(v)
+    }
 }

@@ -16,6 +16,7 @@ mod keys;
 mod protections;
 mod receiver;
 mod refusals;
+mod replicas;
 mod routing;
 mod security;
 mod story;

@@ -49,7 +49,7 @@ async fn a_failed_worker_is_restarted_and_named_by_health() {
         "delivery-dispatcher",
         "delivery-finisher",
         "writer-0",
-        "registry-refresh",
+        "replicas",
     ] {
         assert_eq!(v["workers"][worker]["up"], true, "{worker}: {v}");
     }

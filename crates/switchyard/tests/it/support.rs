@@ -318,6 +318,20 @@ impl TestApp {
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        // The server's log, captured with each test's output and shown when it
+        // fails (a stop that never ends says which step it was in).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_TEST_LOG").unwrap_or_else(
+                    |_| {
+                        tracing_subscriber::EnvFilter::new(
+                            "warn,switchyard_engine::app=debug,switchyard_server::serve=debug",
+                        )
+                    },
+                ),
+            )
+            .with_test_writer()
+            .try_init();
         let mut config = Config::new("unused://", dir.path());
         config.admin_key = Some(ADMIN_KEY.into());
         config.secrets_from_env(|k| match k {
