@@ -130,6 +130,20 @@ pub struct Hub {
     outbox: Arc<Notify>,
     events: Arc<Notify>,
     outgoing: Arc<Outgoing>,
+    /// Cancelled when the server stops accepting: long-polls answer at once with
+    /// what they have, so a graceful stop never waits out a 60 s wait.
+    closing: tokio_util::sync::CancellationToken,
+    /// Long-polls waiting now.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a long-poll as waiting while it lives (see [`Hub::waiting`]).
+pub struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What this process committed that other replicas have not been told yet, merged.
@@ -163,6 +177,28 @@ impl Hub {
             }
             self.outgoing.ready.notified().await;
         }
+    }
+
+    /// The server is stopping: every long-poll answers now, and new ones do not
+    /// wait.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Marks a long-poll as waiting until the returned guard is dropped.
+    pub fn wait_started(&self) -> Waiting {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(self.waiting.clone())
+    }
+
+    /// How many long-polls are waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once [`Hub::close`] was called.
+    pub fn closing(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closing.cancelled()
     }
 
     /// Wakes this process's waiters only: for what another replica committed.

@@ -35,6 +35,7 @@ impl Engine {
             ));
         }
         let deadline = tokio::time::Instant::now() + timeout;
+        let _waiting = self.hub.wait_started();
         loop {
             let notified = self.hub.events_changed();
             let q = self.question(id).await?;
@@ -46,6 +47,8 @@ impl Engine {
             tokio::select! {
                 _ = notified => {},
                 _ = tokio::time::sleep(nap) => {},
+                // Stopping: answer with the question as it is.
+                _ = self.hub.closing() => return Ok(q),
             }
         }
     }

@@ -270,6 +270,7 @@ impl Engine {
             return Err(Error::invalid_with("invalid_body", errs));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        let _waiting = self.hub.wait_started();
         loop {
             // Register interest before looking, so a task created in between wakes us.
             let notified = self.hub.tasks_changed();
@@ -286,6 +287,8 @@ impl Engine {
             tokio::select! {
                 _ = notified => {},
                 _ = tokio::time::sleep(nap) => {},
+                // Stopping: answer with nothing rather than hold the stop up.
+                _ = self.hub.closing() => return Ok(tasks),
             }
         }
     }

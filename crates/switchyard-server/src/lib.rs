@@ -84,6 +84,12 @@ impl App {
     ) -> Result<(), ServeError> {
         let Self { state, background } = self;
         let limits = serve::Limits::from_config(&state.engine.config);
+        let hub = state.engine.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Long-polls answer now, so the drain below does not wait them out.
+            hub.close();
+        };
         serve::serve(listener, router(state), limits, shutdown).await?;
         // Every request has been answered; now the background work stops in order.
         background.stop().await;

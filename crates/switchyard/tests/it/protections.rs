@@ -472,3 +472,53 @@ async fn a_store_that_is_down_is_503_and_recovers() {
     assert_eq!(s, 202, "{v}");
     app.stop().await;
 }
+
+/// A graceful stop does not wait out long-polls: a lease waiting up to 60 s
+/// answers (with no tasks) as soon as the server stops accepting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_answers_long_polls_at_once() {
+    let app = TestApp::spawn(Kind::Sqlite).await;
+    let (s, v) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/agents",
+            Some(json!({"name": "sleeper"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let poll = {
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/api/agents/sleeper/tasks/lease"),
+        );
+        tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(crate::support::ADMIN_KEY)
+                .json(&json!({"wait_seconds": 60}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        })
+    };
+    let hub = app.state.engine.hub.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while hub.waiting() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let (s, v) = poll.await.unwrap();
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tasks"], json!([]));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the stop waited {:?}",
+        started.elapsed()
+    );
+}
