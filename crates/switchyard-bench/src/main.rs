@@ -75,12 +75,19 @@ struct IngestArgs {
     /// Concurrent keep-alive connections, each with one request in flight.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// Measured seconds (after the warm-up).
-    #[arg(long, default_value_t = 20.0)]
-    duration: f64,
-    /// Warm-up seconds: load is applied but nothing is counted.
-    #[arg(long, default_value_t = 5.0)]
-    warmup: f64,
+    /// Measured seconds (after the warm-up); default 20. With `--requests`, a bound
+    /// on the run instead (default 600).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Warm-up seconds: load is applied but nothing is counted (default 5; always 0
+    /// with `--requests`).
+    #[arg(long, conflicts_with = "requests")]
+    warmup: Option<f64>,
+    /// Send exactly this many requests in all (shared by the connections, each still
+    /// with one in flight), count every one, and stop: a fixed amount of work, for
+    /// measuring the server's CPU per request (scripts/bench-cpu).
+    #[arg(long)]
+    requests: Option<u64>,
     /// Pad the payload (the issue body) so the request body is about this many bytes.
     #[arg(long)]
     body_bytes: Option<usize>,
@@ -374,6 +381,18 @@ pub(crate) struct Plan {
     ids: IdKind,
     live_accepted: AtomicU64,
     stop: AtomicBool,
+    /// Requests still to send, when the run is a fixed number of them.
+    budget: Option<AtomicU64>,
+}
+
+impl Plan {
+    /// Takes one request from the budget; false once a fixed-count run has sent all.
+    fn take_request(&self) -> bool {
+        self.budget.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
 }
 
 static X_GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
@@ -519,6 +538,10 @@ async fn connection(plan: Arc<Plan>, list: Vec<Delivery>) -> anyhow::Result<Conn
                 driver.abort();
                 break 'outer;
             }
+            if !plan.take_request() {
+                driver.abort();
+                break 'outer;
+            }
             let d = &list[next % list.len()];
             next = next.wrapping_add(1);
             let req = build_request(&plan, d, &mut ids)?;
@@ -654,6 +677,9 @@ pub(crate) struct LoadSpec {
     pub(crate) ids: IdKind,
     pub(crate) threads: usize,
     pub(crate) progress: bool,
+    /// Send exactly this many requests, then stop (`duration` is then a bound and
+    /// the report's duration is the time they took).
+    pub(crate) requests: Option<u64>,
 }
 
 /// The totals of one closed-loop run, over all connections.
@@ -691,6 +717,7 @@ pub(crate) fn run_load(
         .and_then(|l| l.first())
         .map_or(0, |d| d.body.len());
     let cpu_before = own_cpu_secs();
+    let requests = spec.requests;
     let (threads, warmup, duration, connections, progress) = (
         spec.threads,
         spec.warmup,
@@ -712,6 +739,7 @@ pub(crate) fn run_load(
             ids: spec.ids,
             live_accepted: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            budget: spec.requests.map(AtomicU64::new),
         });
         eprintln!(
             "switchyard-bench: {connections} connections, {threads} threads, body {body_len} bytes, warm-up {warmup} s, measuring {duration} s -> {url}"
@@ -760,8 +788,15 @@ pub(crate) fn run_load(
         if let Some(t) = ticker {
             t.abort();
         }
-        Ok::<_, anyhow::Error>(all)
+        Ok::<_, anyhow::Error>((all, start.elapsed().as_secs_f64()))
     })?;
+    let (report, elapsed) = report;
+    // A fixed-count run ends when its requests are done: its rate is over that time.
+    let duration = if requests.is_some() {
+        elapsed
+    } else {
+        duration
+    };
     let gen_cpu = match (cpu_before, own_cpu_secs()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -916,7 +951,12 @@ impl LoadReport {
 }
 
 fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    check_run_args(args.connections, args.duration, args.warmup, args.timeout)?;
+    let (warmup, duration) = match args.requests {
+        Some(0) => bail!("--requests must be at least 1"),
+        Some(_) => (0.0, args.duration.unwrap_or(MAX_RUN_SECS)),
+        None => (args.warmup.unwrap_or(5.0), args.duration.unwrap_or(20.0)),
+    };
+    check_run_args(args.connections, duration, warmup, args.timeout)?;
     let expect = match args.expect_status {
         Some(s) => Some(StatusCode::from_u16(s).context("--expect-status")?),
         None => None,
@@ -941,13 +981,14 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         target,
         url: args.url.clone(),
         connections: args.connections,
-        duration: args.duration,
-        warmup: args.warmup,
+        duration,
+        warmup,
         timeout: args.timeout,
         expect,
         ids: args.delivery_ids,
         threads,
         progress: args.progress,
+        requests: args.requests,
     };
     let report = run_load(&rt, spec, deliveries)?;
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -955,8 +996,15 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     report.print(
         &args.url,
         &format!(
-            "{} connections, {} generator threads, body {} bytes, warm-up {} s, measured {} s",
-            args.connections, threads, report.body_len, args.warmup, args.duration
+            "{} connections, {} generator threads, body {} bytes, warm-up {} s, measured {} s{}",
+            args.connections,
+            threads,
+            report.body_len,
+            warmup,
+            report.duration,
+            args.requests
+                .map(|n| format!(" ({n} requests)"))
+                .unwrap_or_default()
         ),
         expect,
     );
@@ -967,7 +1015,8 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     json["url"] = args.url.clone().into();
     json["connections"] = args.connections.into();
     json["threads"] = threads.into();
-    json["warmup_s"] = args.warmup.into();
+    json["warmup_s"] = warmup.into();
+    json["requests"] = args.requests.into();
     json["delivery_ids"] = format!("{:?}", args.delivery_ids).to_lowercase().into();
     println!("{json}");
     if report.accepted == 0 {

@@ -362,6 +362,7 @@ pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
             ids: args.delivery_ids,
             threads,
             progress: args.progress,
+            requests: None,
         };
         let r = run_load(&rt, spec, deliveries)?;
         println!(

@@ -9,11 +9,12 @@ use crate::http::api::{
     agents, audit, commands, deliveries, destinations, events, interactive, keys, questions, tasks,
     webhooks,
 };
-use crate::http::{auth, error, ingest, layers, ops};
+use crate::http::layers::{self, App};
+use crate::http::{auth, error, ingest, ops};
 use crate::state::AppState;
 
 /// Every route the server answers, in the layers every answer goes through.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl App {
     let api_limit = state.engine.config.max_api_body_bytes;
     let body_read_timeout = state.engine.config.body_read_timeout;
     let api = Router::new()

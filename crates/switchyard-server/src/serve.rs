@@ -31,8 +31,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-pub use crate::http::layers::Capacity;
+pub use crate::http::layers::{App, Capacity};
 
 /// How long the loop pauses after an accept error that is not about one connection
 /// (out of descriptors, typically), so it does not spin while nothing can be
@@ -75,11 +75,12 @@ pub fn reserve_for(max_connections: usize) -> usize {
     (max_connections / 16).clamp(4, 64)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and
+/// Serves `app` (the router in its layers, [`crate::http::layers::with_layers`]) on
+/// `listener` until `shutdown` resolves, then stops accepting and
 /// returns once every open connection has been answered and closed.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -122,7 +123,8 @@ pub async fn serve(
         // Small answers go out at once rather than waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let mut req = req.map(Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(capacity);
             app.clone().oneshot(req)
