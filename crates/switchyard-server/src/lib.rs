@@ -59,7 +59,7 @@ impl App {
         let (engine, background) = Engine::start(config, store).await?;
         Ok(Self {
             state: AppState {
-                engine,
+                engine: Arc::new(engine),
                 metrics: ops::metrics_handle(),
             },
             background,

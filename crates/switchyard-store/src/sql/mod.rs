@@ -22,8 +22,6 @@ pub(crate) mod settings;
 pub(crate) mod tasks;
 pub(crate) mod webhooks;
 
-use std::fmt::Write as _;
-
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Database, Encode, FromRow, Type};
 
@@ -165,8 +163,11 @@ impl<'a> Stmt<'a> {
             return self.push_bind(plus).push(")");
         }
         self.args.push(v);
-        // Writing to a String cannot fail.
-        let _ = write!(self.sql, "${}", self.args.len());
+        // Placeholders are written once per bound value of every statement: itoa,
+        // not the formatting machinery.
+        self.sql.push('$');
+        self.sql
+            .push_str(itoa::Buffer::new().format(self.args.len()));
         self.positional.push('?');
         self
     }
