@@ -48,8 +48,27 @@ impl Provider for CrewAi {
                 Err(VerifyError::Mismatch)
             };
         }
+        // Seed 000 signs with `X-CrewAI-Signature: sha256=<hex>` (bare hex too).
+        const SEED_000: &str = "x-crewai-signature";
+        if let Some(v) = req.header(SEED_000) {
+            let prefix = if v.len() >= 7 && v[..7].eq_ignore_ascii_case("sha256=") {
+                "sha256="
+            } else {
+                ""
+            };
+            return sig::verify_body_hmac(
+                req,
+                secrets,
+                SEED_000,
+                prefix,
+                sig::Algorithm::Sha256,
+                sig::Encoding::Hex,
+            );
+        }
         verify_x_webhook_signature(req, secrets).map_err(|e| match e {
-            VerifyError::Missing(_) => VerifyError::Missing("x-webhook-signature or authorization"),
+            VerifyError::Missing(_) => {
+                VerifyError::Missing("x-webhook-signature, x-crewai-signature or authorization")
+            }
             other => other,
         })
     }
@@ -108,6 +127,33 @@ mod tests {
             CrewAi.verify(&none.inbound(), &secrets),
             Err(VerifyError::Missing(_))
         ));
+    }
+
+    /// Seed 000's `send_checkpoint_webhook` header, with and without `sha256=`.
+    #[test]
+    fn seed_000_signature_header() {
+        let secrets = [Secret::new("seed-secret")];
+        let body =
+            r#"{"checkpoint_id":"cp-1","checkpoint_name":"review","kickoff_id":"k1","context":{}}"#;
+        let hexsig = hex::encode(sig::hmac_sha256(b"seed-secret", &[body.as_bytes()]));
+        for value in [
+            format!("sha256={hexsig}"),
+            hexsig.clone(),
+            format!("SHA256={hexsig}"),
+        ] {
+            let r = Req::new(body).header("x-crewai-signature", &value);
+            assert_eq!(CrewAi.verify(&r.inbound(), &secrets), Ok(()), "{value}");
+        }
+        let forged =
+            Req::new(body).header("x-crewai-signature", &format!("sha256={}", "0".repeat(64)));
+        assert_eq!(
+            CrewAi.verify(&forged.inbound(), &secrets),
+            Err(VerifyError::Mismatch)
+        );
+        let twice = Req::new(body)
+            .header("x-crewai-signature", &hexsig)
+            .also("x-crewai-signature", &hexsig);
+        assert!(CrewAi.verify(&twice.inbound(), &secrets).is_err());
     }
 
     #[test]

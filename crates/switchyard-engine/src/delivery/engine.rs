@@ -391,12 +391,21 @@ impl Dispatcher {
             let f = released(&self.claim_id, d, 0);
             self.hand(f);
         }
-        while self.total > 0 {
+        // Wait for the attempts that started, counted per destination: `total` may
+        // also count rows of a claim cut short by the stop (claimed, never queued),
+        // which no attempt will ever report; their claims run out and another
+        // process sends them.
+        while self.started() > 0 {
             match done_rx.recv().await {
                 Some(done) => self.finished(done),
                 None => break,
             }
         }
+    }
+
+    /// Attempts under way.
+    fn started(&self) -> usize {
+        self.dests.values().map(|d| d.in_flight).sum()
     }
 
     fn forget(&mut self, id: &str) {

@@ -285,6 +285,24 @@ async fn generic_and_crewai_follow_the_seeds(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // Seed 000's send_checkpoint_webhook: X-CrewAI-Signature over the very bytes sent.
+    let body = r#"{"checkpoint_id": "cp-1", "checkpoint_name": "review", "kickoff_id": "k-1", "context": {"draft": "v1"}}"#;
+    let sig = hex::encode(hmac_sha256(GENERIC_SECRET.as_bytes(), body.as_bytes()));
+    for (value, status) in [
+        (format!("sha256={sig}"), 202),
+        (format!("sha256={}", "0".repeat(64)), 401),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/webhook/crewai"))
+            .header("content-type", "application/json")
+            .header("x-crewai-signature", value)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status);
+    }
     app.stop().await;
 
     // With no WEBHOOK_SECRET, seed 003's unsigned curl works.
