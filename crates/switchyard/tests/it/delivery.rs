@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
+use sqlx::Connection as _;
 
 use crate::both_stores;
 use crate::receiver::{Receiver, Recorded, Reply};
@@ -846,4 +847,52 @@ async fn task_follow_ups_and_interactive_calls_are_sent(kind: Kind) {
     assert_eq!(github.count(), 2);
     assert_eq!(hook.count(), 1);
     app.stop().await;
+}
+
+/// A stop that arrives while a claim is half done (rows claimed, one waiting on the
+/// database while its destination is recorded) ends at once: the claimed rows go
+/// back when their claim runs out. It used to wait forever for attempts that were
+/// never started. PostgreSQL only: a table lock holds the claim at that point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_claim_does_not_hang() {
+    let rx = Receiver::start().await;
+    let app = TestApp::spawn(Kind::Postgres).await;
+    forwarding_webhook(&app, "held", &format!("{}/hook", rx.url)).await;
+    let crate::support::StoreAt::Postgres { url, schema } = &app.store_at else {
+        unreachable!()
+    };
+    // Reads of destinations go on (the claim reads them); recording a new one waits.
+    let mut locker = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query(&format!("LOCK TABLE {schema}.destinations IN SHARE MODE"))
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    post_issue(&app, "held", 1).await;
+    // Wait until the dispatcher's insert of the new destination waits on the lock.
+    let mut watcher = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO destinations%'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the claim never reached the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("the server stops while a claim waits on the database");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
 }
