@@ -3,5 +3,5 @@
 //! ([`email`]). The Slack message and the interactivity parser are pure and live
 //! in `switchyard_core::notice`.
 
-
+pub mod email;
 pub mod links;
