@@ -423,9 +423,8 @@ pub fn parse_interaction(body: &[u8]) -> Result<Click, InteractionError> {
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .ok_or(InteractionError::Missing("actions[0]"))?;
-    let action_id = str_at(action, &["action_id"]).ok_or(InteractionError::Missing(
-        "actions[0].action_id",
-    ))?;
+    let action_id =
+        str_at(action, &["action_id"]).ok_or(InteractionError::Missing("actions[0].action_id"))?;
     let not_ours = || InteractionError::NotOurs(clip(action_id, 300));
     let (decision, checkpoint_id) = action_id
         .strip_prefix(ACTION_PREFIX)
@@ -573,7 +572,9 @@ mod tests {
             ]
         );
         assert!(
-            text.contains("To edit: <https://hooks.example.com/ui/inbox/cp-1|open it in Switchyard>"),
+            text.contains(
+                "To edit: <https://hooks.example.com/ui/inbox/cp-1|open it in Switchyard>"
+            ),
             "{text}"
         );
         assert!(text.contains("Expires 2026-11-30T10:00:00Z (then: reject)"));
@@ -588,7 +589,9 @@ mod tests {
             buttons(&m),
             vec![("switchyard:reject:x".to_owned(), "x".to_owned())]
         );
-        assert!(m.to_string().contains("To respond: <https://hooks.example.com/ui/inbox/x|"));
+        assert!(m
+            .to_string()
+            .contains("To respond: <https://hooks.example.com/ui/inbox/x|"));
         let s = spec(json!({"name": "n", "decisions": ["edit"]}));
         let m = pending_message(&notice(&s, "x"));
         assert!(buttons(&m).is_empty());
@@ -602,7 +605,12 @@ mod tests {
     #[test]
     fn long_and_hostile_texts_are_clipped_within_slack_limits() {
         let many: Map<String, Value> = (0..25)
-            .map(|i| (format!("k{i:02}{}", "<".repeat(100)), json!("&".repeat(5000))))
+            .map(|i| {
+                (
+                    format!("k{i:02}{}", "<".repeat(100)),
+                    json!("&".repeat(5000)),
+                )
+            })
             .collect();
         let s = spec(json!({
             "name": "é".repeat(128),
@@ -617,7 +625,11 @@ mod tests {
         let q = q.as_str().unwrap();
         assert!(q.ends_with('…'));
         // Never cut inside an escape.
-        assert!(q.trim_end_matches('…').ends_with(';'), "{}", &q[q.len() - 20..]);
+        assert!(
+            q.trim_end_matches('…').ends_with(';'),
+            "{}",
+            &q[q.len() - 20..]
+        );
         let fields = m["blocks"][2]["fields"].as_array().unwrap();
         assert_eq!(fields.len(), limits::FIELDS);
         for f in fields {
@@ -633,9 +645,14 @@ mod tests {
         let n = notice(&s, "cp-9");
         let m = decided_message(&n, Status::Approved, Some(Decision::Approve), Some("alice"));
         assert_eq!(m["replace_original"], true);
-        assert_eq!(m["blocks"][0]["text"]["text"], "*deploy*: Approved by @alice");
+        assert_eq!(
+            m["blocks"][0]["text"]["text"],
+            "*deploy*: Approved by @alice"
+        );
         assert!(buttons(&m).is_empty());
-        assert!(m.to_string().contains("https://hooks.example.com/ui/inbox/cp-9"));
+        assert!(m
+            .to_string()
+            .contains("https://hooks.example.com/ui/inbox/cp-9"));
         let m = decided_message(&n, Status::Expired, Some(Decision::Reject), Some("x"));
         assert_eq!(
             m["blocks"][0]["text"]["text"],
@@ -675,7 +692,11 @@ mod tests {
         let m = pending_message(&notice(&s, "a.b:c-d_e"));
         let found: Vec<Decision> = buttons(&m)
             .into_iter()
-            .map(|(a, v)| parse_interaction(&form(&slack_example(&a, &v))).unwrap().decision)
+            .map(|(a, v)| {
+                parse_interaction(&form(&slack_example(&a, &v)))
+                    .unwrap()
+                    .decision
+            })
             .collect();
         assert_eq!(found, vec![Decision::Approve, Decision::Reject]);
     }
@@ -695,7 +716,10 @@ mod tests {
             "switchyard:approve",
         ] {
             assert!(
-                matches!(parse_interaction(&form(&slack_example(bad, "cp"))), Err(E::NotOurs(_))),
+                matches!(
+                    parse_interaction(&form(&slack_example(bad, "cp"))),
+                    Err(E::NotOurs(_))
+                ),
                 "{bad}"
             );
         }
@@ -717,11 +741,26 @@ mod tests {
         assert_eq!(parse_interaction(&form(&p)), Err(E::Missing("actions[0]")));
         let mut p = slack_example("switchyard:reject:cp", "cp");
         p["response_url"] = json!(7);
-        assert_eq!(parse_interaction(&form(&p)), Err(E::Missing("response_url")));
-        assert!(matches!(parse_interaction(b"type=block_actions"), Err(E::Malformed(_))));
-        assert!(matches!(parse_interaction(b"payload=%7Bnot"), Err(E::Malformed(_))));
-        assert!(matches!(parse_interaction(b"payload=%FF"), Err(E::Malformed(_))));
-        assert!(matches!(parse_interaction(b"\xff\xfe"), Err(E::Malformed(_))));
+        assert_eq!(
+            parse_interaction(&form(&p)),
+            Err(E::Missing("response_url"))
+        );
+        assert!(matches!(
+            parse_interaction(b"type=block_actions"),
+            Err(E::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_interaction(b"payload=%7Bnot"),
+            Err(E::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_interaction(b"payload=%FF"),
+            Err(E::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_interaction(b"\xff\xfe"),
+            Err(E::Malformed(_))
+        ));
     }
 
     proptest! {

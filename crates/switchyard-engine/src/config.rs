@@ -674,7 +674,10 @@ fn validate_notify(n: &NotifyConfig) -> Result<(), ConfigError> {
     }
     for to in &n.email_to {
         if to.parse::<lettre::Address>().is_err() {
-            return invalid(Key::NotifyEmailTo, format!("{to:?} is not an e-mail address"));
+            return invalid(
+                Key::NotifyEmailTo,
+                format!("{to:?} is not an e-mail address"),
+            );
         }
     }
     if !n.email_to.is_empty() && n.smtp.is_none() {
@@ -975,10 +978,7 @@ mod tests {
             (Key::SmtpFrom, set(|s| s.from = "not an address".into())),
             (Key::SmtpFrom, set(|s| s.from = "".into())),
             (Key::SmtpPassword, set(|s| s.username = Some("u".into()))),
-            (
-                Key::SmtpUsername,
-                set(|s| s.password = Some("p".into())),
-            ),
+            (Key::SmtpUsername, set(|s| s.password = Some("p".into()))),
             (
                 Key::NotifyEmailTo,
                 Box::new(|n| n.email_to = vec!["nobody".into()]),
@@ -998,7 +998,11 @@ mod tests {
         for (key, change) in cases {
             assert_eq!(with(change), Some(key));
         }
-        for (name, tls) in [("starttls", SmtpTls::Starttls), ("TLS", SmtpTls::Tls), ("none", SmtpTls::None)] {
+        for (name, tls) in [
+            ("starttls", SmtpTls::Starttls),
+            ("TLS", SmtpTls::Tls),
+            ("none", SmtpTls::None),
+        ] {
             assert_eq!(SmtpTls::parse(name), Some(tls));
         }
         assert_eq!(SmtpTls::parse("ssl"), None);

@@ -959,7 +959,10 @@ mod tests {
             ("SMTP_FROM", "Switchyard <alerts@example.com>"),
             ("SMTP_TLS", "tls"),
             ("NOTIFY_EMAIL_TO", "ops@example.com, lead@example.org"),
-            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/x"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
         ];
         let c = load_with(&vec![], &env, None).unwrap();
         let smtp = c.notify.smtp.as_ref().unwrap();
@@ -1004,21 +1007,31 @@ mod tests {
     #[test]
     fn bad_smtp_settings_are_named() {
         let err = |env: &[(&str, &str)]| load_with(&vec![], env, None).err().unwrap().to_string();
-        let base = [("SMTP_HOST", "smtp.example.com"), ("SMTP_FROM", "a@example.com")];
+        let base = [
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "a@example.com"),
+        ];
         let with = |extra: (&'static str, &'static str)| {
             let mut e = base.to_vec();
             e.push(extra);
             e
         };
-        assert!(err(&with(("SMTP_TLS", "ssl"))).starts_with("SMTP_TLS must be starttls, tls or none"));
+        assert!(
+            err(&with(("SMTP_TLS", "ssl"))).starts_with("SMTP_TLS must be starttls, tls or none")
+        );
         assert!(err(&with(("SMTP_PORT", "0"))).starts_with("SMTP_PORT must be between 1 and 65535"));
         assert!(err(&with(("SMTP_PORT", "70000"))).starts_with("SMTP_PORT"));
-        assert!(err(&with(("SMTP_USERNAME", "u"))).starts_with("SMTP_PASSWORD is not valid: must be set with SMTP_USERNAME"));
+        assert!(err(&with(("SMTP_USERNAME", "u")))
+            .starts_with("SMTP_PASSWORD is not valid: must be set with SMTP_USERNAME"));
         assert!(err(&with(("NOTIFY_EMAIL_TO", "ops"))).starts_with("NOTIFY_EMAIL_TO"));
-        assert!(err(&with(("SLACK_WEBHOOK_URL", "hooks.slack.com"))).starts_with("SLACK_WEBHOOK_URL"));
+        assert!(
+            err(&with(("SLACK_WEBHOOK_URL", "hooks.slack.com"))).starts_with("SLACK_WEBHOOK_URL")
+        );
         assert!(err(&[("SMTP_HOST", "smtp.example.com")]).contains("needs SMTP_FROM"));
-        assert!(err(&[("SMTP_FROM", "bad address")]).starts_with("SMTP_FROM is not used without SMTP_HOST"));
-        assert!(err(&[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")]).starts_with("SMTP_FROM is not valid"));
+        assert!(err(&[("SMTP_FROM", "bad address")])
+            .starts_with("SMTP_FROM is not used without SMTP_HOST"));
+        assert!(err(&[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")])
+            .starts_with("SMTP_FROM is not valid"));
         assert!(err(&[("NOTIFY_EMAIL_TO", "a@example.com")]).contains("needs an SMTP server"));
     }
 

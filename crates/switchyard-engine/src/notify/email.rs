@@ -109,20 +109,16 @@ pub fn content(n: &Notice<'_>, links: &Links, link_expires: i64) -> Content {
         })
         .collect();
     let inbox = n.inbox_url();
-    let question = n
-        .spec
-        .question
-        .as_deref()
-        .filter(|q| !q.trim().is_empty());
+    let question = n.spec.question.as_deref().filter(|q| !q.trim().is_empty());
     let summary = context_summary(&n.spec.context, SUMMARY_ENTRIES);
     let expires = n.expires_at.map(|at| {
-        let then = n
-            .spec
-            .default_decision
-            .map_or(String::new(), |d| format!(", then it is decided: {}", d.as_str()));
+        let then = n.spec.default_decision.map_or(String::new(), |d| {
+            format!(", then it is decided: {}", d.as_str())
+        });
         format!("This checkpoint expires at {at}{then}.")
     });
-    let confirm_note = "Each link opens a page that asks you to confirm: nothing is decided until you do.";
+    let confirm_note =
+        "Each link opens a page that asks you to confirm: nothing is decided until you do.";
 
     let mut text = format!("Checkpoint \"{name}\" is waiting for your decision.\n\n");
     if let Some(q) = question {
@@ -143,7 +139,9 @@ pub fn content(n: &Notice<'_>, links: &Links, link_expires: i64) -> Content {
     for (d, url) in &decision_links {
         text.push_str(&format!("  {}: {url}\n", label(*d)));
     }
-    text.push_str(&format!("\n{confirm_note}\n\nOpen it in Switchyard: {inbox}\n"));
+    text.push_str(&format!(
+        "\n{confirm_note}\n\nOpen it in Switchyard: {inbox}\n"
+    ));
     if let Some(e) = &expires {
         text.push_str(&format!("\n{e}\n"));
     }
@@ -174,7 +172,10 @@ pub fn content(n: &Notice<'_>, links: &Links, link_expires: i64) -> Content {
         }
         html.push_str("</table>\n");
         if summary.more > 0 {
-            html.push_str(&format!("<p>({} more in the dashboard)</p>\n", summary.more));
+            html.push_str(&format!(
+                "<p>({} more in the dashboard)</p>\n",
+                summary.more
+            ));
         }
     }
     html.push_str("<p>\n");
@@ -278,9 +279,7 @@ mod tests {
 
     /// A real SMTP server on 127.0.0.1 (RFC 5321's commands, no extensions) for one
     /// session; answers RCPT with `rcpt_reply`. Returns its port and what arrived.
-    async fn smtp_server(
-        rcpt_reply: &'static str,
-    ) -> (u16, tokio::task::JoinHandle<Received>) {
+    async fn smtp_server(rcpt_reply: &'static str) -> (u16, tokio::task::JoinHandle<Received>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -438,9 +437,18 @@ mod tests {
         assert_eq!(got.mail_from, "<alerts@example.com>");
         assert_eq!(got.rcpt_to, vec!["<ops@example.com>", "<lead@example.org>"]);
         let head = got.data.split("\r\n\r\n").next().unwrap();
-        assert!(head.contains("Subject: Decision needed: after_planning & <review>"), "{head}");
-        assert!(head.contains("From: Switchyard <alerts@example.com>"), "{head}");
-        assert!(head.contains("To: ops@example.com, lead@example.org"), "{head}");
+        assert!(
+            head.contains("Subject: Decision needed: after_planning & <review>"),
+            "{head}"
+        );
+        assert!(
+            head.contains("From: Switchyard <alerts@example.com>"),
+            "{head}"
+        );
+        assert!(
+            head.contains("To: ops@example.com, lead@example.org"),
+            "{head}"
+        );
         assert!(head.contains("multipart/alternative"), "{head}");
 
         let parts = parts(&got.data);
@@ -463,10 +471,7 @@ mod tests {
             let token = url
                 .strip_prefix("https://hooks.example.com/ui/confirm/")
                 .unwrap();
-            assert_eq!(
-                links.verify(token, NOW),
-                Ok(("cp-42".to_owned(), decision))
-            );
+            assert_eq!(links.verify(token, NOW), Ok(("cp-42".to_owned(), decision)));
             assert_eq!(
                 links.verify(token, NOW + 3600),
                 Err(super::super::links::LinkError::Expired)
@@ -558,6 +563,9 @@ mod tests {
             message("a@example.com", &[], &c),
             Err(EmailError::Build(_))
         ));
-        assert_eq!(html_escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert_eq!(
+            html_escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
     }
 }

@@ -134,7 +134,9 @@ mod tests {
         );
         assert_eq!(l.verify(&t, NOW + 59).map(|r| r.1), Ok(Decision::Reject));
         assert_eq!(l.verify(&t, NOW + 60), Err(LinkError::Expired));
-        assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert!(t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
         assert_eq!(
             confirm_url("https://x.example/", &t),
             format!("https://x.example/ui/confirm/{t}")
@@ -164,10 +166,19 @@ mod tests {
         let l = links();
         let t = l.sign("cp-1", Decision::Reject, NOW + 60);
         let other_id = B64.encode("cp-2");
-        assert_eq!(l.verify(&with_part(&t, 1, &other_id), NOW), Err(LinkError::BadMac));
-        assert_eq!(l.verify(&with_part(&t, 2, "approve"), NOW), Err(LinkError::BadMac));
+        assert_eq!(
+            l.verify(&with_part(&t, 1, &other_id), NOW),
+            Err(LinkError::BadMac)
+        );
+        assert_eq!(
+            l.verify(&with_part(&t, 2, "approve"), NOW),
+            Err(LinkError::BadMac)
+        );
         let later = (NOW + 3600).to_string();
-        assert_eq!(l.verify(&with_part(&t, 3, &later), NOW), Err(LinkError::BadMac));
+        assert_eq!(
+            l.verify(&with_part(&t, 3, &later), NOW),
+            Err(LinkError::BadMac)
+        );
         let mac = t.rsplit('.').next().unwrap();
         let mut flipped = B64.decode(mac).unwrap();
         flipped[0] ^= 1;
@@ -180,7 +191,10 @@ mod tests {
             l.verify(&with_part(&t, 2, "approve"), NOW + 61),
             Err(LinkError::BadMac)
         );
-        assert_eq!(l.verify(&with_part(&t, 0, "v2"), NOW), Err(LinkError::Malformed));
+        assert_eq!(
+            l.verify(&with_part(&t, 0, "v2"), NOW),
+            Err(LinkError::Malformed)
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ fn a_bad_value_exits_with_one_line_naming_its_key() {
         e.ends_with("SWITCHYARD_SECRET_KEY must be the base64 of 32 bytes"),
         "{e}"
     );
-    let smtp = [("SMTP_HOST", "smtp.example.com"), ("SMTP_FROM", "a@example.com")];
+    let smtp = [
+        ("SMTP_HOST", "smtp.example.com"),
+        ("SMTP_FROM", "a@example.com"),
+    ];
     let e = refused(dir.path(), &["--smtp-tls", "ssl"], &smtp);
     assert!(
         e.ends_with("--smtp-tls must be starttls, tls or none (got \"ssl\")"),
@@ -91,7 +94,11 @@ fn a_bad_value_exits_with_one_line_naming_its_key() {
         e.ends_with("SMTP_PORT must be between 1 and 65535 (got 0)"),
         "{e}"
     );
-    let e = refused(dir.path(), &[], &[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")]);
+    let e = refused(
+        dir.path(),
+        &[],
+        &[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")],
+    );
     assert!(e.contains("SMTP_FROM is not valid"), "{e}");
     let e = refused(dir.path(), &["--delivery-timeout", "2h"], &[]);
     assert!(
