@@ -9,12 +9,19 @@ use switchyard_core::notice::{action_id, parse_interaction};
 
 fuzz_target!(|body: &[u8]| {
     if let Ok(click) = parse_interaction(body) {
-        assert!(is_id(&click.checkpoint_id), "accepted id {:?}", click.checkpoint_id);
+        assert!(
+            is_id(&click.checkpoint_id),
+            "accepted id {:?}",
+            click.checkpoint_id
+        );
         assert!(!click.user_id.is_empty());
         assert!(form_urlencoded::parse(body).any(|(k, _)| k == "payload"));
         // The click names exactly a button this crate builds.
         let built = action_id(click.decision, &click.checkpoint_id);
         let payload = switchyard_core::sig::form_body(body).expect("parsed once");
-        assert_eq!(payload["actions"][0]["action_id"].as_str(), Some(built.as_str()));
+        assert_eq!(
+            payload["actions"][0]["action_id"].as_str(),
+            Some(built.as_str())
+        );
     }
 });
