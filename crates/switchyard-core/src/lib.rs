@@ -15,6 +15,7 @@
 pub mod checkpoint;
 pub mod event;
 pub mod ids;
+pub mod notice;
 pub mod provider;
 pub mod providers;
 pub mod routing;

@@ -66,6 +66,75 @@ pub struct Config {
     pub rejections_per_minute: u32,
     /// How long refused requests stay in the audit log.
     pub rejections_retention: Duration,
+    /// Where checkpoint notifications go by default, and the SMTP server e-mail
+    /// goes through.
+    pub notify: NotifyConfig,
+}
+
+/// The notification channels' settings: the default targets of a checkpoint
+/// without its own `notify`, and the SMTP server.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// `SMTP_*`; e-mail is not sent without it.
+    pub smtp: Option<SmtpConfig>,
+    /// `NOTIFY_EMAIL_TO`: who is e-mailed by default.
+    pub email_to: Vec<String>,
+    /// `SLACK_WEBHOOK_URL` (seed 000's): the incoming webhook told by default.
+    pub slack_webhook_url: Option<String>,
+}
+
+/// How e-mail reaches the SMTP server. `Debug` shows no password.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// The `From` mailbox: `addr@example.com` or `Name <addr@example.com>`.
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+/// How the SMTP connection is secured (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+impl SmtpTls {
+    pub const NAMES: &'static str = "starttls, tls or none";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Some(Self::Starttls),
+            "tls" => Some(Self::Tls),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
+
+    /// The usual port for this mode: 587, 465, 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Starttls => 587,
+            Self::Tls => 465,
+            Self::None => 25,
+        }
+    }
 }
 
 /// The store's URL. A PostgreSQL URL may carry a password, so `Debug` and `Display`
@@ -164,6 +233,14 @@ pub enum Key {
     ClaimTimeout,
     Concurrency,
     MaxInFlight,
+    SmtpHost,
+    SmtpPort,
+    SmtpUsername,
+    SmtpPassword,
+    SmtpFrom,
+    SmtpTls,
+    NotifyEmailTo,
+    SlackWebhookUrl,
     /// Not settable; checked because a float can be anything.
     Jitter,
     /// A provider's write-back API base (`github`, `gitlab`, `jira`, `slack`, `linear`).
@@ -195,6 +272,14 @@ impl Key {
         Key::ClaimTimeout,
         Key::Concurrency,
         Key::MaxInFlight,
+        Key::SmtpHost,
+        Key::SmtpPort,
+        Key::SmtpUsername,
+        Key::SmtpPassword,
+        Key::SmtpFrom,
+        Key::SmtpTls,
+        Key::NotifyEmailTo,
+        Key::SlackWebhookUrl,
         Key::ApiUrl("github"),
         Key::ApiUrl("gitlab"),
         Key::ApiUrl("jira"),
@@ -227,6 +312,14 @@ impl Key {
             Key::ClaimTimeout => "delivery.claim_timeout".into(),
             Key::Concurrency => "delivery.concurrency".into(),
             Key::MaxInFlight => "delivery.max_in_flight".into(),
+            Key::SmtpHost => "smtp.host".into(),
+            Key::SmtpPort => "smtp.port".into(),
+            Key::SmtpUsername => "smtp.username".into(),
+            Key::SmtpPassword => "smtp.password".into(),
+            Key::SmtpFrom => "smtp.from".into(),
+            Key::SmtpTls => "smtp.tls".into(),
+            Key::NotifyEmailTo => "notify.email_to".into(),
+            Key::SlackWebhookUrl => "notify.slack_webhook_url".into(),
             Key::Jitter => "delivery.jitter".into(),
             Key::ApiUrl(p) => format!("providers.{p}.api_url"),
         }
@@ -257,6 +350,14 @@ impl Key {
             Key::ClaimTimeout => "SWITCHYARD_DELIVERY_CLAIM_TIMEOUT",
             Key::Concurrency => "SWITCHYARD_DELIVERY_CONCURRENCY",
             Key::MaxInFlight => "SWITCHYARD_DELIVERY_MAX_IN_FLIGHT",
+            Key::SmtpHost => "SMTP_HOST",
+            Key::SmtpPort => "SMTP_PORT",
+            Key::SmtpUsername => "SMTP_USERNAME",
+            Key::SmtpPassword => "SMTP_PASSWORD",
+            Key::SmtpFrom => "SMTP_FROM",
+            Key::SmtpTls => "SMTP_TLS",
+            Key::NotifyEmailTo => "NOTIFY_EMAIL_TO",
+            Key::SlackWebhookUrl => "SLACK_WEBHOOK_URL",
             Key::Jitter => return None,
             Key::ApiUrl(p) => {
                 return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
@@ -420,6 +521,7 @@ impl Config {
             rate_limit: None,
             rejections_per_minute: 60,
             rejections_retention: Duration::from_secs(7 * 24 * 3600),
+            notify: NotifyConfig::default(),
         }
     }
 
@@ -510,7 +612,8 @@ impl Config {
         in_range(Key::RejectionsPerMinute, self.rejections_per_minute, lo, hi)?;
         let (lo, hi) = REJECTIONS_RETENTION_RANGE;
         duration_in_range(Key::RejectionsRetention, self.rejections_retention, lo, hi)?;
-        validate_delivery(&self.delivery)
+        validate_delivery(&self.delivery)?;
+        validate_notify(&self.notify)
     }
 
     /// The default endpoint's secrets for `provider`.
@@ -531,6 +634,62 @@ pub fn env_var_for(provider: &str) -> String {
             p.to_ascii_uppercase().replace('-', "_")
         ),
     }
+}
+
+/// Checks the notification settings: an SMTP host without blanks, a port from 1
+/// to 65535, a `From` that is a mailbox, a username and password given together,
+/// default recipients that are addresses, and the Slack webhook an http(s) URL.
+fn validate_notify(n: &NotifyConfig) -> Result<(), ConfigError> {
+    let invalid = |key, why: String| Err(ConfigError::new(key, Problem::Invalid(why)));
+    if let Some(smtp) = &n.smtp {
+        let host = smtp.host.trim();
+        if host.is_empty() {
+            return Err(ConfigError::new(Key::SmtpHost, Problem::Empty));
+        }
+        if host.chars().any(|c| c.is_whitespace() || c == '/') {
+            return invalid(Key::SmtpHost, format!("{host:?} is not a host name"));
+        }
+        in_range(Key::SmtpPort, smtp.port, 1, u16::MAX)?;
+        if let Err(e) = smtp.from.parse::<lettre::message::Mailbox>() {
+            return invalid(
+                Key::SmtpFrom,
+                format!(
+                    "{:?} is not an address like alerts@example.com or Name <alerts@example.com> ({e})",
+                    smtp.from
+                ),
+            );
+        }
+        match (&smtp.username, &smtp.password) {
+            (Some(u), _) if u.trim().is_empty() => {
+                return Err(ConfigError::new(Key::SmtpUsername, Problem::Empty))
+            }
+            (Some(_), None) => {
+                return invalid(Key::SmtpPassword, "must be set with SMTP_USERNAME".into())
+            }
+            (None, Some(_)) => {
+                return invalid(Key::SmtpUsername, "must be set with SMTP_PASSWORD".into())
+            }
+            _ => {}
+        }
+    }
+    for to in &n.email_to {
+        if to.parse::<lettre::Address>().is_err() {
+            return invalid(
+                Key::NotifyEmailTo,
+                format!("{to:?} is not an e-mail address"),
+            );
+        }
+    }
+    if !n.email_to.is_empty() && n.smtp.is_none() {
+        return invalid(
+            Key::NotifyEmailTo,
+            "needs an SMTP server: set SMTP_HOST and SMTP_FROM".into(),
+        );
+    }
+    if let Some(url) = &n.slack_webhook_url {
+        http_url(Key::SlackWebhookUrl, url)?;
+    }
+    Ok(())
 }
 
 /// Checks the delivery settings a user can set (and the jitter, a float) against
@@ -768,9 +927,87 @@ mod tests {
         c.admin_key = Some("admin-hunter4".into());
         c.secret_key = Some("master-hunter5".into());
         c.webhook_api_key = Some("feedback-hunter6".into());
+        c.notify.smtp = Some(smtp());
+        if let Some(s) = c.notify.smtp.as_mut() {
+            s.username = Some("mailer".into());
+            s.password = Some("smtp-hunter7".into());
+        }
         let shown = format!("{c:?}");
-        for s in ["hunter2", "hunter3", "hunter4", "hunter5", "hunter6"] {
+        for s in [
+            "hunter2", "hunter3", "hunter4", "hunter5", "hunter6", "hunter7",
+        ] {
             assert!(!shown.contains(s), "{s} in {shown}");
         }
+    }
+
+    fn smtp() -> SmtpConfig {
+        SmtpConfig {
+            host: "smtp.example.com".into(),
+            port: 587,
+            username: None,
+            password: None,
+            from: "Switchyard <alerts@example.com>".into(),
+            tls: SmtpTls::Starttls,
+        }
+    }
+
+    #[test]
+    fn notify_settings_are_checked() {
+        let with = |f: Box<dyn FnOnce(&mut NotifyConfig)>| {
+            key_of(|c| {
+                c.notify.smtp = Some(smtp());
+                f(&mut c.notify)
+            })
+        };
+        assert_eq!(with(Box::new(|_| {})), None);
+        assert_eq!(
+            with(Box::new(|n| {
+                n.email_to = vec!["a@example.com".into(), "b@example.org".into()];
+                n.slack_webhook_url = Some("https://hooks.slack.com/services/T/B/x".into());
+            })),
+            None
+        );
+        type Change = Box<dyn FnOnce(&mut NotifyConfig)>;
+        let set = |f: fn(&mut SmtpConfig)| -> Change {
+            Box::new(move |n: &mut NotifyConfig| f(n.smtp.as_mut().unwrap()))
+        };
+        let cases: Vec<(Key, Change)> = vec![
+            (Key::SmtpPort, set(|s| s.port = 0)),
+            (Key::SmtpHost, set(|s| s.host = " ".into())),
+            (Key::SmtpHost, set(|s| s.host = "smtp example".into())),
+            (Key::SmtpFrom, set(|s| s.from = "not an address".into())),
+            (Key::SmtpFrom, set(|s| s.from = "".into())),
+            (Key::SmtpPassword, set(|s| s.username = Some("u".into()))),
+            (Key::SmtpUsername, set(|s| s.password = Some("p".into()))),
+            (
+                Key::NotifyEmailTo,
+                Box::new(|n| n.email_to = vec!["nobody".into()]),
+            ),
+            (
+                Key::NotifyEmailTo,
+                Box::new(|n| {
+                    n.smtp = None;
+                    n.email_to = vec!["a@example.com".into()];
+                }),
+            ),
+            (
+                Key::SlackWebhookUrl,
+                Box::new(|n| n.slack_webhook_url = Some("hooks.slack.com/x".into())),
+            ),
+        ];
+        for (key, change) in cases {
+            assert_eq!(with(change), Some(key));
+        }
+        for (name, tls) in [
+            ("starttls", SmtpTls::Starttls),
+            ("TLS", SmtpTls::Tls),
+            ("none", SmtpTls::None),
+        ] {
+            assert_eq!(SmtpTls::parse(name), Some(tls));
+        }
+        assert_eq!(SmtpTls::parse("ssl"), None);
+        assert_eq!(SmtpTls::default(), SmtpTls::Starttls);
+        assert_eq!(Key::SmtpTls.env().as_deref(), Some("SMTP_TLS"));
+        assert_eq!(Key::NotifyEmailTo.file_key(), "notify.email_to");
     }
 }

@@ -25,6 +25,7 @@ pub mod hub;
 pub mod ingest;
 pub mod interactive;
 pub mod keys;
+pub mod notify;
 pub mod outbox;
 pub mod plan;
 pub mod protect;

@@ -116,6 +116,41 @@ struct ServeArgs {
     protections: ProtectionArgs,
     #[command(flatten)]
     delivery: DeliveryArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
+}
+
+/// Where checkpoint notifications go, and the SMTP server e-mail goes through.
+#[derive(Debug, Clone, clap::Args)]
+struct NotifyArgs {
+    /// SMTP server for e-mail notifications; none are sent without it [env: SMTP_HOST].
+    #[arg(long)]
+    smtp_host: Option<String>,
+    /// SMTP port, 1..=65535 [env: SMTP_PORT; default: 587, 465 with tls, 25 with none].
+    #[arg(long)]
+    smtp_port: Option<u16>,
+    /// SMTP username, with --smtp-password [env: SMTP_USERNAME].
+    #[arg(long)]
+    smtp_username: Option<String>,
+    /// SMTP password [env: SMTP_PASSWORD].
+    #[arg(long)]
+    smtp_password: Option<String>,
+    /// The From address, `alerts@example.com` or `Name <alerts@example.com>`;
+    /// required with --smtp-host [env: SMTP_FROM].
+    #[arg(long)]
+    smtp_from: Option<String>,
+    /// starttls (required STARTTLS), tls (TLS from the start) or none [env:
+    /// SMTP_TLS; default: starttls].
+    #[arg(long)]
+    smtp_tls: Option<String>,
+    /// Who checkpoints are e-mailed to by default, comma-separated [env:
+    /// NOTIFY_EMAIL_TO].
+    #[arg(long)]
+    notify_email_to: Option<String>,
+    /// Slack incoming-webhook URL checkpoints are posted to by default [env:
+    /// SLACK_WEBHOOK_URL].
+    #[arg(long)]
+    slack_webhook_url: Option<String>,
 }
 
 /// Who may post and how often; what the refusal log keeps.
@@ -238,6 +273,16 @@ impl ServeArgs {
         let claim = text(&d.delivery_claim_timeout);
         flag(&mut f, "delivery.claim_timeout", claim);
         flag(&mut f, "public_url", d.public_url.clone());
+        let n = &self.notify;
+        flag(&mut f, "smtp.host", n.smtp_host.clone());
+        flag(&mut f, "smtp.port", n.smtp_port);
+        flag(&mut f, "smtp.username", n.smtp_username.clone());
+        flag(&mut f, "smtp.password", n.smtp_password.clone());
+        flag(&mut f, "smtp.from", n.smtp_from.clone());
+        flag(&mut f, "smtp.tls", n.smtp_tls.clone());
+        flag(&mut f, "notify.email_to", n.notify_email_to.clone());
+        let slack = n.slack_webhook_url.clone();
+        flag(&mut f, "notify.slack_webhook_url", slack);
         f
     }
 }

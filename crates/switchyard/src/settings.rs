@@ -21,7 +21,7 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use switchyard_core::{providers, Secret};
-use switchyard_engine::config::{env_var_for, Key};
+use switchyard_engine::config::{env_var_for, Key, SmtpConfig, SmtpTls};
 use switchyard_engine::delivery::{parse_schedule, ssrf, writeback};
 use switchyard_engine::Config;
 
@@ -135,6 +135,18 @@ const TABLE: &[(&str, &str, &str)] = &[
         "SWITCHYARD_DELIVERY_CLAIM_TIMEOUT",
         "--delivery-claim-timeout",
     ),
+    ("smtp.host", "SMTP_HOST", "--smtp-host"),
+    ("smtp.port", "SMTP_PORT", "--smtp-port"),
+    ("smtp.username", "SMTP_USERNAME", "--smtp-username"),
+    ("smtp.password", "SMTP_PASSWORD", "--smtp-password"),
+    ("smtp.from", "SMTP_FROM", "--smtp-from"),
+    ("smtp.tls", "SMTP_TLS", "--smtp-tls"),
+    ("notify.email_to", "NOTIFY_EMAIL_TO", "--notify-email-to"),
+    (
+        "notify.slack_webhook_url",
+        "SLACK_WEBHOOK_URL",
+        "--slack-webhook-url",
+    ),
 ];
 
 /// Every environment variable and the file keys it sets: [`TABLE`] and, per
@@ -201,8 +213,36 @@ struct Settings {
     rate_limit: RateLimitSettings,
     rejections: RejectionSettings,
     delivery: DeliverySettings,
+    smtp: SmtpSettings,
+    notify: NotifySettings,
     #[serde(default)]
     providers: BTreeMap<String, ProviderSettings>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// 587, 465 or 25 by `tls` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    tls: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifySettings {
+    /// Addresses, as a list or one comma-separated string (as the environment gives).
+    email_to: StringOrList,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slack_webhook_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -305,6 +345,18 @@ impl Default for Settings {
                 concurrency: engine.delivery.default_concurrency,
                 max_in_flight: engine.delivery.max_in_flight,
                 claim_timeout: None,
+            },
+            smtp: SmtpSettings {
+                host: None,
+                port: None,
+                username: None,
+                password: None,
+                from: None,
+                tls: SmtpTls::default().as_str().into(),
+            },
+            notify: NotifySettings {
+                email_to: StringOrList::One(String::new()),
+                slack_webhook_url: None,
             },
             providers: BTreeMap::new(),
         }
@@ -637,7 +689,60 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
         IpAddr::V6(_) => format!("http://[{ip}]:{}", s.port),
         IpAddr::V4(_) => format!("http://{ip}:{}", s.port),
     });
+    config.notify.smtp = smtp(s.smtp, &named)?;
+    config.notify.email_to = s
+        .notify
+        .email_to
+        .items()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    config.notify.slack_webhook_url = s.notify.slack_webhook_url.filter(|u| !u.is_empty());
     Ok(Loaded { config, listen })
+}
+
+/// The SMTP server, when `smtp.host` is set; its other settings are refused
+/// without it, so a half-configured server is not silently ignored.
+fn smtp(sm: SmtpSettings, named: &dyn Fn(&str) -> String) -> Result<Option<SmtpConfig>, Invalid> {
+    let tls = SmtpTls::parse(&sm.tls).ok_or_else(|| {
+        Invalid(format!(
+            "{} must be {} (got {:?})",
+            named("smtp.tls"),
+            SmtpTls::NAMES,
+            sm.tls
+        ))
+    })?;
+    let blank = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let Some(host) = blank(sm.host) else {
+        for (key, set) in [
+            ("smtp.port", sm.port.is_some()),
+            ("smtp.username", sm.username.is_some()),
+            ("smtp.password", sm.password.is_some()),
+            ("smtp.from", sm.from.is_some()),
+        ] {
+            if set {
+                return Err(Invalid(format!(
+                    "{} is not used without SMTP_HOST (smtp.host)",
+                    named(key)
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    let from = blank(sm.from).ok_or_else(|| {
+        Invalid(format!(
+            "{} needs SMTP_FROM (smtp.from), the address e-mail is sent from",
+            named("smtp.host")
+        ))
+    })?;
+    Ok(Some(SmtpConfig {
+        host,
+        port: sm.port.unwrap_or(tls.default_port()),
+        username: sm.username,
+        password: sm.password.map(SecretString::from),
+        from,
+        tls,
+    }))
 }
 
 #[cfg(test)]
@@ -842,6 +947,92 @@ mod tests {
             d.api_bases.jira.as_deref(),
             Some("https://acme.atlassian.net")
         );
+    }
+
+    #[test]
+    fn smtp_and_notify_settings_come_from_env_file_and_flags() {
+        let env = [
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_PORT", "2525"),
+            ("SMTP_USERNAME", "mailer"),
+            ("SMTP_PASSWORD", "smtp-hunter2"),
+            ("SMTP_FROM", "Switchyard <alerts@example.com>"),
+            ("SMTP_TLS", "tls"),
+            ("NOTIFY_EMAIL_TO", "ops@example.com, lead@example.org"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+        ];
+        let c = load_with(&vec![], &env, None).unwrap();
+        let smtp = c.notify.smtp.as_ref().unwrap();
+        assert_eq!(smtp.host, "smtp.example.com");
+        assert_eq!(smtp.port, 2525);
+        assert_eq!(smtp.username.as_deref(), Some("mailer"));
+        assert_eq!(
+            smtp.password.as_ref().unwrap().expose_secret(),
+            "smtp-hunter2"
+        );
+        assert_eq!(smtp.from, "Switchyard <alerts@example.com>");
+        assert_eq!(smtp.tls, SmtpTls::Tls);
+        assert_eq!(c.notify.email_to, ["ops@example.com", "lead@example.org"]);
+        assert_eq!(
+            c.notify.slack_webhook_url.as_deref(),
+            Some("https://hooks.slack.com/services/T/B/x")
+        );
+        assert!(!format!("{c:?}").contains("smtp-hunter2"));
+
+        // The file's tables, the port by TLS mode, and a flag over both.
+        let (_dir, path) = file(
+            "[smtp]\nhost = \"mail.internal\"\nfrom = \"a@example.com\"\n\n[notify]\nemail_to = [\"x@example.com\"]\n",
+        );
+        let c = load_with(&vec![], &[], Some(&path)).unwrap();
+        let smtp = c.notify.smtp.as_ref().unwrap();
+        assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::Starttls));
+        assert!(smtp.username.is_none() && smtp.password.is_none());
+        assert_eq!(c.notify.email_to, ["x@example.com"]);
+        let flags: Flags = vec![("smtp.tls", "none".into()), ("smtp.port", 1025.into())];
+        let c = load_with(&flags, &[("SMTP_TLS", "tls")], Some(&path)).unwrap();
+        let smtp = c.notify.smtp.as_ref().unwrap();
+        assert_eq!((smtp.port, smtp.tls), (1025, SmtpTls::None));
+        let c = load_with(&vec![("smtp.tls", "none".into())], &[], Some(&path)).unwrap();
+        assert_eq!(c.notify.smtp.unwrap().port, 25);
+
+        // Nothing set: no SMTP, no defaults.
+        let c = load_with(&vec![], &[], None).unwrap();
+        assert!(c.notify.smtp.is_none() && c.notify.email_to.is_empty());
+        assert!(c.notify.slack_webhook_url.is_none());
+    }
+
+    #[test]
+    fn bad_smtp_settings_are_named() {
+        let err = |env: &[(&str, &str)]| load_with(&vec![], env, None).err().unwrap().to_string();
+        let base = [
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "a@example.com"),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut e = base.to_vec();
+            e.push(extra);
+            e
+        };
+        assert!(
+            err(&with(("SMTP_TLS", "ssl"))).starts_with("SMTP_TLS must be starttls, tls or none")
+        );
+        assert!(err(&with(("SMTP_PORT", "0"))).starts_with("SMTP_PORT must be between 1 and 65535"));
+        assert!(err(&with(("SMTP_PORT", "70000"))).starts_with("SMTP_PORT"));
+        assert!(err(&with(("SMTP_USERNAME", "u")))
+            .starts_with("SMTP_PASSWORD is not valid: must be set with SMTP_USERNAME"));
+        assert!(err(&with(("NOTIFY_EMAIL_TO", "ops"))).starts_with("NOTIFY_EMAIL_TO"));
+        assert!(
+            err(&with(("SLACK_WEBHOOK_URL", "hooks.slack.com"))).starts_with("SLACK_WEBHOOK_URL")
+        );
+        assert!(err(&[("SMTP_HOST", "smtp.example.com")]).contains("needs SMTP_FROM"));
+        assert!(err(&[("SMTP_FROM", "bad address")])
+            .starts_with("SMTP_FROM is not used without SMTP_HOST"));
+        assert!(err(&[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")])
+            .starts_with("SMTP_FROM is not valid"));
+        assert!(err(&[("NOTIFY_EMAIL_TO", "a@example.com")]).contains("needs an SMTP server"));
     }
 
     #[test]

@@ -80,6 +80,26 @@ fn a_bad_value_exits_with_one_line_naming_its_key() {
         e.ends_with("SWITCHYARD_SECRET_KEY must be the base64 of 32 bytes"),
         "{e}"
     );
+    let smtp = [
+        ("SMTP_HOST", "smtp.example.com"),
+        ("SMTP_FROM", "a@example.com"),
+    ];
+    let e = refused(dir.path(), &["--smtp-tls", "ssl"], &smtp);
+    assert!(
+        e.ends_with("--smtp-tls must be starttls, tls or none (got \"ssl\")"),
+        "{e}"
+    );
+    let e = refused(dir.path(), &[], &[("SMTP_PORT", "0"), smtp[0], smtp[1]]);
+    assert!(
+        e.ends_with("SMTP_PORT must be between 1 and 65535 (got 0)"),
+        "{e}"
+    );
+    let e = refused(
+        dir.path(),
+        &[],
+        &[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")],
+    );
+    assert!(e.contains("SMTP_FROM is not valid"), "{e}");
     let e = refused(dir.path(), &["--delivery-timeout", "2h"], &[]);
     assert!(
         e.ends_with("--delivery-timeout must be between 1ms and 1h (got 2h)"),
@@ -196,6 +216,15 @@ async fn the_start_up_log_shows_no_secret(kind: Kind) {
         secrets.push(value.clone());
         env.push((var.into(), value));
     }
+    for (var, value) in [
+        ("SMTP_HOST", "smtp.example.com"),
+        ("SMTP_FROM", "alerts@example.com"),
+        ("SMTP_USERNAME", "mailer"),
+        ("SMTP_PASSWORD", "smtp-pass-7f3a"),
+    ] {
+        env.push((var.into(), value.into()));
+    }
+    secrets.push("smtp-pass-7f3a".into());
     env.push((
         "STANDARD_WEBHOOK_SECRET".into(),
         "whsec_c3RhbmRhcmQtc2VjcmV0LTdmM2E=".into(),
