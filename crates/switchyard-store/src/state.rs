@@ -202,6 +202,36 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Where a checkpoint is (the same spelling as `switchyard_core::checkpoint::Status`).
+    CheckpointStatus, "checkpoint status" {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        Edited = "edited",
+        Responded = "responded",
+        Expired = "expired",
+        Cancelled = "cancelled",
+    }
+}
+
+text_enum! {
+    /// What a step in a checkpoint's history was.
+    HistoryKind, "checkpoint history kind" {
+        Created = "created",
+        Notified = "notified",
+        Reminded = "reminded",
+        Escalated = "escalated",
+        /// A vote toward a quorum.
+        Approval = "approval",
+        Decided = "decided",
+        Expired = "expired",
+        Cancelled = "cancelled",
+        CallbackDelivered = "callback_delivered",
+        CallbackFailed = "callback_failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +273,8 @@ mod tests {
         round_trips(DestinationKind::ALL);
         round_trips(AuditAction::ALL);
         round_trips(ResourceKind::ALL);
+        round_trips(CheckpointStatus::ALL);
+        round_trips(HistoryKind::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }
