@@ -14,7 +14,7 @@ use switchyard_core::checkpoint::{
 };
 use switchyard_store::{
     new_id, Checkpoint, CheckpointChange, CheckpointQuery, CheckpointStatus, HistoryEntry,
-    HistoryKind, NewCheckpoint, NewHistory,
+    HistoryKind, NewCheckpoint, NewHistory, NewTimer, Timer, TimerKind,
 };
 
 use crate::app::Engine;
@@ -149,11 +149,8 @@ impl Engine {
             action_digest: spec.action_digest(),
             created_by: created_by.to_owned(),
             agent: agent.map(str::to_owned),
-            timeout_micros: spec.timeout_seconds.map(|t| {
-                i64::try_from(t)
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1_000_000)
-            }),
+            timeout_micros: spec.timeout_seconds.map(micros),
+            timers: timers_of(&spec),
         };
         let history = [NewHistory {
             kind: HistoryKind::Created,
@@ -163,6 +160,10 @@ impl Engine {
         let created = self.store.insert_checkpoint(&new, &history, &[]).await?;
         if created {
             metrics::gauge!("switchyard_checkpoints_pending").increment(1.0);
+            if !new.timers.is_empty() {
+                // The timer worker sleeps until the next due time: wake it.
+                self.hub.notify(CHANGED);
+            }
         }
         Ok((self.checkpoint(&id).await?, created))
     }
@@ -352,6 +353,129 @@ impl Engine {
                 _ = notified => {},
                 _ = tokio::time::sleep(nap) => {},
             }
+        }
+    }
+}
+
+fn micros(secs: u64) -> i64 {
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
+}
+
+/// The timers a spec asks for: a reminder, each escalation step, the expiry.
+fn timers_of(spec: &Spec) -> Vec<NewTimer> {
+    let mut out = Vec::new();
+    if let Some(r) = spec.remind_after_seconds {
+        out.push(NewTimer {
+            kind: TimerKind::Remind,
+            step: None,
+            due_in_micros: micros(r),
+        });
+    }
+    for (i, e) in spec.escalate.iter().enumerate() {
+        out.push(NewTimer {
+            kind: TimerKind::Escalate,
+            step: i64::try_from(i).ok(),
+            due_in_micros: micros(e.after_seconds),
+        });
+    }
+    if let Some(t) = spec.timeout_seconds {
+        out.push(NewTimer {
+            kind: TimerKind::Expire,
+            step: None,
+            due_in_micros: micros(t),
+        });
+    }
+    out
+}
+
+/// How many due timers one round claims, and for how long.
+const TIMER_BATCH: i64 = 100;
+const TIMER_CLAIM: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Fires every due timer this process can claim; how many fired.
+    pub async fn fire_due_timers(&self) -> Result<usize> {
+        let claim = i64::try_from(TIMER_CLAIM.as_micros()).unwrap_or(i64::MAX);
+        let timers = self.store.claim_timers(TIMER_BATCH, claim).await?;
+        for t in &timers {
+            self.fire(t).await?;
+        }
+        Ok(timers.len())
+    }
+
+    /// Fires one claimed timer: expiry decides the default decision; a reminder or
+    /// an escalation step is recorded in the history. A timer of a checkpoint that
+    /// is terminal already is dropped.
+    async fn fire(&self, t: &Timer) -> Result<()> {
+        loop {
+            let c = self.store.get_checkpoint(&t.checkpoint_id).await?;
+            let Some(c) = c.filter(|c| !is_terminal(c)) else {
+                self.store.fire_timer(t, None, &[], &[]).await?;
+                return Ok(());
+            };
+            let spec = spec_of(&c)?;
+            let (change, history) = match t.kind {
+                TimerKind::Expire => {
+                    let decision = spec.default_decision.unwrap_or(Decision::Reject);
+                    let change = CheckpointChange {
+                        checkpoint_id: c.checkpoint_id.clone(),
+                        version: c.version,
+                        status: CheckpointStatus::Expired,
+                        approvals: c.approvals.clone(),
+                        decision: Some(decision.as_str().to_owned()),
+                        comment: None,
+                        edited_context: None,
+                        response: None,
+                        decided_by: None,
+                        feedback_action: None,
+                    };
+                    let h = NewHistory {
+                        kind: HistoryKind::Expired,
+                        by: None,
+                        detail: Some(json!({"decision": decision.as_str()}).to_string()),
+                    };
+                    (Some(change), vec![h])
+                }
+                TimerKind::Remind => (
+                    None,
+                    vec![NewHistory {
+                        kind: HistoryKind::Reminded,
+                        by: None,
+                        detail: None,
+                    }],
+                ),
+                TimerKind::Escalate => {
+                    let step = t.step.and_then(|s| usize::try_from(s).ok());
+                    let notify = step
+                        .and_then(|s| spec.escalate.get(s))
+                        .map(|e| json!(e.notify))
+                        .unwrap_or(Value::Null);
+                    (
+                        None,
+                        vec![NewHistory {
+                            kind: HistoryKind::Escalated,
+                            by: None,
+                            detail: Some(json!({"step": t.step, "notify": notify}).to_string()),
+                        }],
+                    )
+                }
+            };
+            if self
+                .store
+                .fire_timer(t, change.as_ref(), &history, &[])
+                .await?
+            {
+                if change.is_some() {
+                    self.hub.notify(CHANGED);
+                    if let Some(done) = self.store.get_checkpoint(&t.checkpoint_id).await? {
+                        record_end(&done);
+                    }
+                }
+                return Ok(());
+            }
+            // A decision won the race: look again (the timer is then dropped).
         }
     }
 }

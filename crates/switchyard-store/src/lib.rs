@@ -34,7 +34,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use state::{
     AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
-    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, UnknownState,
+    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind, UnknownState,
 };
 
 /// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
@@ -344,6 +344,26 @@ pub trait CheckpointStore: Send + Sync {
         history: &[NewHistory],
         effects: &[Effect],
     ) -> Result<Option<Checkpoint>>;
+
+    /// Claims up to `max` due timers for `claim_micros` (both by the database's
+    /// clock). Two claimers never hold one timer at once: SQLite has one writer;
+    /// PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn claim_timers(&self, max: i64, claim_micros: i64) -> Result<Vec<Timer>>;
+
+    /// How long until the next timer is due or its claim runs out, in
+    /// microseconds by the database's clock; `None` when there is none.
+    async fn next_timer_in(&self) -> Result<Option<i64>>;
+
+    /// Fires a claimed timer in one transaction: `change` (if any, only at its
+    /// version), the checkpoint's `history` and `effects`, and the timer's
+    /// deletion. False when the version moved: nothing is written.
+    async fn fire_timer(
+        &self,
+        timer: &Timer,
+        change: Option<&CheckpointChange>,
+        history: &[NewHistory],
+        effects: &[Effect],
+    ) -> Result<bool>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

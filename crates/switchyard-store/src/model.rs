@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::state::{
     AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
-    OutboxKind, QuestionStatus, ResourceKind, TaskStatus,
+    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind,
 };
 
 /// One write in a group-committed batch.
@@ -604,6 +604,27 @@ pub struct NewCheckpoint {
     pub created_by: String,
     pub agent: Option<String>,
     pub timeout_micros: Option<i64>,
+    /// Timers created with it (due this long after its creation).
+    pub timers: Vec<NewTimer>,
+}
+
+/// A timer to create with a checkpoint.
+#[derive(Debug, Clone)]
+pub struct NewTimer {
+    pub kind: TimerKind,
+    /// For `escalate`: the step's index.
+    pub step: Option<i64>,
+    pub due_in_micros: i64,
+}
+
+/// A claimed, due timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub timer_id: String,
+    pub checkpoint_id: String,
+    pub kind: TimerKind,
+    pub step: Option<i64>,
+    pub due_at: i64,
 }
 
 /// A transition of a pending checkpoint, applied only if its version is still

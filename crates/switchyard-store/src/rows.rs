@@ -7,8 +7,9 @@
 use crate::error::Result;
 use crate::model::{
     Agent, ApiKey, AuditEntry, Checkpoint, Delivery, DeliveryAttempt, Destination, Event,
-    EventSummary, HistoryEntry, Question, Rejection, Task, WebhookRecord,
+    EventSummary, HistoryEntry, Question, Rejection, Task, Timer, WebhookRecord,
 };
+use crate::state::TimerKind;
 use crate::state::{
     AgentMode, AuditAction, CheckpointStatus, DbText, DeliveryStatus, DestinationKind, HistoryKind,
     OutboxKind, QuestionStatus, ResourceKind, TaskStatus,
@@ -532,6 +533,29 @@ impl IntoDomain for HistoryRow {
             kind: HistoryKind::from_db("checkpoint_history.kind", &self.kind)?,
             by: self.by_who,
             detail: self.detail,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TimerRow {
+    timer_id: String,
+    checkpoint_id: String,
+    kind: String,
+    step: Option<i64>,
+    due_at: i64,
+}
+
+impl IntoDomain for TimerRow {
+    type Domain = Timer;
+
+    fn into_domain(self) -> Result<Timer> {
+        Ok(Timer {
+            timer_id: self.timer_id,
+            checkpoint_id: self.checkpoint_id,
+            kind: TimerKind::from_db("timers.kind", &self.kind)?,
+            step: self.step,
+            due_at: self.due_at,
         })
     }
 }

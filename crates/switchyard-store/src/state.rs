@@ -232,6 +232,15 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a checkpoint timer does when due.
+    TimerKind, "timer kind" {
+        Expire = "expire",
+        Remind = "remind",
+        Escalate = "escalate",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +284,7 @@ mod tests {
         round_trips(ResourceKind::ALL);
         round_trips(CheckpointStatus::ALL);
         round_trips(HistoryKind::ALL);
+        round_trips(TimerKind::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }

@@ -3,7 +3,7 @@
 
 use super::Stmt;
 use crate::clock::Moment;
-use crate::model::{CheckpointChange, CheckpointQuery, NewCheckpoint, NewHistory};
+use crate::model::{CheckpointChange, CheckpointQuery, NewCheckpoint, NewHistory, NewTimer};
 use crate::new_id;
 use crate::state::{CheckpointStatus, DbText};
 
@@ -152,5 +152,58 @@ pub(crate) fn history(checkpoint_id: &str) -> Stmt<'_> {
     let mut s =
         Stmt::new("SELECT at, kind, by_who, detail FROM checkpoint_history WHERE checkpoint_id = ");
     s.push_bind(checkpoint_id).push(" ORDER BY at, history_id");
+    s
+}
+
+/// New ids for `n` timers.
+pub(crate) fn timer_ids(n: usize) -> Vec<String> {
+    (0..n).map(|_| new_id("tmr")).collect()
+}
+
+/// Inserts a checkpoint's timers under `ids`, each due its delay after `now`.
+pub(crate) fn insert_timers<'a>(
+    checkpoint_id: &'a str,
+    timers: &'a [NewTimer],
+    ids: &'a [String],
+    now: Moment,
+) -> Vec<Stmt<'a>> {
+    timers
+        .iter()
+        .zip(ids)
+        .map(|(t, id)| {
+            let mut s = Stmt::new(
+                "INSERT INTO timers (timer_id, checkpoint_id, kind, step, due_at, claimed_until) \
+                 VALUES (",
+            );
+            s.push_bind(id.as_str())
+                .push(", ")
+                .push_bind(checkpoint_id)
+                .push(", ")
+                .push_bind(t.kind.to_db())
+                .push(", ")
+                .push_bind(t.step)
+                .push(", ")
+                .push_bind(now.plus(t.due_in_micros))
+                .push(", NULL)");
+            s
+        })
+        .collect()
+}
+
+pub(crate) const TIMER_COLUMNS: &str = "timer_id, checkpoint_id, kind, step, due_at";
+
+/// How long until the next timer is due (or its claim runs out).
+pub(crate) fn next_timer_in(now: Moment) -> Stmt<'static> {
+    let mut s = Stmt::new("SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > ");
+    s.push_bind(now)
+        .push(" THEN claimed_until ELSE due_at END) - ")
+        .push_bind(now)
+        .push(" FROM timers");
+    s
+}
+
+pub(crate) fn delete_timer(timer_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new("DELETE FROM timers WHERE timer_id = ");
+    s.push_bind(timer_id);
     s
 }

@@ -571,6 +571,111 @@ async fn scopes_decide_who_may_call(kind: Kind) {
     app.stop().await;
 }
 
+async fn a_timeout_decides_the_default(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    let (s, b) = create(
+        &app,
+        json!({"checkpoint_id": "t", "name": "n", "timeout_seconds": 1, "default_decision": "approve"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let t = Instant::now();
+    let (s, b) = app.api_get("/api/checkpoints/t/wait?timeout=20").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "expired", "{b}");
+    assert_eq!(b["decision"], "approve");
+    assert!(b["decided_at"].is_string());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(history_kinds(&app, "t").await, ["created", "expired"]);
+    // Expired is terminal.
+    let (s, b) = decide(&app, "t", json!({"decision": "reject"})).await;
+    assert_eq!(
+        (s, b["checkpoint"]["status"].as_str()),
+        (409, Some("expired"))
+    );
+    // A decision before the timeout wins, and the timer then changes nothing.
+    create(
+        &app,
+        json!({"checkpoint_id": "t2", "name": "n", "timeout_seconds": 1, "default_decision": "reject"}),
+    )
+    .await;
+    let (s, _) = decide(&app, "t2", json!({"decision": "approve"})).await;
+    assert_eq!(s, 200);
+    // Wait out the timer (by another checkpoint expiring after it).
+    create(
+        &app,
+        json!({"checkpoint_id": "t3", "name": "n", "timeout_seconds": 2, "default_decision": "reject"}),
+    )
+    .await;
+    let (_, b) = app.api_get("/api/checkpoints/t3/wait?timeout=20").await;
+    assert_eq!(b["status"], "expired");
+    let (_, b) = app.api_get("/api/checkpoints/t2").await;
+    assert_eq!(b["status"], "approved");
+    assert_eq!(history_kinds(&app, "t2").await, ["created", "decided"]);
+    app.stop().await;
+}
+
+async fn expiry_survives_a_restart(kind: Kind) {
+    // The database outlives both servers.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, at) = crate::support::fresh_store_at(kind, dir.path()).await;
+    let app = TestApp::spawn_at(at.clone(), |_| {}).await;
+    let (s, _) = create(
+        &app,
+        json!({"checkpoint_id": "r", "name": "n", "timeout_seconds": 2, "default_decision": "reject"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    app.stop().await;
+    // The time passes while no server runs.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, still) = {
+        let store = at.open().await;
+        let c = store.get_checkpoint("r").await.unwrap().unwrap();
+        (store, c)
+    };
+    assert_eq!(still.status, switchyard_store::CheckpointStatus::Pending);
+    let app = TestApp::spawn_at(at, |_| {}).await;
+    let t = Instant::now();
+    let (s, b) = app.api_get("/api/checkpoints/r/wait?timeout=20").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "expired", "{b}");
+    assert_eq!(b["decision"], "reject");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    app.stop().await;
+}
+
+async fn reminders_and_escalation_come_before_expiry(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    let (s, b) = create(
+        &app,
+        json!({"checkpoint_id": "e", "name": "n", "timeout_seconds": 3, "default_decision": "reject",
+               "remind_after_seconds": 1,
+               "escalate": [{"after_seconds": 2, "notify": [{"channel": "websocket"}]}]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, b) = app.api_get("/api/checkpoints/e/wait?timeout=20").await;
+    assert_eq!(b["status"], "expired");
+    let (_, h) = app.api_get("/api/checkpoints/e/history").await;
+    let kinds: Vec<&str> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["created", "reminded", "escalated", "expired"],
+        "{h}"
+    );
+    assert_eq!(
+        h["history"][2]["detail"],
+        json!({"step": 0, "notify": [{"channel": "websocket"}]})
+    );
+    app.stop().await;
+}
+
 both_stores!(
     create_is_idempotent_by_id,
     every_transition_and_each_409,
@@ -581,4 +686,7 @@ both_stores!(
     wait_wakes_on_a_decision,
     lists_page_and_filter,
     scopes_decide_who_may_call,
+    a_timeout_decides_the_default,
+    expiry_survives_a_restart,
+    reminders_and_escalation_come_before_expiry,
 );
