@@ -156,6 +156,14 @@ impl Engine {
                     prune_loop(e.clone(), stop.clone())
                 });
         }
+        {
+            let (e, stop) = (engine.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "checkpoint-timers", stop.clone(), move || {
+                    run_timers(e.clone(), stop.clone())
+                });
+        }
         let background = Background {
             loops,
             stop_loops,
@@ -194,6 +202,31 @@ impl Engine {
 
 /// Deletes refused requests past their retention now and then every hour, and
 /// forgets the rate-limit buckets of webhooks that are gone.
+/// The "checkpoint-timers" worker: fires due timers, then sleeps until the next
+/// one is due, a checkpoint changes (a new one may have an earlier timer), or stop.
+async fn run_timers(engine: Engine, stop: CancellationToken) {
+    const MAX_NAP: Duration = Duration::from_secs(60);
+    loop {
+        let changed = engine.hub.checkpoints_changed();
+        if let Err(e) = engine.fire_due_timers().await {
+            tracing::warn!(error = %e.message, "checkpoint timers failed; trying again");
+        }
+        let nap = match engine.store.next_timer_in().await {
+            Ok(Some(us)) => Duration::from_micros(u64::try_from(us).unwrap_or(0)).min(MAX_NAP),
+            Ok(None) => MAX_NAP,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint timers: cannot read the next due time");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = changed => {},
+            _ = tokio::time::sleep(nap) => {},
+        }
+    }
+}
+
 async fn prune_loop(e: Engine, stop: CancellationToken) {
     loop {
         match e.prune_rejections().await {

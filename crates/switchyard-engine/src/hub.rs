@@ -27,6 +27,8 @@ pub struct Changes {
     pub outbox: bool,
     /// Events were stored (they may have answered questions).
     pub events: bool,
+    /// Checkpoints were decided, expired or cancelled (or voted on).
+    pub checkpoints: bool,
 }
 
 impl Changes {
@@ -35,6 +37,7 @@ impl Changes {
         tasks: true,
         outbox: true,
         events: true,
+        checkpoints: true,
     };
 
     /// True when nothing changed.
@@ -42,12 +45,14 @@ impl Changes {
         *self == Self::default()
     }
 
-    /// The changes as words, for other replicas: `tasks`, `outbox`, `events`.
+    /// The changes as words, for other replicas: `tasks`, `outbox`, `events`,
+    /// `checkpoints`.
     pub fn words(&self) -> impl Iterator<Item = &'static str> {
         [
             (self.tasks, "tasks"),
             (self.outbox, "outbox"),
             (self.events, "events"),
+            (self.checkpoints, "checkpoints"),
         ]
         .into_iter()
         .filter_map(|(on, w)| on.then_some(w))
@@ -60,13 +65,17 @@ impl Changes {
             "tasks" => c.tasks = true,
             "outbox" => c.outbox = true,
             "events" => c.events = true,
+            "checkpoints" => c.checkpoints = true,
             _ => return None,
         }
         Some(c)
     }
 
     fn bits(self) -> u8 {
-        u8::from(self.tasks) | u8::from(self.outbox) << 1 | u8::from(self.events) << 2
+        u8::from(self.tasks)
+            | u8::from(self.outbox) << 1
+            | u8::from(self.events) << 2
+            | u8::from(self.checkpoints) << 3
     }
 
     fn from_bits(b: u8) -> Self {
@@ -74,6 +83,7 @@ impl Changes {
             tasks: b & 1 != 0,
             outbox: b & 2 != 0,
             events: b & 4 != 0,
+            checkpoints: b & 8 != 0,
         }
     }
 
@@ -129,6 +139,7 @@ pub struct Hub {
     tasks: Arc<Notify>,
     outbox: Arc<Notify>,
     events: Arc<Notify>,
+    checkpoints: Arc<Notify>,
     outgoing: Arc<Outgoing>,
     /// Cancelled when the server stops accepting: long-polls answer at once with
     /// what they have, so a graceful stop never waits out a 60 s wait.
@@ -213,6 +224,9 @@ impl Hub {
         if changes.events {
             self.events.notify_waiters();
         }
+        if changes.checkpoints {
+            self.checkpoints.notify_waiters();
+        }
     }
 
     /// Resolves when tasks are next created or requeued. Create it before looking,
@@ -224,6 +238,11 @@ impl Hub {
     /// Resolves when events are next stored.
     pub fn events_changed(&self) -> Notified<'_> {
         self.events.notified()
+    }
+
+    /// Resolves when a checkpoint next changes (here or on another replica).
+    pub fn checkpoints_changed(&self) -> Notified<'_> {
+        self.checkpoints.notified()
     }
 
     /// The delivery engine's wake-up.
@@ -238,7 +257,7 @@ mod tests {
 
     #[test]
     fn changes_travel_as_words() {
-        for bits in 0..8 {
+        for bits in 0..16 {
             let c = Changes::from_bits(bits);
             let mut back = Changes::default();
             for w in c.words() {

@@ -16,6 +16,7 @@
 pub mod access;
 mod app;
 pub mod audit;
+pub mod checkpoints;
 pub mod config;
 pub mod config_dir;
 pub mod deliveries;

@@ -18,7 +18,7 @@
 //!
 //! A message is words separated by spaces: the sender (a random id per run, or `-`
 //! for the database's triggers, see the store's `Subscription`), then what changed
-//! — `tasks`, `outbox`, `events` ([`Changes::words`]), `registry`, `agent:NAME`,
+//! — `tasks`, `outbox`, `events`, `checkpoints` ([`Changes::words`]), `registry`, `agent:NAME`,
 //! `destination:ID`. A replica ignores its own.
 
 use std::sync::Arc;

@@ -6,8 +6,8 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::http::api::{
-    agents, audit, commands, deliveries, destinations, events, interactive, keys, questions, tasks,
-    webhooks,
+    agents, audit, checkpoints, commands, deliveries, destinations, events, interactive, keys,
+    questions, tasks, webhooks,
 };
 use crate::http::layers::{self, App};
 use crate::http::{auth, error, ingest, ops};
@@ -72,6 +72,15 @@ pub fn router(state: AppState) -> impl App {
         .route("/tasks/{id}/heartbeat", post(tasks::heartbeat))
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/tasks/{id}/fail", post(tasks::fail))
+        .route(
+            "/checkpoints",
+            get(checkpoints::list).post(checkpoints::create),
+        )
+        .route("/checkpoints/{id}", get(checkpoints::get))
+        .route("/checkpoints/{id}/history", get(checkpoints::history))
+        .route("/checkpoints/{id}/wait", get(checkpoints::wait))
+        .route("/checkpoints/{id}/decision", post(checkpoints::decide))
+        .route("/checkpoints/{id}/cancel", post(checkpoints::cancel))
         .route("/questions", get(questions::list))
         .route("/questions/{id}", get(questions::get))
         .route("/questions/{id}/wait", get(questions::wait))

@@ -33,16 +33,16 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use state::{
-    AgentMode, AuditAction, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
-    ResourceKind, TaskStatus, UnknownState,
+    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
+    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind, UnknownState,
 };
 
 /// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
 /// an `Arc<dyn Store>` needs the trait that declares it in scope.
 pub mod prelude {
     pub use crate::{
-        AgentStore, AuditStore, DeliveryStore, DestinationStore, EventStore, KeyStore,
-        QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
+        AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
+        KeyStore, QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
     };
 }
 
@@ -60,6 +60,7 @@ pub trait Store:
     + DestinationStore
     + KeyStore
     + AuditStore
+    + CheckpointStore
     + Send
     + Sync
     + 'static
@@ -309,6 +310,60 @@ pub trait KeyStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Changes newest first.
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
+}
+
+/// Checkpoints and their history. Every change is one transaction: the row, its
+/// history and the outbox messages it triggers.
+#[async_trait::async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Opens a checkpoint with its history and `effects`, unless its id exists;
+    /// true when it was created. Two concurrent creates of one id: exactly one
+    /// creates, and neither fails.
+    async fn insert_checkpoint(
+        &self,
+        c: &NewCheckpoint,
+        history: &[NewHistory],
+        effects: &[Effect],
+    ) -> Result<bool>;
+
+    async fn get_checkpoint(&self, checkpoint_id: &str) -> Result<Option<Checkpoint>>;
+
+    /// Checkpoints newest first, filtered.
+    async fn list_checkpoints(&self, q: &CheckpointQuery) -> Result<Vec<Checkpoint>>;
+
+    /// A checkpoint's history, oldest first.
+    async fn checkpoint_history(&self, checkpoint_id: &str) -> Result<Vec<HistoryEntry>>;
+
+    /// Applies `change` if the checkpoint is still at `change.version`, with its
+    /// history and `effects`, in one transaction; the row as changed, or `None`
+    /// when the version moved (nothing is written). A terminal status stamps
+    /// `decided_at`.
+    async fn update_checkpoint(
+        &self,
+        change: &CheckpointChange,
+        history: &[NewHistory],
+        effects: &[Effect],
+    ) -> Result<Option<Checkpoint>>;
+
+    /// Claims up to `max` due timers for `claim_micros` (both by the database's
+    /// clock). Two claimers never hold one timer at once: SQLite has one writer;
+    /// PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn claim_timers(&self, max: i64, claim_micros: i64) -> Result<Vec<Timer>>;
+
+    /// How long until the next timer is due or its claim runs out, in
+    /// microseconds by the database's clock; `None` when there is none.
+    async fn next_timer_in(&self) -> Result<Option<i64>>;
+
+    /// Fires a claimed timer in one transaction: `change` (if any, only at its
+    /// version), the checkpoint's `history` and `effects`, and the timer's
+    /// deletion. False when the version moved: nothing is written.
+    async fn fire_timer(
+        &self,
+        timer: &Timer,
+        change: Option<&CheckpointChange>,
+        history: &[NewHistory],
+        effects: &[Effect],
+    ) -> Result<bool>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

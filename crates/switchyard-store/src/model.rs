@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::state::{
-    AgentMode, AuditAction, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
-    ResourceKind, TaskStatus,
+    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
+    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind,
 };
 
 /// One write in a group-committed batch.
@@ -554,6 +554,121 @@ pub struct AuditQuery {
     pub action: Option<AuditAction>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// A stored checkpoint. `spec`, `approvals` and `edited_context` are JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub checkpoint_id: String,
+    /// Time-ordered (`cpr_` + UUIDv7): the list's order and cursor.
+    pub row_id: String,
+    pub name: String,
+    pub kickoff_id: Option<String>,
+    pub status: CheckpointStatus,
+    /// The creation spec, JSON.
+    pub spec: String,
+    pub action_digest: Option<String>,
+    /// JSON array of `{"by", "at"}`.
+    pub approvals: String,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    /// JSON object.
+    pub edited_context: Option<String>,
+    pub response: Option<String>,
+    pub decided_by: Option<String>,
+    pub feedback_action: Option<String>,
+    /// The key id that opened it.
+    pub created_by: String,
+    /// The agent whose key opened it, if an agent's did.
+    pub agent: Option<String>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub updated_at: i64,
+    /// Bumped by every change; a change names the version it read.
+    pub version: i64,
+}
+
+/// A checkpoint to open. Its times are the store's: `created_at` now and
+/// `expires_at` `timeout_micros` later, by the database's clock.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    pub checkpoint_id: String,
+    pub row_id: String,
+    pub name: String,
+    pub kickoff_id: Option<String>,
+    pub spec: String,
+    pub action_digest: Option<String>,
+    pub created_by: String,
+    pub agent: Option<String>,
+    pub timeout_micros: Option<i64>,
+    /// Timers created with it (due this long after its creation).
+    pub timers: Vec<NewTimer>,
+}
+
+/// A timer to create with a checkpoint.
+#[derive(Debug, Clone)]
+pub struct NewTimer {
+    pub kind: TimerKind,
+    /// For `escalate`: the step's index.
+    pub step: Option<i64>,
+    pub due_in_micros: i64,
+}
+
+/// A claimed, due timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub timer_id: String,
+    pub checkpoint_id: String,
+    pub kind: TimerKind,
+    pub step: Option<i64>,
+    pub due_at: i64,
+}
+
+/// A transition of a pending checkpoint, applied only if its version is still
+/// `version`.
+#[derive(Debug, Clone)]
+pub struct CheckpointChange {
+    pub checkpoint_id: String,
+    pub version: i64,
+    pub status: CheckpointStatus,
+    pub approvals: String,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    pub edited_context: Option<String>,
+    pub response: Option<String>,
+    pub decided_by: Option<String>,
+    pub feedback_action: Option<String>,
+}
+
+/// A step to add to a checkpoint's history (stamped now by the store).
+#[derive(Debug, Clone)]
+pub struct NewHistory {
+    pub kind: HistoryKind,
+    pub by: Option<String>,
+    /// JSON.
+    pub detail: Option<String>,
+}
+
+/// A step in a checkpoint's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub kind: HistoryKind,
+    pub by: Option<String>,
+    /// JSON.
+    pub detail: Option<String>,
+}
+
+/// Which checkpoints `list_checkpoints` returns: newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointQuery {
+    pub status: Option<CheckpointStatus>,
+    pub kickoff_id: Option<String>,
+    pub name: Option<String>,
+    /// Only checkpoints with a `row_id` before this one (the previous page's last).
     pub before: Option<String>,
     pub limit: i64,
 }

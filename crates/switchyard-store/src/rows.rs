@@ -6,12 +6,13 @@
 
 use crate::error::Result;
 use crate::model::{
-    Agent, ApiKey, AuditEntry, Delivery, DeliveryAttempt, Destination, Event, EventSummary,
-    Question, Rejection, Task, WebhookRecord,
+    Agent, ApiKey, AuditEntry, Checkpoint, Delivery, DeliveryAttempt, Destination, Event,
+    EventSummary, HistoryEntry, Question, Rejection, Task, Timer, WebhookRecord,
 };
+use crate::state::TimerKind;
 use crate::state::{
-    AgentMode, AuditAction, DbText, DeliveryStatus, DestinationKind, OutboxKind, QuestionStatus,
-    ResourceKind, TaskStatus,
+    AgentMode, AuditAction, CheckpointStatus, DbText, DeliveryStatus, DestinationKind, HistoryKind,
+    OutboxKind, QuestionStatus, ResourceKind, TaskStatus,
 };
 use crate::StoreError;
 
@@ -456,6 +457,105 @@ impl IntoDomain for AuditRow {
             resource_id: self.resource_id,
             before: self.before_json,
             after: self.after_json,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckpointRow {
+    checkpoint_id: String,
+    row_id: String,
+    name: String,
+    kickoff_id: Option<String>,
+    status: String,
+    spec: String,
+    action_digest: Option<String>,
+    approvals: String,
+    decision: Option<String>,
+    comment: Option<String>,
+    edited_context: Option<String>,
+    response: Option<String>,
+    decided_by: Option<String>,
+    feedback_action: Option<String>,
+    created_by: String,
+    agent: Option<String>,
+    expires_at: Option<i64>,
+    created_at: i64,
+    decided_at: Option<i64>,
+    updated_at: i64,
+    version: i64,
+}
+
+impl IntoDomain for CheckpointRow {
+    type Domain = Checkpoint;
+
+    fn into_domain(self) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            checkpoint_id: self.checkpoint_id,
+            row_id: self.row_id,
+            name: self.name,
+            kickoff_id: self.kickoff_id,
+            status: CheckpointStatus::from_db("checkpoints.status", &self.status)?,
+            spec: self.spec,
+            action_digest: self.action_digest,
+            approvals: self.approvals,
+            decision: self.decision,
+            comment: self.comment,
+            edited_context: self.edited_context,
+            response: self.response,
+            decided_by: self.decided_by,
+            feedback_action: self.feedback_action,
+            created_by: self.created_by,
+            agent: self.agent,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            decided_at: self.decided_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct HistoryRow {
+    at: i64,
+    kind: String,
+    by_who: Option<String>,
+    detail: Option<String>,
+}
+
+impl IntoDomain for HistoryRow {
+    type Domain = HistoryEntry;
+
+    fn into_domain(self) -> Result<HistoryEntry> {
+        Ok(HistoryEntry {
+            at: self.at,
+            kind: HistoryKind::from_db("checkpoint_history.kind", &self.kind)?,
+            by: self.by_who,
+            detail: self.detail,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TimerRow {
+    timer_id: String,
+    checkpoint_id: String,
+    kind: String,
+    step: Option<i64>,
+    due_at: i64,
+}
+
+impl IntoDomain for TimerRow {
+    type Domain = Timer;
+
+    fn into_domain(self) -> Result<Timer> {
+        Ok(Timer {
+            timer_id: self.timer_id,
+            checkpoint_id: self.checkpoint_id,
+            kind: TimerKind::from_db("timers.kind", &self.kind)?,
+            step: self.step,
+            due_at: self.due_at,
         })
     }
 }

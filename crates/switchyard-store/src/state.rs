@@ -202,6 +202,45 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Where a checkpoint is (the same spelling as `switchyard_core::checkpoint::Status`).
+    CheckpointStatus, "checkpoint status" {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        Edited = "edited",
+        Responded = "responded",
+        Expired = "expired",
+        Cancelled = "cancelled",
+    }
+}
+
+text_enum! {
+    /// What a step in a checkpoint's history was.
+    HistoryKind, "checkpoint history kind" {
+        Created = "created",
+        Notified = "notified",
+        Reminded = "reminded",
+        Escalated = "escalated",
+        /// A vote toward a quorum.
+        Approval = "approval",
+        Decided = "decided",
+        Expired = "expired",
+        Cancelled = "cancelled",
+        CallbackDelivered = "callback_delivered",
+        CallbackFailed = "callback_failed",
+    }
+}
+
+text_enum! {
+    /// What a checkpoint timer does when due.
+    TimerKind, "timer kind" {
+        Expire = "expire",
+        Remind = "remind",
+        Escalate = "escalate",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +282,9 @@ mod tests {
         round_trips(DestinationKind::ALL);
         round_trips(AuditAction::ALL);
         round_trips(ResourceKind::ALL);
+        round_trips(CheckpointStatus::ALL);
+        round_trips(HistoryKind::ALL);
+        round_trips(TimerKind::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }

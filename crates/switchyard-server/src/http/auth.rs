@@ -41,6 +41,8 @@ pub enum AgentOf {
     Task,
     /// The agent that opened the question `{id}`.
     Question,
+    /// The agent that opened the checkpoint `{id}`.
+    Checkpoint,
     /// Any agent (opening a question or a checkpoint).
     Any,
 }
@@ -92,6 +94,19 @@ pub const QUESTION: Allow = Allow {
     task_token: false,
 };
 
+/// Read and feedback keys, and the agent that opened checkpoint `{id}`.
+pub const CHECKPOINT: Allow = Allow {
+    read: true,
+    feedback: true,
+    agent: Some(AgentOf::Checkpoint),
+    task_token: false,
+};
+/// The agent that opened checkpoint `{id}` (cancelling it).
+pub const CHECKPOINT_OPENER: Allow = Allow {
+    agent: Some(AgentOf::Checkpoint),
+    ..ADMIN
+};
+
 /// Who may call each route besides an admin key: method, the route as the router
 /// spells it, and what is allowed. Routes not listed are for admin keys only (GET
 /// `/api/destinations/{id}/secret`, every change to the configuration, the
@@ -124,6 +139,17 @@ pub const RULES: &[(Method, &str, Allow)] = &[
     (Method::GET, "/api/questions", READ_FEEDBACK),
     (Method::GET, "/api/questions/{id}", QUESTION),
     (Method::GET, "/api/questions/{id}/wait", QUESTION),
+    (Method::POST, "/api/checkpoints", ANY_AGENT),
+    (Method::GET, "/api/checkpoints", READ_FEEDBACK),
+    (Method::GET, "/api/checkpoints/{id}", CHECKPOINT),
+    (Method::GET, "/api/checkpoints/{id}/history", CHECKPOINT),
+    (Method::GET, "/api/checkpoints/{id}/wait", CHECKPOINT),
+    (Method::POST, "/api/checkpoints/{id}/decision", FEEDBACK),
+    (
+        Method::POST,
+        "/api/checkpoints/{id}/cancel",
+        CHECKPOINT_OPENER,
+    ),
     (Method::GET, "/api/keys", READ),
     (Method::GET, "/api/audit", READ),
 ];
@@ -264,6 +290,15 @@ async fn permits(
             };
             match state.engine.store.get_question(&id).await? {
                 Some(q) => q.agent,
+                None => return Ok(true),
+            }
+        }
+        AgentOf::Checkpoint => {
+            let Some(id) = param("id") else {
+                return Ok(false);
+            };
+            match state.engine.store.get_checkpoint(&id).await? {
+                Some(c) => c.agent,
                 None => return Ok(true),
             }
         }

@@ -18,13 +18,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchyard_engine::{Error, ErrorKind};
 
-use crate::http::views::ErrorBody;
+use crate::http::views::{CheckpointView, ErrorBody};
 
 /// An error answered as JSON with its status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub error: Error,
+    /// Shown beside the error (a checkpoint's 409s show the checkpoint as it is).
+    pub checkpoint: Option<Box<CheckpointView>>,
 }
 
 impl ApiError {
@@ -46,6 +48,12 @@ impl ApiError {
 
     pub fn internal(err: impl std::fmt::Display) -> Self {
         Self::from(Error::internal(err))
+    }
+
+    /// The same error, showing `checkpoint` beside it.
+    pub fn with_checkpoint(mut self, checkpoint: CheckpointView) -> Self {
+        self.checkpoint = Some(Box::new(checkpoint));
+        self
     }
 }
 
@@ -72,6 +80,7 @@ impl From<Error> for ApiError {
         Self {
             status: status_of(error.kind),
             error,
+            checkpoint: None,
         }
     }
 }
@@ -90,7 +99,11 @@ impl IntoResponse for ApiError {
             None if status == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             None => None,
         };
-        let mut resp = (status, axum::Json(ErrorBody::from(self.error))).into_response();
+        let body = ErrorBody {
+            checkpoint: self.checkpoint,
+            ..ErrorBody::from(self.error)
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut().insert(
                 http::header::RETRY_AFTER,
@@ -112,6 +125,7 @@ pub async fn wrong_method() -> ApiError {
     ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         error: Error::bad_request("method_not_allowed", "method not allowed on this endpoint"),
+        checkpoint: None,
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod agents;
 mod audit;
+mod checkpoints;
 mod deliveries;
 mod destinations;
 mod events;

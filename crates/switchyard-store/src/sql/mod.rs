@@ -12,6 +12,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod audit;
+pub(crate) mod checkpoints;
 pub(crate) mod deliveries;
 pub(crate) mod destinations;
 pub(crate) mod effects;

@@ -8,6 +8,7 @@
 
 mod agents;
 mod audit;
+mod checkpoints;
 mod deliveries;
 mod destinations;
 mod events;

@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod checkpoints;
 mod config;
 mod crash;
 mod delivery;

@@ -427,7 +427,9 @@ async fn a_store_that_is_down_is_503_and_recovers() {
             url: via.to_string(),
             schema,
         },
-        |_| {},
+        // Each call below waits out the pool's 10 s acquire timeout; a header read
+        // timeout of the same 10 s races with keeping the connection alive.
+        |c| c.header_read_timeout = Duration::from_secs(120),
     )
     .await;
     let (s, v) = app.api_get("/api/tasks").await;

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod checkpoints;
 pub mod commands;
 pub mod deliveries;
 pub mod destinations;

@@ -1,0 +1,209 @@
+//! Checkpoints and their history: the statements both databases share. A
+//! transition is a conditional update on the version it read.
+
+use super::Stmt;
+use crate::clock::Moment;
+use crate::model::{CheckpointChange, CheckpointQuery, NewCheckpoint, NewHistory, NewTimer};
+use crate::new_id;
+use crate::state::{CheckpointStatus, DbText};
+
+pub(crate) const CHECKPOINT_COLUMNS: &str =
+    "checkpoint_id, row_id, name, kickoff_id, status, spec, action_digest, approvals, \
+     decision, comment, edited_context, response, decided_by, feedback_action, created_by, \
+     agent, expires_at, created_at, decided_at, updated_at, version";
+
+/// Inserts a checkpoint unless its id exists (then nothing, no error).
+pub(crate) fn insert(c: &NewCheckpoint, now: Moment) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES ("
+    ));
+    s.push_list::<crate::sql::Arg<'_>>([
+        c.checkpoint_id.as_str().into(),
+        c.row_id.as_str().into(),
+        c.name.as_str().into(),
+        c.kickoff_id.as_deref().into(),
+        CheckpointStatus::Pending.to_db().into(),
+        c.spec.as_str().into(),
+        c.action_digest.as_deref().into(),
+        "[]".into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+        c.created_by.as_str().into(),
+        c.agent.as_deref().into(),
+    ]);
+    s.push(", ");
+    match c.timeout_micros {
+        Some(t) => s.push_bind(now.plus(t)),
+        None => s.push("NULL"),
+    };
+    s.push(", ")
+        .push_bind(now)
+        .push(", NULL, ")
+        .push_bind(now)
+        .push(", 1) ON CONFLICT (checkpoint_id) DO NOTHING");
+    s
+}
+
+pub(crate) fn get(checkpoint_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = "
+    ));
+    s.push_bind(checkpoint_id);
+    s
+}
+
+pub(crate) fn list(q: &CheckpointQuery) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE 1 = 1"
+    ));
+    if let Some(st) = q.status {
+        s.push(" AND status = ").push_bind(st.to_db());
+    }
+    if let Some(k) = &q.kickoff_id {
+        s.push(" AND kickoff_id = ").push_bind(k.as_str());
+    }
+    if let Some(n) = &q.name {
+        s.push(" AND name = ").push_bind(n.as_str());
+    }
+    if let Some(b) = &q.before {
+        s.push(" AND row_id < ").push_bind(b.as_str());
+    }
+    s.push(" ORDER BY row_id DESC LIMIT ").push_bind(q.limit);
+    s
+}
+
+/// The transition, only if the version is still the one read; returns the row.
+pub(crate) fn update(c: &CheckpointChange, now: Moment) -> Stmt<'_> {
+    let mut s = Stmt::new("UPDATE checkpoints SET status = ");
+    s.push_bind(c.status.to_db())
+        .push(", approvals = ")
+        .push_bind(c.approvals.as_str())
+        .push(", decision = ")
+        .push_bind(c.decision.as_deref())
+        .push(", comment = ")
+        .push_bind(c.comment.as_deref())
+        .push(", edited_context = ")
+        .push_bind(c.edited_context.as_deref())
+        .push(", response = ")
+        .push_bind(c.response.as_deref())
+        .push(", decided_by = ")
+        .push_bind(c.decided_by.as_deref())
+        .push(", feedback_action = ")
+        .push_bind(c.feedback_action.as_deref())
+        .push(", decided_at = ");
+    if c.status == CheckpointStatus::Pending {
+        s.push("NULL");
+    } else {
+        s.push_bind(now);
+    }
+    s.push(", updated_at = ")
+        .push_bind(now)
+        .push(", version = version + 1 WHERE checkpoint_id = ")
+        .push_bind(c.checkpoint_id.as_str())
+        .push(" AND version = ")
+        .push_bind(c.version)
+        .push(&format!(" RETURNING {CHECKPOINT_COLUMNS}"));
+    s
+}
+
+/// New ids for `n` history rows, in order (time-ordered, so they sort as written).
+pub(crate) fn history_ids(n: usize) -> Vec<String> {
+    (0..n).map(|_| new_id("cph")).collect()
+}
+
+/// Inserts `history` for a checkpoint under `ids` ([`history_ids`]), stamped
+/// `now`, in order.
+pub(crate) fn insert_history<'a>(
+    checkpoint_id: &'a str,
+    history: &'a [NewHistory],
+    ids: &'a [String],
+    now: Moment,
+) -> Vec<Stmt<'a>> {
+    history
+        .iter()
+        .zip(ids)
+        .map(|(h, id)| {
+            let mut s = Stmt::new(
+                "INSERT INTO checkpoint_history (history_id, checkpoint_id, at, kind, by_who, \
+                 detail) VALUES (",
+            );
+            s.push_bind(id.as_str())
+                .push(", ")
+                .push_bind(checkpoint_id)
+                .push(", ")
+                .push_bind(now)
+                .push(", ")
+                .push_bind(h.kind.to_db())
+                .push(", ")
+                .push_bind(h.by.as_deref())
+                .push(", ")
+                .push_bind(h.detail.as_deref())
+                .push(")");
+            s
+        })
+        .collect()
+}
+
+pub(crate) fn history(checkpoint_id: &str) -> Stmt<'_> {
+    let mut s =
+        Stmt::new("SELECT at, kind, by_who, detail FROM checkpoint_history WHERE checkpoint_id = ");
+    s.push_bind(checkpoint_id).push(" ORDER BY at, history_id");
+    s
+}
+
+/// New ids for `n` timers.
+pub(crate) fn timer_ids(n: usize) -> Vec<String> {
+    (0..n).map(|_| new_id("tmr")).collect()
+}
+
+/// Inserts a checkpoint's timers under `ids`, each due its delay after `now`.
+pub(crate) fn insert_timers<'a>(
+    checkpoint_id: &'a str,
+    timers: &'a [NewTimer],
+    ids: &'a [String],
+    now: Moment,
+) -> Vec<Stmt<'a>> {
+    timers
+        .iter()
+        .zip(ids)
+        .map(|(t, id)| {
+            let mut s = Stmt::new(
+                "INSERT INTO timers (timer_id, checkpoint_id, kind, step, due_at, claimed_until) \
+                 VALUES (",
+            );
+            s.push_bind(id.as_str())
+                .push(", ")
+                .push_bind(checkpoint_id)
+                .push(", ")
+                .push_bind(t.kind.to_db())
+                .push(", ")
+                .push_bind(t.step)
+                .push(", ")
+                .push_bind(now.plus(t.due_in_micros))
+                .push(", NULL)");
+            s
+        })
+        .collect()
+}
+
+pub(crate) const TIMER_COLUMNS: &str = "timer_id, checkpoint_id, kind, step, due_at";
+
+/// How long until the next timer is due (or its claim runs out).
+pub(crate) fn next_timer_in(now: Moment) -> Stmt<'static> {
+    let mut s = Stmt::new("SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > ");
+    s.push_bind(now)
+        .push(" THEN claimed_until ELSE due_at END) - ")
+        .push_bind(now)
+        .push(" FROM timers");
+    s
+}
+
+pub(crate) fn delete_timer(timer_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new("DELETE FROM timers WHERE timer_id = ");
+    s.push_bind(timer_id);
+    s
+}
