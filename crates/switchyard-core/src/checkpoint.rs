@@ -526,6 +526,10 @@ pub struct DecisionInput {
     pub by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_digest: Option<String>,
+    /// Seed 000's feedback `action` (`continue`, `stop`, `revise`, `skip`), kept on
+    /// the checkpoint; set by `/webhook/feedback`, never read from a native body.
+    #[serde(skip)]
+    pub feedback_action: Option<String>,
 }
 
 /// What the checkpoint's state is now, as the rules need it.

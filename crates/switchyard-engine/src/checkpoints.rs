@@ -273,6 +273,7 @@ impl Engine {
                     };
                     change.response = input.response.clone();
                     change.decided_by = Some(by.clone());
+                    change.feedback_action = input.feedback_action.clone();
                     let mut detail = json!({"decision": decision.as_str()});
                     if let Some(a) = &input.edited_action {
                         detail["edited_action"] = json!(a);
