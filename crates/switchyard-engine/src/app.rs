@@ -89,6 +89,7 @@ impl Engine {
             registry.clone(),
             sealer.clone(),
             config.delivery.clone(),
+            config.notify.clone(),
             hub.outbox_notify(),
             &workers,
             stop_delivery.clone(),

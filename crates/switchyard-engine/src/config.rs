@@ -81,6 +81,11 @@ pub struct NotifyConfig {
     pub email_to: Vec<String>,
     /// `SLACK_WEBHOOK_URL` (seed 000's): the incoming webhook told by default.
     pub slack_webhook_url: Option<String>,
+    /// `CREWAI_API_URL`: where a CrewAI checkpoint's `POST /resume` goes.
+    pub crewai_api_url: Option<String>,
+    /// `CREWAI_API_TOKEN`: the bearer token of that call, added when it is sent
+    /// (never stored with the message).
+    pub crewai_api_token: Option<SecretString>,
 }
 
 /// How e-mail reaches the SMTP server. `Debug` shows no password.
@@ -241,6 +246,7 @@ pub enum Key {
     SmtpTls,
     NotifyEmailTo,
     SlackWebhookUrl,
+    CrewaiApiUrl,
     /// Not settable; checked because a float can be anything.
     Jitter,
     /// A provider's write-back API base (`github`, `gitlab`, `jira`, `slack`, `linear`).
@@ -280,6 +286,7 @@ impl Key {
         Key::SmtpTls,
         Key::NotifyEmailTo,
         Key::SlackWebhookUrl,
+        Key::CrewaiApiUrl,
         Key::ApiUrl("github"),
         Key::ApiUrl("gitlab"),
         Key::ApiUrl("jira"),
@@ -320,6 +327,7 @@ impl Key {
             Key::SmtpTls => "smtp.tls".into(),
             Key::NotifyEmailTo => "notify.email_to".into(),
             Key::SlackWebhookUrl => "notify.slack_webhook_url".into(),
+            Key::CrewaiApiUrl => "notify.crewai_api_url".into(),
             Key::Jitter => "delivery.jitter".into(),
             Key::ApiUrl(p) => format!("providers.{p}.api_url"),
         }
@@ -358,6 +366,7 @@ impl Key {
             Key::SmtpTls => "SMTP_TLS",
             Key::NotifyEmailTo => "NOTIFY_EMAIL_TO",
             Key::SlackWebhookUrl => "SLACK_WEBHOOK_URL",
+            Key::CrewaiApiUrl => "CREWAI_API_URL",
             Key::Jitter => return None,
             Key::ApiUrl(p) => {
                 return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
@@ -689,6 +698,9 @@ fn validate_notify(n: &NotifyConfig) -> Result<(), ConfigError> {
     if let Some(url) = &n.slack_webhook_url {
         http_url(Key::SlackWebhookUrl, url)?;
     }
+    if let Some(url) = &n.crewai_api_url {
+        http_url(Key::CrewaiApiUrl, url)?;
+    }
     Ok(())
 }
 
@@ -993,6 +1005,10 @@ mod tests {
             (
                 Key::SlackWebhookUrl,
                 Box::new(|n| n.slack_webhook_url = Some("hooks.slack.com/x".into())),
+            ),
+            (
+                Key::CrewaiApiUrl,
+                Box::new(|n| n.crewai_api_url = Some("api.crewai.com".into())),
             ),
         ];
         for (key, change) in cases {

@@ -18,7 +18,10 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use switchyard_core::writeback::{ApiBases, Credentials};
-use switchyard_store::{new_id, Effect, Event, NewEvent, NewOutbox, NewQuestion, OutboxKind, Task};
+use switchyard_store::{
+    new_id, Effect, Event, HistoryKind, NewEvent, NewHistory, NewOutbox, NewQuestion, OutboxKind,
+    Task,
+};
 
 use crate::config::Config;
 use crate::registry::{Entry, Registry};
@@ -212,6 +215,97 @@ impl Outbox {
         Built::one(row(OutboxKind::RunWorkflow, cause, payload, &key, None))
     }
 
+    /// A checkpoint's notification to a person: a Slack message to `url` (an
+    /// incoming webhook, or a click's `response_url` for `purpose` `decided`) or
+    /// an e-mail through the SMTP server `smtp_key` names. The text is built when
+    /// it is sent, from the checkpoint as it is then (an e-mail's decision links
+    /// are signed then too, so they are never stored).
+    pub fn notify(
+        &self,
+        cause: Cause,
+        checkpoint_id: &str,
+        to: NotifyTarget<'_>,
+        purpose: Purpose,
+    ) -> Built {
+        let (channel, key, target) = match to {
+            NotifyTarget::Slack { url } => ("slack", url_key(url), json!({"url": url})),
+            NotifyTarget::Email { to, smtp_key } => {
+                ("email", format!("smtp:{smtp_key}"), json!({"to": to}))
+            }
+        };
+        let mut payload = json!({
+            "channel": channel,
+            "checkpoint_id": checkpoint_id,
+            "purpose": purpose.as_str(),
+            "destination": key,
+            "history": step(checkpoint_id, HistoryKind::Notified, HistoryKind::Notified,
+                json!({"channel": channel, "purpose": purpose.as_str()})),
+        });
+        merge(&mut payload, target);
+        Built::one(row(OutboxKind::Notify, cause, payload, &key, None))
+    }
+
+    /// A checkpoint posted to `url`, signed per Standard Webhooks with the URL's
+    /// destination secret: `{"type": event_type, "timestamp", "data": <checkpoint>}`,
+    /// the checkpoint read when it is sent. `callback` (the checkpoint's
+    /// `callback_url`) records `callback_delivered` / `callback_failed`; a
+    /// `webhook` notification records `notified`.
+    pub fn checkpoint_post(
+        &self,
+        cause: Cause,
+        checkpoint_id: &str,
+        url: &str,
+        event_type: &str,
+        callback: bool,
+    ) -> Built {
+        let key = url_key(url);
+        let (ok, failed, channel) = match callback {
+            true => (
+                HistoryKind::CallbackDelivered,
+                HistoryKind::CallbackFailed,
+                "callback",
+            ),
+            false => (HistoryKind::Notified, HistoryKind::Notified, "webhook"),
+        };
+        let payload = json!({
+            "url": url,
+            "checkpoint_id": checkpoint_id,
+            "type": event_type,
+            "destination": key,
+            "history": step(checkpoint_id, ok, failed,
+                json!({"channel": channel, "type": event_type})),
+        });
+        Built::one(row(OutboxKind::Callback, cause, payload, &key, None))
+    }
+
+    /// The call that resumes the agent waiting on a checkpoint: `body` POSTed to
+    /// `url` (`None`: not configured, so the attempt fails for good and the
+    /// history says why). `resume` is `crewai` (the bearer token is added when it
+    /// is sent, never stored) or `langgraph`.
+    pub fn resume(
+        &self,
+        cause: Cause,
+        checkpoint_id: &str,
+        resume: &str,
+        url: Option<&str>,
+        body: Value,
+    ) -> Built {
+        let key = match url {
+            Some(u) => url_key(u),
+            None => format!("{resume}:unconfigured"),
+        };
+        let payload = json!({
+            "resume": resume,
+            "url": url,
+            "body": body,
+            "checkpoint_id": checkpoint_id,
+            "destination": key,
+            "history": step(checkpoint_id, HistoryKind::CallbackDelivered,
+                HistoryKind::CallbackFailed, json!({"channel": resume})),
+        });
+        Built::one(row(OutboxKind::Resume, cause, payload, &key, None))
+    }
+
     fn writeback(
         &self,
         kind: OutboxKind,
@@ -243,6 +337,96 @@ impl Outbox {
                 allowed_hosts: entry.as_ref().map_or(&[][..], |e| &e.config.api_hosts),
             },
         )
+    }
+}
+
+/// Where a checkpoint notification goes.
+#[derive(Debug, Clone, Copy)]
+pub enum NotifyTarget<'a> {
+    Slack {
+        url: &'a str,
+    },
+    /// `smtp_key`: `host:port` of the SMTP server (the destination).
+    Email {
+        to: &'a [String],
+        smtp_key: &'a str,
+    },
+}
+
+/// Why a checkpoint notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The checkpoint was opened: a decision is needed.
+    Pending,
+    Reminder,
+    Escalation,
+    /// The outcome, replacing a Slack message whose button was clicked.
+    Decided,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Pending => "pending",
+            Purpose::Reminder => "reminder",
+            Purpose::Escalation => "escalation",
+            Purpose::Decided => "decided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Purpose::Pending,
+            Purpose::Reminder,
+            Purpose::Escalation,
+            Purpose::Decided,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// The checkpoint history step a message leaves when it is delivered (`ok`) or
+/// dead-lettered (`failed`); read back by [`finished_step`].
+fn step(checkpoint_id: &str, ok: HistoryKind, failed: HistoryKind, detail: Value) -> Value {
+    json!({"checkpoint_id": checkpoint_id, "delivered": ok.as_str(), "failed": failed.as_str(),
+        "detail": detail})
+}
+
+/// The history step of a finished checkpoint message (see [`step`]): its
+/// checkpoint and what to record, given whether it was delivered; the detail
+/// gains the message id and, on failure, the error. `None` for other messages.
+pub fn finished_step(
+    payload: &Value,
+    delivery_id: &str,
+    delivered: bool,
+    error: Option<&str>,
+) -> Option<(String, NewHistory)> {
+    let h = payload.get("history")?;
+    let id = h.get("checkpoint_id")?.as_str()?;
+    let kind = h
+        .get(if delivered { "delivered" } else { "failed" })?
+        .as_str()?;
+    let kind: HistoryKind = kind.parse().ok()?;
+    let mut detail = h.get("detail").cloned().unwrap_or_else(|| json!({}));
+    detail["delivery_id"] = json!(delivery_id);
+    detail["outcome"] = json!(if delivered { "sent" } else { "failed" });
+    if let (false, Some(e)) = (delivered, error) {
+        detail["error"] = json!(e);
+    }
+    Some((
+        id.to_owned(),
+        NewHistory {
+            kind,
+            by: None,
+            detail: Some(detail.to_string()),
+        },
+    ))
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
     }
 }
 

@@ -10,7 +10,7 @@ use crate::http::api::{
     questions, tasks, webhooks,
 };
 use crate::http::layers::{self, App};
-use crate::http::{auth, error, ingest, ops};
+use crate::http::{auth, error, hitl, ingest, ops};
 use crate::state::AppState;
 
 /// Every route the server answers, in the layers every answer goes through.
@@ -102,6 +102,12 @@ pub fn router(state: AppState) -> impl App {
             post(ingest::stored_endpoint),
         )
         .route("/webhook/crewai", post(ingest::crewai_endpoint))
+        // Human in the loop: Slack's buttons and the e-mail links' confirm page.
+        .route("/slack/interactivity", post(hitl::slack_interactivity))
+        .route(
+            "/ui/confirm/{token}",
+            get(hitl::confirm_page).post(hitl::confirm_post),
+        )
         .nest("/api", api)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)

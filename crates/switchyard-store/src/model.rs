@@ -440,6 +440,10 @@ pub struct FinishedAttempt {
     pub disable_destination: Option<(String, String)>,
     /// A pushed task whose push was dead-lettered goes back to its pull queue.
     pub requeue_task: Option<String>,
+    /// A step for a checkpoint's history (checkpoint id, step), written with the
+    /// outcome when the message is delivered or dead-lettered (its notification
+    /// sent or failed, its callback delivered or failed).
+    pub history: Option<(String, NewHistory)>,
 }
 
 /// Filters for listing deliveries.

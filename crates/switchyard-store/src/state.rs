@@ -143,6 +143,13 @@ text_enum! {
         TaskPush = "task_push",
         /// Seed 003's workflow run; recorded, never claimed by the delivery engine.
         RunWorkflow = "run_workflow",
+        /// A checkpoint's notification to a person: Slack or e-mail.
+        Notify = "notify",
+        /// A checkpoint posted to a URL, signed with Standard Webhooks: its
+        /// `callback_url`, or a `webhook` notification.
+        Callback = "callback",
+        /// A call that resumes the agent waiting on a checkpoint (CrewAI, LangGraph).
+        Resume = "resume",
     }
 }
 

@@ -151,6 +151,13 @@ struct NotifyArgs {
     /// SLACK_WEBHOOK_URL].
     #[arg(long)]
     slack_webhook_url: Option<String>,
+    /// CrewAI Enterprise API base a CrewAI checkpoint's `POST /resume` goes to
+    /// [env: CREWAI_API_URL].
+    #[arg(long)]
+    crewai_api_url: Option<String>,
+    /// Bearer token of that call [env: CREWAI_API_TOKEN].
+    #[arg(long)]
+    crewai_api_token: Option<String>,
 }
 
 /// Who may post and how often; what the refusal log keeps.
@@ -283,6 +290,12 @@ impl ServeArgs {
         flag(&mut f, "notify.email_to", n.notify_email_to.clone());
         let slack = n.slack_webhook_url.clone();
         flag(&mut f, "notify.slack_webhook_url", slack);
+        flag(&mut f, "notify.crewai_api_url", n.crewai_api_url.clone());
+        flag(
+            &mut f,
+            "notify.crewai_api_token",
+            n.crewai_api_token.clone(),
+        );
         f
     }
 }

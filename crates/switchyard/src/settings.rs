@@ -147,6 +147,16 @@ const TABLE: &[(&str, &str, &str)] = &[
         "SLACK_WEBHOOK_URL",
         "--slack-webhook-url",
     ),
+    (
+        "notify.crewai_api_url",
+        "CREWAI_API_URL",
+        "--crewai-api-url",
+    ),
+    (
+        "notify.crewai_api_token",
+        "CREWAI_API_TOKEN",
+        "--crewai-api-token",
+    ),
 ];
 
 /// Every environment variable and the file keys it sets: [`TABLE`] and, per
@@ -243,6 +253,10 @@ struct NotifySettings {
     email_to: StringOrList,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     slack_webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crewai_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crewai_api_token: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -357,6 +371,8 @@ impl Default for Settings {
             notify: NotifySettings {
                 email_to: StringOrList::One(String::new()),
                 slack_webhook_url: None,
+                crewai_api_url: None,
+                crewai_api_token: None,
             },
             providers: BTreeMap::new(),
         }
@@ -698,6 +714,12 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
         .map(str::to_owned)
         .collect();
     config.notify.slack_webhook_url = s.notify.slack_webhook_url.filter(|u| !u.is_empty());
+    config.notify.crewai_api_url = s.notify.crewai_api_url.filter(|u| !u.is_empty());
+    config.notify.crewai_api_token = s
+        .notify
+        .crewai_api_token
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
     Ok(Loaded { config, listen })
 }
 

@@ -82,11 +82,13 @@ struct SettleShared {
 impl Handle {
     /// Starts the engine; it runs until `stop` is cancelled, then finishes the
     /// attempts under way, hands back what it holds and records everything.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         store: Arc<dyn Store>,
         registry: Registry,
         sealer: Sealer,
         config: DeliveryConfig,
+        notify: crate::config::NotifyConfig,
         wake: Arc<Notify>,
         workers: &Workers,
         stop: CancellationToken,
@@ -97,6 +99,7 @@ impl Handle {
         let ctx = Arc::new(SendCtx {
             client,
             config,
+            notify,
             store: store.clone(),
             registry,
             sealer,
@@ -709,7 +712,35 @@ impl Dispatcher {
                     .and_then(|p| p.get("task_id").and_then(Value::as_str).map(str::to_owned))
             })
             .flatten();
+        let history = match (&d.kind, &outcome) {
+            (
+                OutboxKind::Notify | OutboxKind::Callback | OutboxKind::Resume,
+                AttemptOutcome::Delivered | AttemptOutcome::Dead,
+            ) => {
+                let payload = serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null);
+                let delivered = outcome == AttemptOutcome::Delivered;
+                let step = crate::outbox::finished_step(
+                    &payload,
+                    &d.outbox_id,
+                    delivered,
+                    r.error.as_deref(),
+                );
+                if let Some(channel) = step
+                    .as_ref()
+                    .and_then(|(_, h)| h.detail.as_deref())
+                    .and_then(|h| serde_json::from_str::<Value>(h).ok())
+                    .and_then(|h| h.get("channel").and_then(Value::as_str).map(str::to_owned))
+                {
+                    let outcome = if delivered { "sent" } else { "failed" };
+                    metrics::counter!("switchyard_notifications_total", "channel" => channel, "outcome" => outcome)
+                        .increment(1);
+                }
+                step
+            }
+            _ => None,
+        };
         let f = FinishedAttempt {
+            history,
             outbox_id: d.outbox_id.clone(),
             claim_id: self.claim_id.clone(),
             outcome,
@@ -788,6 +819,7 @@ fn released(claim_id: &str, d: Delivery, in_micros: i64) -> FinishedAttempt {
         },
         disable_destination: None,
         requeue_task: None,
+        history: None,
     }
 }
 
@@ -812,7 +844,7 @@ async fn load_dest(ctx: &SendCtx, row: &Delivery) -> DestInfo {
         .unwrap_or(&row.destination_id)
         .to_owned();
     let kind = match row.kind {
-        OutboxKind::Forward => DestinationKind::Http,
+        OutboxKind::Forward | OutboxKind::Callback => DestinationKind::Http,
         OutboxKind::TaskPush => DestinationKind::Agent,
         _ => DestinationKind::Provider,
     };

@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod limits;
+pub mod notice;
 pub mod send;
 pub mod ssrf;
 

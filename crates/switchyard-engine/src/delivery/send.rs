@@ -13,8 +13,10 @@ use switchyard_core::sig::{standard_secret_key, standard_signature_header};
 use switchyard_store::OutboxKind;
 use switchyard_store::{now_micros, Delivery, Sealer, Store};
 
-use super::DeliveryConfig;
+use super::{notice, DeliveryConfig};
+use crate::config::NotifyConfig;
 use crate::registry::Registry;
+use secrecy::ExposeSecret;
 use switchyard_core::writeback::{self, parse_retry_after, ApiRequest, Credentials, Target};
 
 /// How much of an answer is kept.
@@ -34,11 +36,26 @@ pub struct AttemptResult {
     /// Retrying cannot help (no credentials, a refused address, an unsupported
     /// provider): dead-letter now.
     pub permanent: bool,
+    /// Done without an HTTP answer: an SMTP server accepted the e-mail, or there
+    /// was nothing left to send (a reminder for a checkpoint decided meanwhile).
+    pub accepted: bool,
 }
 
 impl AttemptResult {
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+        self.error.is_none()
+            && (self.accepted || self.status.is_some_and(|s| (200..300).contains(&s)))
+    }
+
+    /// Done without a request; `note` is kept as the excerpt.
+    fn accepted(started_at: i64, t0: Instant, note: String) -> Self {
+        Self {
+            started_at,
+            latency: t0.elapsed(),
+            excerpt: Some(note),
+            accepted: true,
+            ..Self::default()
+        }
     }
 
     fn permanent(why: impl Into<String>) -> Self {
@@ -73,6 +90,8 @@ pub struct DestInfo {
 pub struct SendCtx {
     pub client: reqwest::Client,
     pub config: DeliveryConfig,
+    /// The SMTP server and the CrewAI API's settings.
+    pub notify: NotifyConfig,
     pub store: std::sync::Arc<dyn Store>,
     pub registry: Registry,
     pub sealer: Sealer,
@@ -84,6 +103,16 @@ pub async fn attempt(ctx: &SendCtx, d: &Delivery, dest: &DestInfo) -> AttemptRes
         Ok(v) => v,
         Err(e) => return AttemptResult::permanent(format!("stored payload is not JSON: {e}")),
     };
+    if d.kind == OutboxKind::Notify {
+        return match notice::prepare(ctx, &payload).await {
+            Ok(notice::Prepared::Http(req)) => send(ctx, req, None).await,
+            Ok(notice::Prepared::Email(smtp, message)) => notice::send_email(&smtp, message).await,
+            Ok(notice::Prepared::Nothing(note)) => {
+                AttemptResult::accepted(now_micros(), Instant::now(), note)
+            }
+            Err(why) => AttemptResult::permanent(why),
+        };
+    }
     let (req, provider_check) = match prepare(ctx, d, dest, &payload).await {
         Ok(r) => r,
         Err(why) => return AttemptResult::permanent(why),
@@ -164,6 +193,45 @@ async fn prepare(
             let req = writeback::build(&t, text, creds.as_ref(), base.as_deref())
                 .map_err(|e| e.to_string())?;
             Ok((req, Some(provider)))
+        }
+        OutboxKind::Callback => {
+            let url = payload
+                .get("url")
+                .and_then(Value::as_str)
+                .ok_or("callback without a url")?;
+            let body = notice::checkpoint_body(ctx, payload).await?;
+            Ok((
+                signed(url, &d.outbox_id, &body.to_string(), &dest.keys),
+                None,
+            ))
+        }
+        OutboxKind::Resume => {
+            let kind = payload.get("resume").and_then(Value::as_str).unwrap_or("");
+            let url = payload.get("url").and_then(Value::as_str).ok_or_else(|| {
+                format!("{kind}: no API URL is configured (CREWAI_API_URL for crewai)")
+            })?;
+            let body = payload.get("body").cloned().unwrap_or(Value::Null);
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if kind == "crewai" {
+                let token = ctx
+                    .notify
+                    .crewai_api_token
+                    .as_ref()
+                    .ok_or("CREWAI_API_TOKEN is not set")?;
+                headers.push((
+                    "authorization".to_owned(),
+                    format!("Bearer {}", token.expose_secret()),
+                ));
+            }
+            Ok((
+                ApiRequest {
+                    method: Method::POST,
+                    url: url.to_owned(),
+                    headers,
+                    body: body.to_string().into_bytes(),
+                },
+                None,
+            ))
         }
         other => Err(format!("no sender for \"{other}\" messages")),
     }

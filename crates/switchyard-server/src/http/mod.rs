@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod hitl;
 pub mod ingest;
 pub mod layers;
 pub mod ops;

@@ -3,7 +3,10 @@
 
 use super::Stmt;
 use crate::clock::Moment;
-use crate::model::{CheckpointChange, CheckpointQuery, NewCheckpoint, NewHistory, NewTimer};
+use crate::model::{
+    AttemptOutcome, CheckpointChange, CheckpointQuery, FinishedAttempt, NewCheckpoint, NewHistory,
+    NewTimer,
+};
 use crate::new_id;
 use crate::state::{CheckpointStatus, DbText};
 
@@ -108,6 +111,37 @@ pub(crate) fn update(c: &CheckpointChange, now: Moment) -> Stmt<'_> {
         .push_bind(c.version)
         .push(&format!(" RETURNING {CHECKPOINT_COLUMNS}"));
     s
+}
+
+/// The history steps finished messages carry (a notification sent or failed, a
+/// callback delivered or failed): those of messages delivered or dead-lettered now.
+pub(crate) fn finished_steps(
+    done: &[FinishedAttempt],
+) -> impl Iterator<Item = (&str, &NewHistory)> {
+    done.iter()
+        .filter(|d| matches!(d.outcome, AttemptOutcome::Delivered | AttemptOutcome::Dead))
+        .filter_map(|d| d.history.as_ref())
+        .map(|(id, h)| (id.as_str(), h))
+}
+
+/// Inserts the [`finished_steps`] of `done` under `ids` ([`history_ids`] of their
+/// count).
+pub(crate) fn insert_finished_steps<'a>(
+    done: &'a [FinishedAttempt],
+    ids: &'a [String],
+    now: Moment,
+) -> Vec<Stmt<'a>> {
+    finished_steps(done)
+        .zip(ids)
+        .flat_map(|((checkpoint_id, h), id)| {
+            insert_history(
+                checkpoint_id,
+                std::slice::from_ref(h),
+                std::slice::from_ref(id),
+                now,
+            )
+        })
+        .collect()
 }
 
 /// New ids for `n` history rows, in order (time-ordered, so they sort as written).

@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::rows::{self, DeliveryAttemptRow, DeliveryRow};
 use crate::sql::deliveries::{self as sql, qualified_columns};
-use crate::sql::{destinations as dest_sql, Stmt};
+use crate::sql::{checkpoints as csql, destinations as dest_sql, Stmt};
 use crate::{DeliveryStore, Result};
 
 #[async_trait::async_trait]
@@ -176,6 +176,11 @@ impl DeliveryStore for SqliteStore {
                     .push(")");
                 query(&s).execute(&mut *tx).await.db()?;
             }
+        }
+        // A checkpoint's notification or callback leaves its step in the history.
+        let ids = csql::history_ids(csql::finished_steps(done).count());
+        for s in csql::insert_finished_steps(done, &ids, now) {
+            query(&s).execute(&mut *tx).await.db()?;
         }
         tx.commit().await.db()?;
         Ok(())

@@ -64,7 +64,10 @@ async fn create_is_idempotent_by_id(kind: Kind) {
     let (s, again) = create(&app, json!({"checkpoint_id": "deploy-42", "name": "other"})).await;
     assert_eq!(s, 200, "{again}");
     assert_eq!(again, first);
-    assert_eq!(history_kinds(&app, "deploy-42").await, ["created"]);
+    assert_eq!(
+        history_kinds(&app, "deploy-42").await,
+        ["created", "notified"]
+    );
 
     // Concurrently: exactly one 201, the rest 200 with the same checkpoint.
     let calls = (0..8).map(|_| create(&app, json!({"checkpoint_id": "race", "name": "r"})));
@@ -74,7 +77,7 @@ async fn create_is_idempotent_by_id(kind: Kind) {
     assert!(answers.iter().all(|(s, b)| (*s == 201 || *s == 200)
         && b["checkpoint_id"] == "race"
         && b["created_at"] == answers[0].1["created_at"]));
-    assert_eq!(history_kinds(&app, "race").await, ["created"]);
+    assert_eq!(history_kinds(&app, "race").await, ["created", "notified"]);
     let (_, page) = app.api_get("/api/checkpoints?name=r").await;
     assert_eq!(page["checkpoints"].as_array().unwrap().len(), 1);
 
@@ -131,7 +134,10 @@ async fn every_transition_and_each_409(kind: Kind) {
             .await;
         assert_eq!(s, 409, "{cancel}");
         assert_eq!(cancel["checkpoint"]["status"], status);
-        assert_eq!(history_kinds(&app, id).await, ["created", "decided"]);
+        assert_eq!(
+            history_kinds(&app, id).await,
+            ["created", "notified", "decided"]
+        );
     }
 
     // A decision the checkpoint does not allow: 422, still pending.
@@ -162,7 +168,7 @@ async fn every_transition_and_each_409(kind: Kind) {
     assert_eq!(b["checkpoint"]["status"], "cancelled");
     assert_eq!(
         history_kinds(&app, "narrow").await,
-        ["created", "cancelled"]
+        ["created", "notified", "cancelled"]
     );
 
     // Unknown checkpoints are 404 everywhere.
@@ -200,7 +206,10 @@ async fn concurrent_decisions_decide_once(kind: Kind) {
             assert_eq!(b["checkpoint"]["decided_by"], won[0]["decided_by"]);
         }
     }
-    assert_eq!(history_kinds(&app, "c").await, ["created", "decided"]);
+    assert_eq!(
+        history_kinds(&app, "c").await,
+        ["created", "notified", "decided"]
+    );
     app.stop().await;
 }
 
@@ -230,7 +239,7 @@ async fn a_quorum_counts_distinct_people(kind: Kind) {
     assert_eq!(b["approvals"].as_array().unwrap().len(), 3);
     assert_eq!(
         history_kinds(&app, "q").await,
-        ["created", "approval", "approval", "approval", "decided"]
+        ["created", "notified", "approval", "approval", "approval", "decided"]
     );
     // Any reject decides.
     create(
@@ -586,7 +595,10 @@ async fn a_timeout_decides_the_default(kind: Kind) {
     assert_eq!(b["decision"], "approve");
     assert!(b["decided_at"].is_string());
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert_eq!(history_kinds(&app, "t").await, ["created", "expired"]);
+    assert_eq!(
+        history_kinds(&app, "t").await,
+        ["created", "notified", "expired"]
+    );
     // Expired is terminal.
     let (s, b) = decide(&app, "t", json!({"decision": "reject"})).await;
     assert_eq!(
@@ -611,7 +623,10 @@ async fn a_timeout_decides_the_default(kind: Kind) {
     assert_eq!(b["status"], "expired");
     let (_, b) = app.api_get("/api/checkpoints/t2").await;
     assert_eq!(b["status"], "approved");
-    assert_eq!(history_kinds(&app, "t2").await, ["created", "decided"]);
+    assert_eq!(
+        history_kinds(&app, "t2").await,
+        ["created", "notified", "decided"]
+    );
     app.stop().await;
 }
 
@@ -666,11 +681,19 @@ async fn reminders_and_escalation_come_before_expiry(kind: Kind) {
         .collect();
     assert_eq!(
         kinds,
-        ["created", "reminded", "escalated", "expired"],
+        [
+            "created",
+            "notified",
+            "reminded",
+            "notified",
+            "escalated",
+            "notified",
+            "expired"
+        ],
         "{h}"
     );
     assert_eq!(
-        h["history"][2]["detail"],
+        h["history"][4]["detail"],
         json!({"step": 0, "notify": [{"channel": "websocket"}]})
     );
     app.stop().await;

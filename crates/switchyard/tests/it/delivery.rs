@@ -90,7 +90,7 @@ pub(crate) async fn wait_for_status(app: &TestApp, delivery: &str, status: &str)
 
 /// Verifies a request's Standard Webhooks signature with `secret` (`whsec_...`),
 /// as a receiver would: HMAC-SHA256 over `id.timestamp.body`, any `v1,` entry.
-fn verify_standard(r: &Recorded, secret: &str) -> bool {
+pub(crate) fn verify_standard(r: &Recorded, secret: &str) -> bool {
     let key = base64::engine::general_purpose::STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -105,7 +105,7 @@ fn verify_standard(r: &Recorded, secret: &str) -> bool {
         .any(|sig| sig == format!("v1,{expected}"))
 }
 
-async fn secret_of(app: &TestApp, destination: &str) -> String {
+pub(crate) async fn secret_of(app: &TestApp, destination: &str) -> String {
     let (s, b) = app
         .api_get(&format!("/api/destinations/{destination}/secret"))
         .await;

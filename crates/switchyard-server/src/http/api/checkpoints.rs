@@ -25,7 +25,7 @@ fn view(st: &AppState, c: &switchyard_store::Checkpoint) -> CheckpointView {
 }
 
 /// A refusal as an answer: the error, and the checkpoint when it explains it.
-fn refused(st: &AppState, r: Refusal) -> ApiError {
+pub(crate) fn refused(st: &AppState, r: Refusal) -> ApiError {
     let e = ApiError::from(r.error);
     match r.checkpoint {
         Some(c) => e.with_checkpoint(view(st, &c)),

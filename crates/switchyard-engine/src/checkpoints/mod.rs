@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchyard_core::checkpoint::{
-    self as cp, Approval, Current, Decision, DecisionInput, Outcome, Refused, Spec, Status,
+    self as cp, Approval, Channel, Current, Decision, DecisionInput, Outcome, Refused, Spec, Status,
 };
 use switchyard_store::{
     new_id, Checkpoint, CheckpointChange, CheckpointQuery, CheckpointStatus, HistoryEntry,
@@ -20,6 +20,13 @@ use switchyard_store::{
 use crate::app::Engine;
 use crate::error::{Error, Result};
 use crate::hub::Changes;
+use crate::outbox::Purpose;
+
+mod messages;
+mod replies;
+pub mod view;
+
+pub use replies::Clicked;
 
 /// The longest a wait may last, in seconds; a longer `timeout` is cut to it.
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -76,7 +83,7 @@ pub fn approvals_of(c: &Checkpoint) -> Result<Vec<Approval>> {
     })
 }
 
-fn status_of(s: CheckpointStatus) -> Status {
+pub fn status_of(s: CheckpointStatus) -> Status {
     match s {
         CheckpointStatus::Pending => Status::Pending,
         CheckpointStatus::Approved => Status::Approved,
@@ -109,12 +116,16 @@ fn to_json(v: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
 
-const CHANGED: Changes = Changes {
-    tasks: false,
-    outbox: false,
-    events: false,
-    checkpoints: true,
-};
+/// What a checkpoint transition changed: the checkpoints, and the outbox when it
+/// queued messages (so the delivery engine looks at once).
+fn changed(outbox: bool) -> Changes {
+    Changes {
+        tasks: false,
+        outbox,
+        events: false,
+        checkpoints: true,
+    }
+}
 
 impl Engine {
     /// Opens a checkpoint from a `POST /api/checkpoints` body, by `created_by` (a
@@ -134,7 +145,10 @@ impl Engine {
         }
         let mut spec =
             Spec::from_json(body).map_err(|f| Error::invalid_with("invalid_checkpoint", f))?;
-        let problems = spec.validate();
+        let mut problems = spec.validate();
+        if problems.is_empty() {
+            problems = self.unservable(&spec);
+        }
         if !problems.is_empty() {
             return Err(Error::invalid_with("invalid_checkpoint", problems));
         }
@@ -152,18 +166,22 @@ impl Engine {
             timeout_micros: spec.timeout_seconds.map(micros),
             timers: timers_of(&spec),
         };
-        let history = [NewHistory {
+        let sends = self.notifications(&id, &self.channels(&spec), Purpose::Pending, "notify");
+        let mut history = vec![NewHistory {
             kind: HistoryKind::Created,
             by: Some(created_by.to_owned()),
             detail: None,
         }];
-        let created = self.store.insert_checkpoint(&new, &history, &[]).await?;
+        history.extend(sends.history);
+        let created = self
+            .store
+            .insert_checkpoint(&new, &history, &sends.effects)
+            .await?;
         if created {
             metrics::gauge!("switchyard_checkpoints_pending").increment(1.0);
-            if !new.timers.is_empty() {
-                // The timer worker sleeps until the next due time: wake it.
-                self.hub.notify(CHANGED);
-            }
+            // Wakes the timer worker (it sleeps until the next due time), the
+            // delivery engine and the live stream.
+            self.hub.notify(changed(!sends.effects.is_empty()));
         }
         Ok((self.checkpoint(&id).await?, created))
     }
@@ -194,6 +212,19 @@ impl Engine {
         id: &str,
         input: &DecisionInput,
         caller: &str,
+    ) -> std::result::Result<Checkpoint, Refusal> {
+        self.decide_checkpoint_replying(id, input, caller, None)
+            .await
+    }
+
+    /// [`Self::decide_checkpoint`], and when it decides, the Slack message whose
+    /// button was clicked is replaced with the outcome through `response_url`.
+    pub async fn decide_checkpoint_replying(
+        &self,
+        id: &str,
+        input: &DecisionInput,
+        caller: &str,
+        response_url: Option<&str>,
     ) -> std::result::Result<Checkpoint, Refusal> {
         loop {
             let c = self.checkpoint(id).await?;
@@ -240,6 +271,7 @@ impl Engine {
                 feedback_action: None,
             };
             let mut history = Vec::new();
+            let mut effects = Vec::new();
             let quorum_vote = |approvals: &[Approval]| NewHistory {
                 kind: HistoryKind::Approval,
                 by: Some(by.clone()),
@@ -286,10 +318,30 @@ impl Engine {
                         by: Some(by.clone()),
                         detail: Some(detail.to_string()),
                     });
+                    let sends = self.terminal_sends(
+                        id,
+                        &spec,
+                        "checkpoint.decided",
+                        Some(decision),
+                        Some(input),
+                    );
+                    history.extend(sends.history);
+                    effects.extend(sends.effects);
+                    if let Some(url) = response_url {
+                        let slack = [Channel::Slack {
+                            webhook_url: Some(url.to_owned()),
+                        }];
+                        let sends = self.notifications(id, &slack, Purpose::Decided, "clicked");
+                        effects.extend(sends.effects);
+                    }
                 }
             }
-            if let Some(done) = self.store.update_checkpoint(&change, &history, &[]).await? {
-                self.hub.notify(CHANGED);
+            if let Some(done) = self
+                .store
+                .update_checkpoint(&change, &history, &effects)
+                .await?
+            {
+                self.hub.notify(changed(!effects.is_empty()));
                 if is_terminal(&done) {
                     record_end(&done);
                 }
@@ -323,13 +375,20 @@ impl Engine {
                 decided_by: Some(caller.to_owned()),
                 feedback_action: None,
             };
-            let history = [NewHistory {
+            let spec = spec_of(&c)?;
+            let sends = self.terminal_sends(id, &spec, "checkpoint.cancelled", None, None);
+            let mut history = vec![NewHistory {
                 kind: HistoryKind::Cancelled,
                 by: Some(caller.to_owned()),
                 detail: None,
             }];
-            if let Some(done) = self.store.update_checkpoint(&change, &history, &[]).await? {
-                self.hub.notify(CHANGED);
+            history.extend(sends.history);
+            if let Some(done) = self
+                .store
+                .update_checkpoint(&change, &history, &sends.effects)
+                .await?
+            {
+                self.hub.notify(changed(!sends.effects.is_empty()));
                 record_end(&done);
                 return Ok(done);
             }
@@ -420,7 +479,8 @@ impl Engine {
                 return Ok(());
             };
             let spec = spec_of(&c)?;
-            let (change, history) = match t.kind {
+            let id = c.checkpoint_id.as_str();
+            let (change, mut history, sends) = match t.kind {
                 TimerKind::Expire => {
                     let decision = spec.default_decision.unwrap_or(Decision::Reject);
                     let change = CheckpointChange {
@@ -440,7 +500,9 @@ impl Engine {
                         by: None,
                         detail: Some(json!({"decision": decision.as_str()}).to_string()),
                     };
-                    (Some(change), vec![h])
+                    let sends =
+                        self.terminal_sends(id, &spec, "checkpoint.expired", Some(decision), None);
+                    (Some(change), vec![h], sends)
                 }
                 TimerKind::Remind => (
                     None,
@@ -449,13 +511,21 @@ impl Engine {
                         by: None,
                         detail: None,
                     }],
+                    self.notifications(id, &self.channels(&spec), Purpose::Reminder, "remind"),
                 ),
                 TimerKind::Escalate => {
                     let step = t.step.and_then(|s| usize::try_from(s).ok());
-                    let notify = step
+                    let channels = step
                         .and_then(|s| spec.escalate.get(s))
-                        .map(|e| json!(e.notify))
-                        .unwrap_or(Value::Null);
+                        .map(|e| e.notify.clone())
+                        .unwrap_or_default();
+                    let notify = json!(channels);
+                    let sends = self.notifications(
+                        id,
+                        &channels,
+                        Purpose::Escalation,
+                        &format!("escalate{}", t.step.unwrap_or_default()),
+                    );
                     (
                         None,
                         vec![NewHistory {
@@ -463,16 +533,18 @@ impl Engine {
                             by: None,
                             detail: Some(json!({"step": t.step, "notify": notify}).to_string()),
                         }],
+                        sends,
                     )
                 }
             };
+            history.extend(sends.history);
             if self
                 .store
-                .fire_timer(t, change.as_ref(), &history, &[])
+                .fire_timer(t, change.as_ref(), &history, &sends.effects)
                 .await?
             {
+                self.hub.notify(changed(!sends.effects.is_empty()));
                 if change.is_some() {
-                    self.hub.notify(CHANGED);
                     if let Some(done) = self.store.get_checkpoint(&t.checkpoint_id).await? {
                         record_end(&done);
                     }
