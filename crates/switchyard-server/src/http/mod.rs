@@ -8,4 +8,5 @@ pub mod error;
 pub mod ingest;
 pub mod layers;
 pub mod ops;
+pub mod seed000;
 pub mod views;

@@ -20,4 +20,5 @@ mod refusals;
 mod replicas;
 mod routing;
 mod security;
+mod seed000;
 mod story;

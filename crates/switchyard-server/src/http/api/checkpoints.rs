@@ -20,12 +20,12 @@ use crate::http::error::{ApiError, Body, Json as JsonBody, Path, Query};
 use crate::http::views::{CheckpointPage, CheckpointView, HistoryPage, HistoryView};
 use crate::state::AppState;
 
-fn view(st: &AppState, c: &switchyard_store::Checkpoint) -> CheckpointView {
+pub(crate) fn view(st: &AppState, c: &switchyard_store::Checkpoint) -> CheckpointView {
     CheckpointView::new(c, &st.engine.config.delivery.public_url)
 }
 
 /// A refusal as an answer: the error, and the checkpoint when it explains it.
-fn refused(st: &AppState, r: Refusal) -> ApiError {
+pub(crate) fn refused(st: &AppState, r: Refusal) -> ApiError {
     let e = ApiError::from(r.error);
     match r.checkpoint {
         Some(c) => e.with_checkpoint(view(st, &c)),
