@@ -395,6 +395,73 @@ impl Engine {
         Ok(checkpoint)
     }
 
+    /// Opens the checkpoint a CrewAI human-input webhook asks for (stored as event
+    /// `event_id`), with a CrewAI resume spec from its `execution_id` and
+    /// `task_id` and the whole payload as context. Its id is derived from those
+    /// ids and the body, so a retry finds the same checkpoint while a later
+    /// request for the same task (after a retry of the task) opens a new one.
+    /// Returns the checkpoint and whether it is new.
+    pub async fn open_human_input(
+        &self,
+        event_id: &str,
+        body: &[u8],
+    ) -> Result<(Checkpoint, bool)> {
+        let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let field = |path: &str, message: &str| {
+            Error::invalid_with(
+                "invalid_human_input",
+                vec![switchyard_core::routing::FieldError::new(path, message)],
+            )
+        };
+        let execution_id = text_at(&payload, "/execution_id")
+            .or_else(|| text_at(&payload, "/kickoff_id"))
+            .ok_or_else(|| field("execution_id", "is required (or kickoff_id)"))?;
+        let task_id = text_at(&payload, "/task_id")
+            .or_else(|| text_at(&payload, "/task/id"))
+            .ok_or_else(|| field("task_id", "is required"))?;
+        let digest = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for part in [execution_id.as_bytes(), task_id.as_bytes(), body] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part);
+            }
+            hex::encode(h.finalize())
+        };
+        let name = str_at(&payload, "/task_name")
+            .or_else(|| str_at(&payload, "/task/name"))
+            .unwrap_or_else(|| task_id.clone());
+        let mut spec = json!({
+            "checkpoint_id": format!("crewai-hi-{}", &digest[..32]),
+            "name": cut(&name, switchyard_core::checkpoint::MAX_ID),
+            "kickoff_id": execution_id,
+            "context": if payload.is_object() { payload.clone() } else { json!({}) },
+            "decisions": SEED_DECISIONS.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+            "resume": {"kind": "crewai", "execution_id": execution_id, "task_id": task_id},
+        });
+        if let Some(q) = str_at(&payload, "/question").or_else(|| str_at(&payload, "/prompt")) {
+            spec["question"] = json!(q);
+        }
+        let (c, created) = self
+            .create_checkpoint(spec.to_string().as_bytes(), CREWAI, None)
+            .await?;
+        let mut detail = detail_of(&payload);
+        detail["checkpoint_id"] = json!(c.checkpoint_id);
+        let e = NewExecutionEvent {
+            event: ExecutionEvent {
+                event_id: event_id.to_owned(),
+                kickoff_id: execution_id,
+                at: switchyard_store::now_micros(),
+                kind: "task".into(),
+                event_type: "human_input.requested".into(),
+                detail: detail.to_string(),
+            },
+            end: None,
+        };
+        self.store.record_execution_event(&e).await?;
+        Ok((c, created))
+    }
+
     /// Decides a checkpoint with seed 000's feedback (`caller`: the key id).
     pub async fn feedback(
         &self,

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> impl App {
     let seed000_open = Router::new()
         .route("/health", get(seed000::health))
         .route("/webhook/crewai", post(seed000::crewai))
+        .route("/webhook/crewai/human-input", post(seed000::human_input))
         .merge(seed000_guarded);
     let routes = Router::new()
         .route("/", get(ops::health))

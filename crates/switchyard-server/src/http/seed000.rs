@@ -73,6 +73,45 @@ pub async fn crewai(
     (status, Json(body)).into_response()
 }
 
+/// `POST /webhook/crewai/human-input`: CrewAI's human-input webhook (bearer
+/// `WEBHOOK_SECRET`, verified like `/webhook/crewai`). Stored as a task event,
+/// then opens a checkpoint with a CrewAI resume spec: 201 (200 when the same
+/// request was seen before) with its `checkpoint_id`.
+pub async fn human_input(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Response {
+    let endpoint = Endpoint::Default { provider: "crewai" };
+    // The provider reads the event kind from the query: a human-input request is
+    // about a task.
+    let uri = Uri::from_static("/webhook/crewai/human-input?event=task");
+    let (accepted, bytes) = match receive(&st, endpoint, peer, &uri, &headers, body).await {
+        Ok(received) => received,
+        Err(refused) => return refused,
+    };
+    let (c, created) = match st.engine.open_human_input(&accepted.event_id, &bytes).await {
+        Ok(opened) => opened,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = CrewaiAnswer {
+        status: "received",
+        ingest: IngestAnswer {
+            event_id: accepted.event_id,
+            duplicate: accepted.duplicate,
+            matched: accepted.matched,
+        },
+        checkpoint_id: Some(c.checkpoint_id),
+    };
+    (status, Json(body)).into_response()
+}
+
 /// `POST /webhook/feedback {"checkpoint_id", "action", "feedback"?}`: 200
 /// `{"status": "feedback_received", "checkpoint_id", …}`; 400 for a missing or
 /// wrong field, 404 for an unknown checkpoint, 409 (with the checkpoint) when it

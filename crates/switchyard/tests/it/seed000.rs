@@ -15,6 +15,7 @@ both_stores!(
     feedback_actions_and_refusals,
     status_follows_the_execution,
     health_counts_pending_checkpoints,
+    human_input_opens_a_crewai_resume_checkpoint,
 );
 
 const FEEDBACK_KEY: &str = "seed-feedback-key";
@@ -456,5 +457,66 @@ async fn health_counts_pending_checkpoints(kind: Kind) {
         .await;
     assert_eq!(s, 200);
     assert_eq!(health().await["pending_checkpoints"], 1);
+    app.stop().await;
+}
+
+async fn human_input_opens_a_crewai_resume_checkpoint(kind: Kind) {
+    let app = spawn(kind).await;
+    let exec = "abcd1234-5678-90ef-1234-567890abcdef";
+    let payload = json!({"execution_id": exec, "task_id": "research_task",
+                         "task_name": "Research", "output": "Ten sources on the topic",
+                         "agent": "Researcher"});
+    let post = |token: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/webhook/crewai/human-input"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, b) = post(GENERIC_SECRET, payload.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["checkpoint_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("crewai-hi-"), "{id}");
+    let (s, c) = app.api_get(&format!("/api/checkpoints/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(c["status"], "pending");
+    assert_eq!(c["name"], "Research");
+    assert_eq!(c["kickoff_id"], exec);
+    assert_eq!(c["context"], payload);
+    // The resume spec the lead's resume call reads.
+    let stored = app.store.get_checkpoint(&id).await.unwrap().unwrap();
+    let spec: Value = serde_json::from_str(&stored.spec).unwrap();
+    assert_eq!(
+        spec["resume"],
+        json!({"kind": "crewai", "execution_id": exec, "task_id": "research_task"})
+    );
+    // The same request again: the same checkpoint (200).
+    let (s, again) = post(GENERIC_SECRET, payload.clone()).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["checkpoint_id"], id.as_str());
+    // The execution waits for it.
+    let x = status(&app, exec).await;
+    assert_eq!(x["status"], "waiting_feedback", "{x}");
+    assert_eq!(x["current_checkpoint"], id.as_str());
+    // Refused: a wrong token (nothing opened), and a body without its ids.
+    let mut other = payload.clone();
+    other["output"] = json!("forged");
+    let (s, _) = post("wrong-token", other).await;
+    assert_eq!(s, 401);
+    let (_, page) = app
+        .api_get(&format!("/api/checkpoints?kickoff_id={exec}"))
+        .await;
+    assert_eq!(page["checkpoints"].as_array().unwrap().len(), 1);
+    let (s, b) = post(GENERIC_SECRET, json!({"execution_id": exec})).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["fields"][0]["path"], "task_id");
     app.stop().await;
 }
