@@ -39,6 +39,8 @@ pub const SEED_DECISIONS: [Decision; 4] = Decision::ALL;
 pub const MAX_TIMELINE: i64 = 1000;
 /// The most checkpoints an execution shows.
 const MAX_CHECKPOINTS: i64 = 500;
+/// The longest event type a timeline entry keeps, in bytes.
+const MAX_EVENT_TYPE: usize = 128;
 /// The longest text kept from an event's field in a timeline entry, in bytes.
 const MAX_DETAIL_TEXT: usize = 500;
 
@@ -207,7 +209,10 @@ fn read(query_kind: &str, payload: &Value) -> Reading {
         Some(t) => t == CHECKPOINT_REQUIRED,
         None => payload.get("checkpoint_id").is_some(),
     };
-    let kickoff_id = text_at(payload, "/kickoff_id").or_else(|| text_at(payload, "/execution_id"));
+    // An id too long to be one names no execution (the event is stored anyway).
+    let kickoff_id = text_at(payload, "/kickoff_id")
+        .or_else(|| text_at(payload, "/execution_id"))
+        .filter(|k| !k.is_empty() && k.len() <= switchyard_core::checkpoint::MAX_ID);
     if checkpoint {
         return Reading {
             kind: "checkpoint".into(),
@@ -256,7 +261,10 @@ fn read(query_kind: &str, payload: &Value) -> Reading {
     };
     Reading {
         kind: query_kind.to_owned(),
-        event_type: typed.unwrap_or_else(|| query_kind.to_owned()),
+        event_type: typed.map_or_else(
+            || query_kind.to_owned(),
+            |t| cut(&t, MAX_EVENT_TYPE).to_owned(),
+        ),
         kickoff_id,
         checkpoint,
         end,
@@ -315,7 +323,9 @@ fn cut(s: &str, max: usize) -> &str {
 /// The spec of the checkpoint a `checkpoint.required` event opens, as a
 /// `POST /api/checkpoints` body: no `notify` (the configured defaults), no
 /// resume (its agent waits with `wait_for_feedback`).
-fn checkpoint_spec(payload: &Value, kickoff_id: Option<&str>) -> Value {
+fn checkpoint_spec(payload: &Value) -> Value {
+    // As sent, so an id the checkpoint cannot take is reported (422), not dropped.
+    let kickoff_id = text_at(payload, "/kickoff_id").or_else(|| text_at(payload, "/execution_id"));
     let id = payload.get("checkpoint_id").cloned().unwrap_or(Value::Null);
     let name = payload
         .get("checkpoint_name")
@@ -370,7 +380,7 @@ impl Engine {
                     )],
                 ));
             }
-            let spec = checkpoint_spec(&payload, r.kickoff_id.as_deref());
+            let spec = checkpoint_spec(&payload);
             let (c, _) = self
                 .create_checkpoint(spec.to_string().as_bytes(), CREWAI, None)
                 .await?;
@@ -638,6 +648,10 @@ mod tests {
         );
         let r = read("crew", &json!({"event_type": "crew_started"}));
         assert_eq!(r.end, None);
+        let long = "k".repeat(129);
+        assert_eq!(read("task", &json!({"kickoff_id": long})).kickoff_id, None);
+        let r = read("task", &json!({"event_type": "t".repeat(1000)}));
+        assert_eq!(r.event_type.len(), MAX_EVENT_TYPE);
     }
 
     #[test]

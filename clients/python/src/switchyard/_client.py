@@ -113,7 +113,7 @@ def _is_pending(c: Any) -> bool:
 
 
 def _base(base_url: Optional[str]) -> str:
-    url = base_url or os.environ.get("SWITCHYARD_URL") or "http://127.0.0.1:8080"
+    url = base_url or os.environ.get("SWITCHYARD_URL") or "http://127.0.0.1:8000"
     return url.rstrip("/")
 
 
