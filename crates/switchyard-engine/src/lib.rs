@@ -22,6 +22,7 @@ pub mod config_dir;
 pub mod deliveries;
 pub mod delivery;
 pub mod error;
+pub mod executions;
 pub mod hub;
 pub mod ingest;
 pub mod interactive;

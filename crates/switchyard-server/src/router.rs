@@ -10,7 +10,7 @@ use crate::http::api::{
     questions, tasks, webhooks,
 };
 use crate::http::layers::{self, App};
-use crate::http::{auth, error, hitl, ingest, ops};
+use crate::http::{auth, error, hitl, ingest, ops, seed000};
 use crate::state::AppState;
 
 /// Every route the server answers, in the layers every answer goes through.
@@ -92,6 +92,21 @@ pub fn router(state: AppState) -> impl App {
             state.clone(),
             auth::guard,
         ));
+    // Seed 000's endpoints (docs/hitl.md): feedback and reads behind the guard.
+    let seed000_guarded = Router::new()
+        .route("/webhook/feedback", post(seed000::feedback))
+        .route("/webhook/checkpoint/{id}", get(seed000::checkpoint))
+        .route("/webhook/status/{kickoff_id}", get(seed000::status))
+        .layer(DefaultBodyLimit::max(api_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ));
+    let seed000_open = Router::new()
+        .route("/health", get(seed000::health))
+        .route("/webhook/crewai", post(seed000::crewai))
+        .route("/webhook/crewai/human-input", post(seed000::human_input))
+        .merge(seed000_guarded);
     let routes = Router::new()
         .route("/", get(ops::health))
         .route("/healthz", get(ops::health))
@@ -101,7 +116,6 @@ pub fn router(state: AppState) -> impl App {
             "/webhooks/{provider}/{webhook_id}",
             post(ingest::stored_endpoint),
         )
-        .route("/webhook/crewai", post(ingest::crewai_endpoint))
         // Human in the loop: Slack's buttons and the e-mail links' confirm page.
         .route("/slack/interactivity", post(hitl::slack_interactivity))
         .route(
@@ -109,6 +123,7 @@ pub fn router(state: AppState) -> impl App {
             get(hitl::confirm_page).post(hitl::confirm_post),
         )
         .nest("/api", api)
+        .merge(seed000_open)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state);

@@ -33,8 +33,8 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use state::{
-    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
-    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind, UnknownState,
+    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, ExecutionStatus,
+    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind, UnknownState,
 };
 
 /// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
@@ -42,7 +42,7 @@ pub use state::{
 pub mod prelude {
     pub use crate::{
         AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
-        KeyStore, QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
+        ExecutionStore, KeyStore, QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
     };
 }
 
@@ -61,6 +61,7 @@ pub trait Store:
     + KeyStore
     + AuditStore
     + CheckpointStore
+    + ExecutionStore
     + Send
     + Sync
     + 'static
@@ -364,6 +365,24 @@ pub trait CheckpointStore: Send + Sync {
         history: &[NewHistory],
         effects: &[Effect],
     ) -> Result<bool>;
+}
+
+/// CrewAI kickoffs' execution records (seed 000): built from their events, read
+/// by `GET /webhook/status/{kickoff_id}`.
+#[async_trait::async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// Adds an event to its kickoff's execution (creating the execution), and
+    /// ends the execution when the event says so, in one transaction. The same
+    /// event again adds no timeline entry.
+    async fn record_execution_event(&self, e: &NewExecutionEvent) -> Result<()>;
+
+    async fn get_execution(&self, kickoff_id: &str) -> Result<Option<Execution>>;
+
+    /// The first `limit` timeline entries, oldest first.
+    async fn execution_events(&self, kickoff_id: &str, limit: i64) -> Result<Vec<ExecutionEvent>>;
+
+    /// How many checkpoints are in `status` (`/health`'s pending count).
+    async fn count_checkpoints(&self, status: CheckpointStatus) -> Result<i64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

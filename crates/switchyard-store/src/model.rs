@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::state::{
-    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, HistoryKind,
-    OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind,
+    AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, ExecutionStatus,
+    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind,
 };
 
 /// One write in a group-committed batch.
@@ -675,4 +675,49 @@ pub struct CheckpointQuery {
     /// Only checkpoints with a `row_id` before this one (the previous page's last).
     pub before: Option<String>,
     pub limit: i64,
+}
+
+/// A CrewAI kickoff's execution record (seed 000), as stored: `status` is
+/// `running`, `completed` or `error`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub kickoff_id: String,
+    pub status: ExecutionStatus,
+    /// JSON text.
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One entry of an execution's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionEvent {
+    /// The stored event it came from.
+    pub event_id: String,
+    pub kickoff_id: String,
+    pub at: i64,
+    /// `task`, `step`, `crew` or `checkpoint`.
+    pub kind: String,
+    pub event_type: String,
+    /// JSON object.
+    pub detail: String,
+}
+
+/// An event to add to a kickoff's execution (created if new). Keyed by
+/// `event_id`: recording the same event again changes nothing but `end`.
+#[derive(Debug, Clone)]
+pub struct NewExecutionEvent {
+    pub event: ExecutionEvent,
+    /// The crew's end (`completed` or `error`, with its result or error).
+    pub end: Option<ExecutionEnd>,
+}
+
+/// How a crew ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionEnd {
+    pub status: ExecutionStatus,
+    /// JSON text.
+    pub result: Option<String>,
+    pub error: Option<String>,
 }

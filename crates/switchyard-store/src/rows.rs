@@ -559,3 +559,53 @@ impl IntoDomain for TimerRow {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExecutionRow {
+    kickoff_id: String,
+    status: String,
+    result: Option<String>,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IntoDomain for ExecutionRow {
+    type Domain = crate::model::Execution;
+
+    fn into_domain(self) -> Result<Self::Domain> {
+        Ok(crate::model::Execution {
+            kickoff_id: self.kickoff_id,
+            status: crate::state::ExecutionStatus::from_db("executions.status", &self.status)?,
+            result: self.result,
+            error: self.error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExecutionEventRow {
+    event_id: String,
+    kickoff_id: String,
+    at: i64,
+    kind: String,
+    event_type: String,
+    detail: String,
+}
+
+impl IntoDomain for ExecutionEventRow {
+    type Domain = crate::model::ExecutionEvent;
+
+    fn into_domain(self) -> Result<Self::Domain> {
+        Ok(crate::model::ExecutionEvent {
+            event_id: self.event_id,
+            kickoff_id: self.kickoff_id,
+            at: self.at,
+            kind: self.kind,
+            event_type: self.event_type,
+            detail: self.detail,
+        })
+    }
+}

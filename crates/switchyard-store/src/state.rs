@@ -240,6 +240,19 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where a CrewAI kickoff's execution is (seed 000). Only `running`,
+    /// `completed` and `error` are stored (what the crew's events said);
+    /// `waiting_feedback` and `stopped` follow from its checkpoints when read.
+    ExecutionStatus, "execution status" {
+        Running = "running",
+        WaitingFeedback = "waiting_feedback",
+        Stopped = "stopped",
+        Completed = "completed",
+        Error = "error",
+    }
+}
+
+text_enum! {
     /// What a checkpoint timer does when due.
     TimerKind, "timer kind" {
         Expire = "expire",
@@ -292,6 +305,7 @@ mod tests {
         round_trips(CheckpointStatus::ALL);
         round_trips(HistoryKind::ALL);
         round_trips(TimerKind::ALL);
+        round_trips(ExecutionStatus::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }

@@ -94,7 +94,15 @@ impl Provider for CrewAi {
             format!("crewai.{kind}")
         };
         let mut n = Normalized::new(EventType::sanitized(&event_type), payload);
-        n.delivery_id = idempotency_header(req).or_else(|| str_at(&n.payload, "/event_id"));
+        // The body's own `event_id` comes before `x-request-id`, which the server
+        // sets on every request that lacks one (it would hide the body's id).
+        n.delivery_id = req
+            .header("x-webhook-id")
+            .or_else(|| req.header("idempotency-key"))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .or_else(|| str_at(&n.payload, "/event_id"))
+            .or_else(|| idempotency_header(req));
         let kickoff =
             text_at(&n.payload, "/kickoff_id").or_else(|| text_at(&n.payload, "/execution_id"));
         n.source = kickoff.clone();

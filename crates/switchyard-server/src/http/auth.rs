@@ -150,6 +150,10 @@ pub const RULES: &[(Method, &str, Allow)] = &[
         "/api/checkpoints/{id}/cancel",
         CHECKPOINT_OPENER,
     ),
+    // Seed 000's endpoints (outside /api, behind the same guard).
+    (Method::POST, "/webhook/feedback", FEEDBACK),
+    (Method::GET, "/webhook/checkpoint/{id}", READ_FEEDBACK),
+    (Method::GET, "/webhook/status/{kickoff_id}", READ_FEEDBACK),
     (Method::GET, "/api/keys", READ),
     (Method::GET, "/api/audit", READ),
 ];

@@ -3,7 +3,7 @@
 //! engine verifies the signature on the raw bytes (401), parses and normalizes (415,
 //! 400), plans and commits; the answer comes only once the event is durable (202,
 //! or 200 for a redelivery). A refused request stores no event; it is written to the
-//! audit log without its body.
+//! audit log without its body. (`/webhook/crewai` is seed 000's: `seed000.rs`.)
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -42,18 +42,6 @@ pub async fn default_endpoint(
     .await
 }
 
-/// `POST /webhook/crewai?event=task|step|crew` (seed 000).
-pub async fn crewai_endpoint(
-    State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let endpoint = Endpoint::Default { provider: "crewai" };
-    handle(&st, endpoint, peer, &uri, &headers, body).await
-}
-
 /// `POST /webhooks/{provider}/{webhook_id}`: a registered webhook.
 pub async fn stored_endpoint(
     State(st): State<AppState>,
@@ -78,6 +66,23 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
+    match receive(st, endpoint, peer, uri, headers, body).await {
+        Ok((accepted, _)) => answer(accepted),
+        Err(refused) => refused,
+    }
+}
+
+/// Takes a request through the pipeline: the committed event and the body it
+/// carried, or the refusal's answer (recorded in the audit log). For handlers
+/// that do more with an event once it is stored (seed 000's `/webhook/crewai`).
+pub(crate) async fn receive(
+    st: &AppState,
+    endpoint: Endpoint<'_>,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Accepted, bytes::Bytes), Response> {
     let started = Instant::now();
     let engine = &st.engine;
     let client = engine.client_ip(peer.ip(), headers);
@@ -98,19 +103,19 @@ async fn handle(
                     query: uri.query(),
                     body: &bytes,
                 };
-                engine.accept(&t, req).await
+                engine.accept(&t, req).await.map(|a| (a, bytes))
             }
             Err(e) => Err(engine.refusal(&t, e)),
         },
         Err(r) => Err(r),
     };
-    let resp = match result {
-        Ok(accepted) => answer(accepted),
-        Err(refusal) => refuse(st, refusal, client).await,
+    let result = match result {
+        Ok(received) => Ok(received),
+        Err(refusal) => Err(refuse(st, refusal, client).await),
     };
     metrics::histogram!("switchyard_ingest_duration_seconds", "provider" => provider_label)
         .record(started.elapsed().as_secs_f64());
-    resp
+    result
 }
 
 /// Reads the body, refusing it (413) as soon as it is known to be over `limit`, or
@@ -132,7 +137,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<byte
     })
 }
 
-fn answer(a: Accepted) -> Response {
+/// The answer to a stored event.
+pub(crate) fn answer(a: Accepted) -> Response {
     if let Some(v) = a.reply {
         return (StatusCode::OK, Json(v)).into_response();
     }

@@ -9,4 +9,5 @@ pub mod hitl;
 pub mod ingest;
 pub mod layers;
 pub mod ops;
+pub mod seed000;
 pub mod views;

@@ -61,6 +61,138 @@ pub struct IngestAnswer {
     pub matched: Value,
 }
 
+/// The answer to a CrewAI event (`/webhook/crewai`, seed 000): the stored event,
+/// and the checkpoint a `checkpoint.required` event opened (or found).
+#[derive(Debug, Serialize)]
+pub struct CrewaiAnswer {
+    /// `received`, as seed 000's own server answers.
+    pub status: &'static str,
+    #[serde(flatten)]
+    pub ingest: IngestAnswer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_id: Option<String>,
+}
+
+/// `POST /webhook/feedback` (seed 000).
+#[derive(Debug, Serialize)]
+pub struct FeedbackAnswer {
+    /// `feedback_received`.
+    pub status: &'static str,
+    pub checkpoint_id: String,
+    pub action: &'static str,
+    pub checkpoint: CheckpointView,
+}
+
+/// `GET /webhook/checkpoint/{checkpoint_id}`: our checkpoint with seed 000's
+/// names for its name and feedback.
+#[derive(Debug, Serialize)]
+pub struct SeedCheckpointView {
+    #[serde(flatten)]
+    pub checkpoint: CheckpointView,
+    pub checkpoint_name: String,
+    pub feedback: Option<String>,
+}
+
+impl SeedCheckpointView {
+    pub fn new(c: &switchyard_store::Checkpoint, public_url: &str) -> Self {
+        Self {
+            checkpoint: CheckpointView::new(c, public_url),
+            checkpoint_name: c.name.clone(),
+            feedback: c.comment.clone(),
+        }
+    }
+}
+
+/// `GET /webhook/status/{kickoff_id}`: a CrewAI kickoff's execution (seed 000).
+#[derive(Debug, Serialize)]
+pub struct ExecutionView {
+    pub kickoff_id: String,
+    pub status: switchyard_store::ExecutionStatus,
+    pub checkpoints: Vec<ExecutionCheckpointView>,
+    pub current_checkpoint: Option<String>,
+    pub timeline: Vec<TimelineView>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// A checkpoint in an execution.
+#[derive(Debug, Serialize)]
+pub struct ExecutionCheckpointView {
+    pub checkpoint_id: String,
+    pub checkpoint_name: String,
+    pub status: switchyard_store::CheckpointStatus,
+    pub decision: Option<String>,
+    pub feedback_action: Option<String>,
+    pub feedback: Option<String>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+/// A step of an execution's timeline.
+#[derive(Debug, Serialize)]
+pub struct TimelineView {
+    pub at: String,
+    pub kind: String,
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub detail: Value,
+}
+
+impl From<&switchyard_engine::executions::ExecutionState> for ExecutionView {
+    fn from(x: &switchyard_engine::executions::ExecutionState) -> Self {
+        let r = x.record.as_ref();
+        Self {
+            kickoff_id: x.kickoff_id.clone(),
+            status: x.status,
+            checkpoints: x
+                .checkpoints
+                .iter()
+                .map(|c| ExecutionCheckpointView {
+                    checkpoint_id: c.checkpoint_id.clone(),
+                    checkpoint_name: c.name.clone(),
+                    status: c.status,
+                    decision: c.decision.clone(),
+                    feedback_action: c.feedback_action.clone(),
+                    feedback: c.comment.clone(),
+                    created_at: rfc3339(c.created_at),
+                    decided_at: c.decided_at.map(rfc3339),
+                })
+                .collect(),
+            current_checkpoint: x.current_checkpoint.clone(),
+            timeline: x
+                .timeline
+                .iter()
+                .map(|t| TimelineView {
+                    at: rfc3339(t.at),
+                    kind: t.kind.clone(),
+                    event_type: t.event_type.clone(),
+                    event_id: t.event_id.clone(),
+                    detail: t.detail.clone(),
+                })
+                .collect(),
+            result: r.and_then(|r| r.result.as_deref()).map(json_or_text),
+            error: r.and_then(|r| r.error.clone()),
+            created_at: r.map(|r| rfc3339(r.created_at)),
+            updated_at: r.map(|r| rfc3339(r.updated_at)),
+        }
+    }
+}
+
+/// `GET /health` (seed 000): `healthy` when the store answers, with the count of
+/// checkpoints waiting for a person.
+#[derive(Debug, Serialize)]
+pub struct SeedHealth {
+    pub status: &'static str,
+    pub pending_checkpoints: Option<i64>,
+    pub service: &'static str,
+    pub version: &'static str,
+    pub store: StoreHealth,
+    pub timestamp: String,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Serialize)]
 pub struct Health {

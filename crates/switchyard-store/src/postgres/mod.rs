@@ -13,6 +13,7 @@ mod checkpoints;
 mod deliveries;
 mod destinations;
 mod events;
+mod executions;
 mod keys;
 mod questions;
 mod settings;

@@ -17,6 +17,7 @@ pub(crate) mod deliveries;
 pub(crate) mod destinations;
 pub(crate) mod effects;
 pub(crate) mod events;
+pub(crate) mod executions;
 pub(crate) mod keys;
 pub(crate) mod questions;
 pub(crate) mod settings;

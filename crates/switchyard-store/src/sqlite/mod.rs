@@ -12,6 +12,7 @@ mod checkpoints;
 mod deliveries;
 mod destinations;
 mod events;
+mod executions;
 mod keys;
 mod questions;
 mod settings;

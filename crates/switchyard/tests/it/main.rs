@@ -21,5 +21,6 @@ mod refusals;
 mod replicas;
 mod routing;
 mod security;
+mod seed000;
 mod smtp;
 mod story;

@@ -20,7 +20,7 @@ use crate::http::error::{ApiError, Body, Json as JsonBody, Path, Query};
 use crate::http::views::{CheckpointPage, CheckpointView, HistoryPage, HistoryView};
 use crate::state::AppState;
 
-fn view(st: &AppState, c: &switchyard_store::Checkpoint) -> CheckpointView {
+pub(crate) fn view(st: &AppState, c: &switchyard_store::Checkpoint) -> CheckpointView {
     CheckpointView::new(c, &st.engine.config.delivery.public_url)
 }
 
