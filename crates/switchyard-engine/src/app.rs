@@ -235,6 +235,11 @@ async fn prune_loop(e: Engine, stop: CancellationToken) {
             Ok(n) => tracing::info!(n, "old refused requests pruned"),
             Err(err) => tracing::warn!(error = %err, "could not prune refused requests"),
         }
+        match e.prune_stream().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "old stream notices pruned"),
+            Err(err) => tracing::warn!(error = %err, "could not prune stream notices"),
+        }
         e.protections.retain_buckets(|id| {
             e.registry.get(id).is_some() || switchyard_core::providers::by_name(id).is_some()
         });

@@ -166,6 +166,12 @@ impl std::error::Error for Error {}
 impl From<StoreError> for Error {
     /// A database that cannot be reached is 503 (retry later); anything else 500.
     fn from(e: StoreError) -> Self {
+        if let StoreError::InvalidCursor(c) = &e {
+            return Self::bad_request(
+                "invalid_cursor",
+                format!("{c:?} is not a cursor this server made"),
+            );
+        }
         if e.is_transient() {
             Self::unavailable(e)
         } else {

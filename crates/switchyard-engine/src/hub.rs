@@ -121,7 +121,9 @@ impl Changes {
             match e {
                 Effect::Task(_) => self.tasks = true,
                 Effect::Outbox(_) => self.outbox = true,
-                Effect::Question(_) => {}
+                // The stream's readers wait on checkpoint changes, the only
+                // ones that write notices.
+                Effect::Question(_) | Effect::Notice(_) => {}
             }
         }
     }

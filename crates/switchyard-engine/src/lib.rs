@@ -34,6 +34,7 @@ pub mod protect;
 pub mod questions;
 pub mod registry;
 pub mod replicas;
+pub mod stream;
 pub mod supervise;
 pub mod tasks;
 pub mod time;

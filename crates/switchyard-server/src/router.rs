@@ -7,7 +7,7 @@ use axum::Router;
 
 use crate::http::api::{
     agents, audit, checkpoints, commands, deliveries, destinations, events, interactive, keys,
-    questions, tasks, webhooks,
+    questions, stream, tasks, webhooks,
 };
 use crate::http::layers::{self, App};
 use crate::http::{auth, error, hitl, ingest, ops, seed000};
@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> impl App {
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key_id}", delete(keys::revoke))
         .route("/audit", get(audit::list))
+        .route("/stream", get(stream::sse))
         .layer(DefaultBodyLimit::max(api_limit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -115,6 +116,14 @@ pub fn router(state: AppState) -> impl App {
         .route(
             "/webhooks/{provider}/{webhook_id}",
             post(ingest::stored_endpoint),
+        )
+        // The live stream as a WebSocket (seed 000), behind the same key guard.
+        .route(
+            "/ws",
+            get(stream::ws).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::guard,
+            )),
         )
         // Human in the loop: Slack's buttons and the e-mail links' confirm page.
         .route("/slack/interactivity", post(hitl::slack_interactivity))

@@ -36,9 +36,10 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 pub use crate::http::layers::{App, Capacity};
@@ -92,7 +93,10 @@ pub async fn serve(
 
     let regular = Arc::new(Semaphore::new(limits.max_connections));
     let reserve = Arc::new(Semaphore::new(limits.reserve));
-    let graceful = GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` cannot watch a
+    // connection that may be upgraded (`/ws`).
+    let stopping = CancellationToken::new();
+    let connections = TaskTracker::new();
     tokio::pin!(shutdown);
 
     loop {
@@ -133,10 +137,24 @@ pub async fn serve(
             Capacity::Regular => &http,
             Capacity::Reserve => &reserve_http,
         };
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        // With upgrades: `/ws` turns its connection into a WebSocket (which then
+        // ends on its own when the engine stops).
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let stopping = stopping.clone();
+        connections.spawn(async move {
             let _open = OpenConnection::new(permit, capacity);
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = stopping.cancelled() => {
+                    // Answer what is in flight, then close (idle ones at once).
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 // Header timeouts, resets and malformed requests land here: the
                 // client's doing, not ours.
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -146,7 +164,9 @@ pub async fn serve(
 
     drop(listener);
     tracing::debug!("stopped accepting; waiting for open connections to finish");
-    graceful.shutdown().await;
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
     tracing::debug!("every connection finished");
     Ok(())
 }

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// A row the store cannot read back (an unknown status text, a vanished row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A cursor this store did not make (a client's `Last-Event-ID`).
+    #[error("invalid cursor: {0:?}")]
+    InvalidCursor(String),
 }
 
 /// Why a statement failed, as far as a caller needs to know.

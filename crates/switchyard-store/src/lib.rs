@@ -42,7 +42,8 @@ pub use state::{
 pub mod prelude {
     pub use crate::{
         AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
-        ExecutionStore, KeyStore, QuestionStore, SettingStore, Store, TaskStore, WebhookStore,
+        ExecutionStore, KeyStore, QuestionStore, SettingStore, Store, StreamStore, TaskStore,
+        WebhookStore,
     };
 }
 
@@ -62,6 +63,7 @@ pub trait Store:
     + AuditStore
     + CheckpointStore
     + ExecutionStore
+    + StreamStore
     + Send
     + Sync
     + 'static
@@ -304,6 +306,24 @@ pub trait KeyStore: Send + Sync {
     /// Revokes a live key (with its `audit` row); false when there is no live key
     /// with this id.
     async fn revoke_key(&self, key_id: &str, at: i64, audit: &NewAudit) -> Result<bool>;
+}
+
+/// The live stream's notices, written as [`Effect::Notice`] with the changes they
+/// announce.
+#[async_trait::async_trait]
+pub trait StreamStore: Send + Sync {
+    /// Up to `limit` notices after `cursor` (from the start when `None`), in order.
+    /// A notice is listed only once no notice before it can still commit, so a
+    /// reader that goes on from the last cursor it saw misses nothing.
+    /// `StoreError::InvalidCursor` for a cursor this store did not make.
+    async fn stream_after(&self, cursor: Option<&str>, limit: i64) -> Result<Vec<StreamNotice>>;
+
+    /// The cursor of the last notice [`Self::stream_after`] would list now (`None`
+    /// when there is none): where a reader that wants only new notices starts.
+    async fn stream_head(&self) -> Result<Option<String>>;
+
+    /// Deletes notices stamped before `before` (Unix micros); how many.
+    async fn prune_stream(&self, before: i64) -> Result<u64>;
 }
 
 /// The audit log of configuration changes (written by the changes themselves).

@@ -43,6 +43,29 @@ pub enum Effect {
     Task(NewTask),
     Question(NewQuestion),
     Outbox(NewOutbox),
+    /// A notice on the live stream.
+    Notice(NewNotice),
+}
+
+/// A notice for the live stream (`/api/stream`, `/ws`), stamped when it commits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotice {
+    /// `checkpoint.created`, `checkpoint.decided`, …
+    pub event_type: String,
+    /// JSON.
+    pub payload: String,
+}
+
+/// A notice as the stream reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamNotice {
+    /// Where it stands in the stream (the SSE id): opaque, ordered by the store.
+    pub cursor: String,
+    pub event_type: String,
+    /// JSON.
+    pub payload: String,
+    /// Unix micros.
+    pub at: i64,
 }
 
 /// A reply that may answer open questions on its thread.

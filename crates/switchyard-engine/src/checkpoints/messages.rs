@@ -27,6 +27,30 @@ fn cause(key: String) -> Cause {
     }
 }
 
+/// A notice for the live stream about checkpoint `id`: what is known when the
+/// change is written (the stream's readers GET the checkpoint for the rest).
+pub(super) fn notice(
+    event_type: &str,
+    checkpoint_id: &str,
+    spec: &Spec,
+    status: &str,
+    extra: Value,
+) -> Effect {
+    let mut payload = json!({
+        "checkpoint_id": checkpoint_id,
+        "name": spec.name,
+        "kickoff_id": spec.kickoff_id,
+        "status": status,
+    });
+    if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+        p.extend(extra);
+    }
+    Effect::Notice(switchyard_store::NewNotice {
+        event_type: event_type.to_owned(),
+        payload: payload.to_string(),
+    })
+}
+
 /// What a transition writes besides the checkpoint: messages and history steps.
 #[derive(Debug, Default)]
 pub(super) struct Sends {

@@ -116,6 +116,12 @@ fn to_json(v: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
 
+fn has_messages(effects: &[switchyard_store::Effect]) -> bool {
+    effects
+        .iter()
+        .any(|e| matches!(e, switchyard_store::Effect::Outbox(_)))
+}
+
 /// What a checkpoint transition changed: the checkpoints, and the outbox when it
 /// queued messages (so the delivery engine looks at once).
 fn changed(outbox: bool) -> Changes {
@@ -166,7 +172,14 @@ impl Engine {
             timeout_micros: spec.timeout_seconds.map(micros),
             timers: timers_of(&spec),
         };
-        let sends = self.notifications(&id, &self.channels(&spec), Purpose::Pending, "notify");
+        let mut sends = self.notifications(&id, &self.channels(&spec), Purpose::Pending, "notify");
+        sends.effects.push(messages::notice(
+            "checkpoint.created",
+            &id,
+            &spec,
+            "pending",
+            json!({"question": spec.question, "decisions": spec.allowed()}),
+        ));
         let mut history = vec![NewHistory {
             kind: HistoryKind::Created,
             by: Some(created_by.to_owned()),
@@ -181,7 +194,7 @@ impl Engine {
             metrics::gauge!("switchyard_checkpoints_pending").increment(1.0);
             // Wakes the timer worker (it sleeps until the next due time), the
             // delivery engine and the live stream.
-            self.hub.notify(changed(!sends.effects.is_empty()));
+            self.hub.notify(changed(has_messages(&sends.effects)));
         }
         Ok((self.checkpoint(&id).await?, created))
     }
@@ -327,6 +340,13 @@ impl Engine {
                     );
                     history.extend(sends.history);
                     effects.extend(sends.effects);
+                    effects.push(messages::notice(
+                        "checkpoint.decided",
+                        id,
+                        &spec,
+                        status.as_str(),
+                        json!({"decision": decision.as_str(), "decided_by": by}),
+                    ));
                     if let Some(url) = response_url {
                         let slack = [Channel::Slack {
                             webhook_url: Some(url.to_owned()),
@@ -341,7 +361,7 @@ impl Engine {
                 .update_checkpoint(&change, &history, &effects)
                 .await?
             {
-                self.hub.notify(changed(!effects.is_empty()));
+                self.hub.notify(changed(has_messages(&effects)));
                 if is_terminal(&done) {
                     record_end(&done);
                 }
@@ -376,7 +396,14 @@ impl Engine {
                 feedback_action: None,
             };
             let spec = spec_of(&c)?;
-            let sends = self.terminal_sends(id, &spec, "checkpoint.cancelled", None, None);
+            let mut sends = self.terminal_sends(id, &spec, "checkpoint.cancelled", None, None);
+            sends.effects.push(messages::notice(
+                "checkpoint.cancelled",
+                id,
+                &spec,
+                "cancelled",
+                json!({"cancelled_by": caller}),
+            ));
             let mut history = vec![NewHistory {
                 kind: HistoryKind::Cancelled,
                 by: Some(caller.to_owned()),
@@ -388,7 +415,7 @@ impl Engine {
                 .update_checkpoint(&change, &history, &sends.effects)
                 .await?
             {
-                self.hub.notify(changed(!sends.effects.is_empty()));
+                self.hub.notify(changed(has_messages(&sends.effects)));
                 record_end(&done);
                 return Ok(done);
             }
@@ -500,8 +527,15 @@ impl Engine {
                         by: None,
                         detail: Some(json!({"decision": decision.as_str()}).to_string()),
                     };
-                    let sends =
+                    let mut sends =
                         self.terminal_sends(id, &spec, "checkpoint.expired", Some(decision), None);
+                    sends.effects.push(messages::notice(
+                        "checkpoint.expired",
+                        id,
+                        &spec,
+                        "expired",
+                        json!({"decision": decision.as_str()}),
+                    ));
                     (Some(change), vec![h], sends)
                 }
                 TimerKind::Remind => (
@@ -511,7 +545,22 @@ impl Engine {
                         by: None,
                         detail: None,
                     }],
-                    self.notifications(id, &self.channels(&spec), Purpose::Reminder, "remind"),
+                    {
+                        let mut sends = self.notifications(
+                            id,
+                            &self.channels(&spec),
+                            Purpose::Reminder,
+                            "remind",
+                        );
+                        sends.effects.push(messages::notice(
+                            "checkpoint.reminded",
+                            id,
+                            &spec,
+                            "pending",
+                            json!({}),
+                        ));
+                        sends
+                    },
                 ),
                 TimerKind::Escalate => {
                     let step = t.step.and_then(|s| usize::try_from(s).ok());
@@ -520,12 +569,19 @@ impl Engine {
                         .map(|e| e.notify.clone())
                         .unwrap_or_default();
                     let notify = json!(channels);
-                    let sends = self.notifications(
+                    let mut sends = self.notifications(
                         id,
                         &channels,
                         Purpose::Escalation,
                         &format!("escalate{}", t.step.unwrap_or_default()),
                     );
+                    sends.effects.push(messages::notice(
+                        "checkpoint.escalated",
+                        id,
+                        &spec,
+                        "pending",
+                        json!({"step": t.step}),
+                    ));
                     (
                         None,
                         vec![NewHistory {
@@ -543,7 +599,7 @@ impl Engine {
                 .fire_timer(t, change.as_ref(), &history, &sends.effects)
                 .await?
             {
-                self.hub.notify(changed(!sends.effects.is_empty()));
+                self.hub.notify(changed(has_messages(&sends.effects)));
                 if change.is_some() {
                     if let Some(done) = self.store.get_checkpoint(&t.checkpoint_id).await? {
                         record_end(&done);

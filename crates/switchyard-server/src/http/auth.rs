@@ -112,6 +112,8 @@ pub const CHECKPOINT_OPENER: Allow = Allow {
 /// `/api/destinations/{id}/secret`, every change to the configuration, the
 /// interactive `comment` and `respond`).
 pub const RULES: &[(Method, &str, Allow)] = &[
+    (Method::GET, "/api/stream", READ_FEEDBACK),
+    (Method::GET, "/ws", READ_FEEDBACK),
     (Method::GET, "/api/events", READ),
     (Method::GET, "/api/events/{id}", READ),
     (Method::GET, "/api/rejections", READ),

@@ -17,6 +17,7 @@ mod executions;
 mod keys;
 mod questions;
 mod settings;
+mod stream;
 mod tasks;
 mod webhooks;
 

@@ -90,5 +90,17 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
             out.push(questions::insert(q));
         }
     }
+    for e in effects {
+        if let Effect::Notice(n) = e {
+            let mut s = Stmt::new("INSERT INTO stream (event_type, payload, at) VALUES (");
+            s.push_bind(n.event_type.as_str())
+                .push(", ")
+                .push_bind(n.payload.as_str())
+                .push(", ")
+                .push_bind(now)
+                .push(")");
+            out.push(s);
+        }
+    }
     out
 }

@@ -24,3 +24,4 @@ mod security;
 mod seed000;
 mod smtp;
 mod story;
+mod stream;
