@@ -95,7 +95,7 @@ pub struct SeedCheckpointView {
 }
 
 impl SeedCheckpointView {
-    pub fn new(c: &Checkpoint, public_url: &str) -> Self {
+    pub fn new(c: &switchyard_store::Checkpoint, public_url: &str) -> Self {
         Self {
             checkpoint: CheckpointView::new(c, public_url),
             checkpoint_name: c.name.clone(),
@@ -123,7 +123,7 @@ pub struct ExecutionView {
 pub struct ExecutionCheckpointView {
     pub checkpoint_id: String,
     pub checkpoint_name: String,
-    pub status: CheckpointStatus,
+    pub status: switchyard_store::CheckpointStatus,
     pub decision: Option<String>,
     pub feedback_action: Option<String>,
     pub feedback: Option<String>,
