@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, cast
 from urllib.parse import quote
 
 import httpx
 
 from ._errors import FeedbackTimeout, SwitchyardError
+
+#: A JSON object as the API answers it.
+Json = Dict[str, Any]
 
 #: The longest one ``wait`` long-poll lasts on the server, in seconds.
 MAX_WAIT = 60
@@ -27,7 +30,7 @@ def _seg(s: str) -> str:
     return quote(s, safe="")
 
 
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+def _drop_none(d: Json) -> Json:
     return {k: v for k, v in d.items() if v is not None}
 
 
@@ -36,7 +39,7 @@ class _Call:
     method: str
     path: str
     json: Any = None
-    params: Optional[dict[str, Any]] = None
+    params: Optional[Json] = None
     timeout: Optional[float] = None
 
 
@@ -44,7 +47,7 @@ class _Calls:
     """Every call the clients make."""
 
     @staticmethod
-    def create_checkpoint(name: str, fields: dict[str, Any]) -> _Call:
+    def create_checkpoint(name: str, fields: Json) -> _Call:
         return _Call("POST", "/api/checkpoints", _drop_none({"name": name, **fields}))
 
     @staticmethod
@@ -52,7 +55,7 @@ class _Calls:
         return _Call("GET", f"/api/checkpoints/{_seg(checkpoint_id)}")
 
     @staticmethod
-    def decide_checkpoint(checkpoint_id: str, body: dict[str, Any]) -> _Call:
+    def decide_checkpoint(checkpoint_id: str, body: Json) -> _Call:
         return _Call(
             "POST", f"/api/checkpoints/{_seg(checkpoint_id)}/decision", _drop_none(body)
         )
@@ -91,8 +94,8 @@ class _Calls:
         )
 
     @staticmethod
-    def complete(task_id: str, lease_id: str, result: Any, actions: Optional[list]) -> _Call:
-        body: dict[str, Any] = {"lease_id": lease_id}
+    def complete(task_id: str, lease_id: str, result: Any, actions: Optional[List[Any]]) -> _Call:
+        body: Json = {"lease_id": lease_id}
         if result is not None:
             body["result"] = result
         if actions is not None:
@@ -149,7 +152,7 @@ class Switchyard:
         self.close()
 
     def _send(self, call: _Call) -> Any:
-        kwargs: dict[str, Any] = {"headers": self._headers, "params": call.params}
+        kwargs: Json = {"headers": self._headers, "params": call.params}
         if call.json is not None:
             kwargs["json"] = call.json
         if call.timeout is not None:
@@ -159,14 +162,14 @@ class Switchyard:
 
     # Checkpoints.
 
-    def create_checkpoint(self, name: str, **fields: Any) -> dict:
+    def create_checkpoint(self, name: str, **fields: Any) -> Json:
         """Opens a checkpoint (``checkpoint_id``, ``kickoff_id``, ``context``,
         ``question``, ``decisions``, ``timeout_seconds``, ``default_decision``, …);
         the same ``checkpoint_id`` again returns the stored one."""
-        return self._send(_Calls.create_checkpoint(name, fields))
+        return cast(Json, self._send(_Calls.create_checkpoint(name, fields)))
 
-    def get_checkpoint(self, checkpoint_id: str) -> dict:
-        return self._send(_Calls.get_checkpoint(checkpoint_id))
+    def get_checkpoint(self, checkpoint_id: str) -> Json:
+        return cast(Json, self._send(_Calls.get_checkpoint(checkpoint_id)))
 
     def decide_checkpoint(
         self,
@@ -174,11 +177,11 @@ class Switchyard:
         decision: str,
         *,
         comment: Optional[str] = None,
-        edited_context: Optional[dict] = None,
+        edited_context: Optional[Json] = None,
         response: Optional[str] = None,
         by: Optional[str] = None,
         action_digest: Optional[str] = None,
-    ) -> dict:
+    ) -> Json:
         """Decides (``approve``, ``reject``, ``edit``, ``respond``). A checkpoint
         decided already raises :class:`SwitchyardError` 409 carrying it."""
         body = {
@@ -189,12 +192,12 @@ class Switchyard:
             "by": by,
             "action_digest": action_digest,
         }
-        return self._send(_Calls.decide_checkpoint(checkpoint_id, body))
+        return cast(Json, self._send(_Calls.decide_checkpoint(checkpoint_id, body)))
 
-    def cancel_checkpoint(self, checkpoint_id: str) -> dict:
-        return self._send(_Calls.cancel_checkpoint(checkpoint_id))
+    def cancel_checkpoint(self, checkpoint_id: str) -> Json:
+        return cast(Json, self._send(_Calls.cancel_checkpoint(checkpoint_id)))
 
-    def wait_checkpoint(self, checkpoint_id: str, timeout: float = 60.0) -> dict:
+    def wait_checkpoint(self, checkpoint_id: str, timeout: float = 60.0) -> Json:
         """Long-polls until the checkpoint is decided, expired or cancelled, or
         ``timeout`` seconds pass (then returns it pending). Woken by the decision
         itself, not by polling."""
@@ -202,7 +205,7 @@ class Switchyard:
         while True:
             left = deadline - time.monotonic()
             seconds = max(0, min(MAX_WAIT, int(left + 0.999)))
-            c = self._send(_Calls.wait_once(checkpoint_id, seconds))
+            c = cast(Json, self._send(_Calls.wait_once(checkpoint_id, seconds)))
             if not _is_pending(c) or time.monotonic() >= deadline:
                 return c
 
@@ -215,27 +218,28 @@ class Switchyard:
         max: int = 1,
         wait_seconds: int = 0,
         lease_seconds: Optional[int] = None,
-    ) -> list:
+    ) -> List[Json]:
         """Leases up to ``max`` of ``agent``'s queued tasks, waiting up to
         ``wait_seconds`` (≤ 60) for one to arrive."""
-        return self._send(_Calls.lease(agent, max, wait_seconds, lease_seconds))["tasks"]
+        body = cast(Json, self._send(_Calls.lease(agent, max, wait_seconds, lease_seconds)))
+        return cast(List[Json], body["tasks"])
 
     def heartbeat_task(
         self, task_id: str, lease_id: str, lease_seconds: Optional[int] = None
-    ) -> dict:
-        return self._send(_Calls.heartbeat(task_id, lease_id, lease_seconds))
+    ) -> Json:
+        return cast(Json, self._send(_Calls.heartbeat(task_id, lease_id, lease_seconds)))
 
     def complete_task(
         self,
         task_id: str,
         lease_id: str,
         result: Any = None,
-        actions: Optional[list] = None,
-    ) -> dict:
-        return self._send(_Calls.complete(task_id, lease_id, result, actions))
+        actions: Optional[List[Any]] = None,
+    ) -> Json:
+        return cast(Json, self._send(_Calls.complete(task_id, lease_id, result, actions)))
 
-    def fail_task(self, task_id: str, lease_id: str, error: str, retry: bool = True) -> dict:
-        return self._send(_Calls.fail(task_id, lease_id, error, retry))
+    def fail_task(self, task_id: str, lease_id: str, error: str, retry: bool = True) -> Json:
+        return cast(Json, self._send(_Calls.fail(task_id, lease_id, error, retry)))
 
 
 class AsyncSwitchyard:
@@ -264,7 +268,7 @@ class AsyncSwitchyard:
         await self.aclose()
 
     async def _send(self, call: _Call) -> Any:
-        kwargs: dict[str, Any] = {"headers": self._headers, "params": call.params}
+        kwargs: Json = {"headers": self._headers, "params": call.params}
         if call.json is not None:
             kwargs["json"] = call.json
         if call.timeout is not None:
@@ -272,11 +276,11 @@ class AsyncSwitchyard:
         r = await self._http.request(call.method, self.base_url + call.path, **kwargs)
         return SwitchyardError.check(r)
 
-    async def create_checkpoint(self, name: str, **fields: Any) -> dict:
-        return await self._send(_Calls.create_checkpoint(name, fields))
+    async def create_checkpoint(self, name: str, **fields: Any) -> Json:
+        return cast(Json, await self._send(_Calls.create_checkpoint(name, fields)))
 
-    async def get_checkpoint(self, checkpoint_id: str) -> dict:
-        return await self._send(_Calls.get_checkpoint(checkpoint_id))
+    async def get_checkpoint(self, checkpoint_id: str) -> Json:
+        return cast(Json, await self._send(_Calls.get_checkpoint(checkpoint_id)))
 
     async def decide_checkpoint(
         self,
@@ -284,11 +288,11 @@ class AsyncSwitchyard:
         decision: str,
         *,
         comment: Optional[str] = None,
-        edited_context: Optional[dict] = None,
+        edited_context: Optional[Json] = None,
         response: Optional[str] = None,
         by: Optional[str] = None,
         action_digest: Optional[str] = None,
-    ) -> dict:
+    ) -> Json:
         body = {
             "decision": decision,
             "comment": comment,
@@ -297,17 +301,17 @@ class AsyncSwitchyard:
             "by": by,
             "action_digest": action_digest,
         }
-        return await self._send(_Calls.decide_checkpoint(checkpoint_id, body))
+        return cast(Json, await self._send(_Calls.decide_checkpoint(checkpoint_id, body)))
 
-    async def cancel_checkpoint(self, checkpoint_id: str) -> dict:
-        return await self._send(_Calls.cancel_checkpoint(checkpoint_id))
+    async def cancel_checkpoint(self, checkpoint_id: str) -> Json:
+        return cast(Json, await self._send(_Calls.cancel_checkpoint(checkpoint_id)))
 
-    async def wait_checkpoint(self, checkpoint_id: str, timeout: float = 60.0) -> dict:
+    async def wait_checkpoint(self, checkpoint_id: str, timeout: float = 60.0) -> Json:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             seconds = max(0, min(MAX_WAIT, int(left + 0.999)))
-            c = await self._send(_Calls.wait_once(checkpoint_id, seconds))
+            c = cast(Json, await self._send(_Calls.wait_once(checkpoint_id, seconds)))
             if not _is_pending(c) or time.monotonic() >= deadline:
                 return c
 
@@ -318,28 +322,28 @@ class AsyncSwitchyard:
         max: int = 1,
         wait_seconds: int = 0,
         lease_seconds: Optional[int] = None,
-    ) -> list:
-        body = await self._send(_Calls.lease(agent, max, wait_seconds, lease_seconds))
-        return body["tasks"]
+    ) -> List[Json]:
+        body = cast(Json, await self._send(_Calls.lease(agent, max, wait_seconds, lease_seconds)))
+        return cast(List[Json], body["tasks"])
 
     async def heartbeat_task(
         self, task_id: str, lease_id: str, lease_seconds: Optional[int] = None
-    ) -> dict:
-        return await self._send(_Calls.heartbeat(task_id, lease_id, lease_seconds))
+    ) -> Json:
+        return cast(Json, await self._send(_Calls.heartbeat(task_id, lease_id, lease_seconds)))
 
     async def complete_task(
         self,
         task_id: str,
         lease_id: str,
         result: Any = None,
-        actions: Optional[list] = None,
-    ) -> dict:
-        return await self._send(_Calls.complete(task_id, lease_id, result, actions))
+        actions: Optional[List[Any]] = None,
+    ) -> Json:
+        return cast(Json, await self._send(_Calls.complete(task_id, lease_id, result, actions)))
 
     async def fail_task(
         self, task_id: str, lease_id: str, error: str, retry: bool = True
-    ) -> dict:
-        return await self._send(_Calls.fail(task_id, lease_id, error, retry))
+    ) -> Json:
+        return cast(Json, await self._send(_Calls.fail(task_id, lease_id, error, retry)))
 
 
 #: Seed 000's feedback action for each decision (and the end states).
@@ -351,7 +355,7 @@ _ACTION_OF = {
 }
 
 
-def _as_feedback(c: dict) -> dict:
+def _as_feedback(c: Json) -> Json:
     """The checkpoint, with seed 000's ``action`` and ``feedback`` added."""
     out = dict(c)
     action = c.get("feedback_action") or _ACTION_OF.get(c.get("decision") or "", "stop")
@@ -365,7 +369,7 @@ async def wait_for_feedback(
     timeout: float = 3600.0,
     base_url: Optional[str] = None,
     api_key: Optional[str] = None,
-) -> dict:
+) -> Json:
     """Waits for a person's feedback on a checkpoint, as seed 000 awaits it.
 
     Returns the decided checkpoint with seed 000's ``action`` (``continue``,
@@ -386,7 +390,7 @@ def wait_for_feedback_sync(
     timeout: float = 3600.0,
     base_url: Optional[str] = None,
     api_key: Optional[str] = None,
-) -> dict:
+) -> Json:
     """:func:`wait_for_feedback` for code that is not async."""
     with Switchyard(base_url, api_key) as sy:
         c = sy.wait_checkpoint(checkpoint_id, timeout)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import httpx
 
@@ -19,7 +19,7 @@ class SwitchyardError(Exception):
         self.body = body
 
     @property
-    def checkpoint(self) -> Optional[dict]:
+    def checkpoint(self) -> Optional[Dict[str, Any]]:
         """The checkpoint a 409 carries (decided already, another action)."""
         if isinstance(self.body, dict):
             c = self.body.get("checkpoint")
@@ -51,6 +51,6 @@ class WebhookVerificationError(Exception):
 class FeedbackTimeout(TimeoutError):
     """No decision within the time waited; the checkpoint is still pending."""
 
-    def __init__(self, checkpoint: dict) -> None:
+    def __init__(self, checkpoint: Dict[str, Any]) -> None:
         super().__init__(f"checkpoint {checkpoint.get('checkpoint_id')!r} is still pending")
         self.checkpoint = checkpoint

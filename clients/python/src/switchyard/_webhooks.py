@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import httpx
 
@@ -51,7 +51,7 @@ def send_checkpoint_webhook(
     Called as seed 000 calls it. Safe to repeat: the same ``checkpoint_id`` opens
     one checkpoint. Raises :class:`SwitchyardError` on an error answer.
     """
-    event: dict[str, Any] = {
+    event: Dict[str, Any] = {
         "event_type": "checkpoint.required",
         "checkpoint_id": checkpoint_id,
         "checkpoint_name": checkpoint_name,

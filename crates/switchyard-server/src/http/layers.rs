@@ -202,10 +202,12 @@ fn request_span(req: &Request) -> Span {
 }
 
 /// Paths a reserve connection still serves: what an operator needs while the
-/// server is full — health, metrics and the admin API (which checks its key as
+/// server is full — health (seed 000's `/health` too), metrics and the admin API (which checks its key as
 /// usual).
 pub fn is_essential(path: &str) -> bool {
-    matches!(path, "/" | "/healthz" | "/metrics") || path == "/api" || path.starts_with("/api/")
+    matches!(path, "/" | "/healthz" | "/health" | "/metrics")
+        || path == "/api"
+        || path.starts_with("/api/")
 }
 
 /// Refuses non-essential requests on reserve connections with a JSON 503 (with
@@ -326,7 +328,14 @@ mod tests {
 
     #[test]
     fn essential_paths() {
-        for p in ["/", "/healthz", "/metrics", "/api", "/api/webhooks"] {
+        for p in [
+            "/",
+            "/healthz",
+            "/health",
+            "/metrics",
+            "/api",
+            "/api/webhooks",
+        ] {
             assert!(is_essential(p), "{p}");
         }
         for p in ["/webhooks/github", "/apiary", "/webhook/crewai", "/nope"] {
