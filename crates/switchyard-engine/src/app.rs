@@ -212,6 +212,12 @@ async fn run_timers(engine: Engine, stop: CancellationToken) {
         if let Err(e) = engine.fire_due_timers().await {
             tracing::warn!(error = %e.message, "checkpoint timers failed; trying again");
         }
+        // The gauge counts what the store holds (every replica's checkpoints, and
+        // those from before a restart), after each change and at least a minute apart.
+        match engine.pending_checkpoints().await {
+            Ok(n) => metrics::gauge!("switchyard_checkpoints_pending").set(n as f64),
+            Err(e) => tracing::debug!(error = %e.message, "cannot count pending checkpoints"),
+        }
         let nap = match engine.store.next_timer_in().await {
             Ok(Some(us)) => Duration::from_micros(u64::try_from(us).unwrap_or(0)).min(MAX_NAP),
             Ok(None) => MAX_NAP,

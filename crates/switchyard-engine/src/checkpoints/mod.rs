@@ -191,7 +191,6 @@ impl Engine {
             .insert_checkpoint(&new, &history, &sends.effects)
             .await?;
         if created {
-            metrics::gauge!("switchyard_checkpoints_pending").increment(1.0);
             // Wakes the timer worker (it sleeps until the next due time), the
             // delivery engine and the live stream.
             self.hub.notify(changed(has_messages(&sends.effects)));
@@ -614,7 +613,6 @@ impl Engine {
 
 /// The metrics of a checkpoint that just became terminal.
 fn record_end(c: &Checkpoint) {
-    metrics::gauge!("switchyard_checkpoints_pending").decrement(1.0);
     if let Some(at) = c.decided_at {
         let secs = (at - c.created_at).max(0) as f64 / 1e6;
         metrics::histogram!("switchyard_checkpoint_decision_seconds").record(secs);
