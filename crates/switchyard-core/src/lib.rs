@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod feedback;
 pub mod ids;
 pub mod notice;
 pub mod provider;

@@ -15,7 +15,7 @@
 //! Slack button, a timeout) shows at once.
 
 use serde_json::{json, Map, Value};
-use switchyard_core::checkpoint::{Decision, DecisionInput};
+use switchyard_core::checkpoint::Decision;
 use switchyard_core::event::{str_at, text_at};
 use switchyard_core::Inbound;
 use switchyard_store::{
@@ -44,122 +44,11 @@ const MAX_EVENT_TYPE: usize = 128;
 /// The longest text kept from an event's field in a timeline entry, in bytes.
 const MAX_DETAIL_TEXT: usize = 500;
 
-/// Seed 000's feedback actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedbackAction {
-    Continue,
-    Stop,
-    Revise,
-    Skip,
-}
+pub use switchyard_core::feedback::{Feedback, FeedbackAction};
 
-impl FeedbackAction {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "continue" => Some(Self::Continue),
-            "stop" => Some(Self::Stop),
-            "revise" => Some(Self::Revise),
-            "skip" => Some(Self::Skip),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Continue => "continue",
-            Self::Stop => "stop",
-            Self::Revise => "revise",
-            Self::Skip => "skip",
-        }
-    }
-}
-
-/// A `POST /webhook/feedback` body, checked.
-#[derive(Debug, Clone)]
-pub struct Feedback {
-    pub checkpoint_id: String,
-    pub action: FeedbackAction,
-    pub feedback: Option<String>,
-    /// Who decided (`by`, or seed 000's `user_id`); the key id when absent.
-    pub by: Option<String>,
-}
-
-impl Feedback {
-    /// Parses a body: 400 `invalid_json`, or `missing_field` / `invalid_field`
-    /// naming the field. Fields it does not know are ignored, as seed 000's own
-    /// server ignores them.
-    pub fn parse(body: &[u8]) -> Result<Self> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            Error::bad_request("invalid_json", format!("the body is not JSON: {e}"))
-        })?;
-        if !v.is_object() {
-            return Err(Error::bad_request(
-                "invalid_json",
-                "the body must be a JSON object",
-            ));
-        }
-        let text = |name: &str| -> Result<Option<String>> {
-            match v.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(Error::bad_request(
-                    "invalid_field",
-                    format!("{name} must be a string"),
-                )),
-            }
-        };
-        let required = |name: &str| -> Result<String> {
-            text(name)?
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| Error::bad_request("missing_field", format!("{name} is required")))
-        };
-        let checkpoint_id = required("checkpoint_id")?;
-        let action = required("action")?;
-        let action = FeedbackAction::parse(&action).ok_or_else(|| {
-            Error::bad_request(
-                "invalid_field",
-                format!("action must be continue, stop, revise or skip; got {action:?}"),
-            )
-        })?;
-        let feedback = text("feedback")?;
-        if action == FeedbackAction::Revise
-            && feedback.as_deref().is_none_or(|f| f.trim().is_empty())
-        {
-            return Err(Error::bad_request(
-                "missing_field",
-                "feedback is required to revise",
-            ));
-        }
-        let by = text("by")?.or(text("user_id")?);
-        Ok(Self {
-            checkpoint_id,
-            action,
-            feedback,
-            by,
-        })
-    }
-
-    /// The decision it stands for: continue → approve, stop → reject, revise →
-    /// edit (the feedback as `edited_context.feedback`), skip → approve; the
-    /// action itself is kept as `feedback_action`.
-    pub fn decision(&self) -> DecisionInput {
-        let decision = match self.action {
-            FeedbackAction::Continue | FeedbackAction::Skip => Decision::Approve,
-            FeedbackAction::Stop => Decision::Reject,
-            FeedbackAction::Revise => Decision::Edit,
-        };
-        DecisionInput {
-            decision: decision.as_str().to_owned(),
-            comment: self.feedback.clone(),
-            edited_context: (self.action == FeedbackAction::Revise)
-                .then(|| json!({"feedback": self.feedback})),
-            edited_action: None,
-            response: None,
-            by: self.by.clone(),
-            action_digest: None,
-            feedback_action: Some(self.action.as_str().to_owned()),
-        }
-    }
+/// A feedback body as the engine takes it: 400 with the parser's code and message.
+pub fn parse_feedback(body: &[u8]) -> Result<Feedback> {
+    Feedback::parse(body).map_err(|e| Error::bad_request(e.code(), e.to_string()))
 }
 
 /// A kickoff's execution as `GET /webhook/status/{kickoff_id}` shows it.

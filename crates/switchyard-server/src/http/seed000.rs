@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use switchyard_engine::executions::Feedback;
+use switchyard_engine::executions::parse_feedback;
 use switchyard_engine::ingest::Endpoint;
 
 use crate::http::api::checkpoints::{refused, view};
@@ -121,7 +121,7 @@ pub async fn feedback(
     caller: Caller,
     Body(body): Body,
 ) -> Result<Json<FeedbackAnswer>, ApiError> {
-    let f = Feedback::parse(&body)?;
+    let f = parse_feedback(&body)?;
     match st.engine.feedback(&f, &caller.who()).await {
         Ok(c) => Ok(Json(FeedbackAnswer {
             status: "feedback_received",
