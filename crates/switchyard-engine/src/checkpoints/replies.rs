@@ -3,7 +3,7 @@
 //! signing secret, `SLACK_WEBHOOK_SECRET`) and an e-mail's signed confirm link
 //! (`/ui/confirm/{token}`: its GET only shows the page, its POST decides).
 
-use switchyard_core::checkpoint::{Decision, DecisionInput};
+use switchyard_core::checkpoint::{Channel, Decision, DecisionInput};
 use switchyard_core::notice::{parse_interaction, InteractionError};
 use switchyard_core::provider::{Inbound, Provider};
 use switchyard_core::providers::slack::Slack;
@@ -13,6 +13,7 @@ use super::Refusal;
 use crate::app::Engine;
 use crate::error::{Error, Result};
 use crate::notify::links::{LinkError, Links};
+use crate::outbox::Purpose;
 
 /// What a Slack click came to.
 #[derive(Debug)]
@@ -64,15 +65,33 @@ impl Engine {
             by: Some(click.by().to_owned()),
             ..DecisionInput::default()
         };
-        let done = self
+        let result = self
             .decide_checkpoint_replying(
                 &click.checkpoint_id,
                 &input,
                 "slack",
                 click.response_url.as_deref(),
             )
-            .await?;
-        Ok(Clicked::Decided(Box::new(done)))
+            .await;
+        match result {
+            Ok(done) => Ok(Clicked::Decided(Box::new(done))),
+            Err(refusal) => {
+                // Decided already (elsewhere, or by another click): the message
+                // still shows buttons, so it is replaced with the outcome too.
+                if let (Some(c), Some(url)) = (&refusal.checkpoint, &click.response_url) {
+                    let step = format!("late-{}", &crate::outbox::destination_id(url)[4..]);
+                    let slack = [Channel::Slack {
+                        webhook_url: Some(url.clone()),
+                    }];
+                    let sends =
+                        self.notifications(&c.checkpoint_id, &slack, Purpose::Decided, &step);
+                    if let Err(e) = self.commit_effects(sends.effects).await {
+                        tracing::warn!(error = %e.message, "could not queue the Slack message's update");
+                    }
+                }
+                Err(refusal)
+            }
+        }
     }
 
     /// The checkpoint and decision a confirm link names: 404 `unknown_link` for a

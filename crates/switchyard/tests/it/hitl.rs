@@ -281,15 +281,24 @@ async fn slack_clicks_decide_only_when_signed(kind: Kind) {
         m["text"].as_str().unwrap().contains("Approved by @alice"),
         "{m}"
     );
-    // A second click finds it decided.
+    // A second click (on another message) finds it decided: 409, and that message
+    // too is replaced with the outcome.
+    let late_url = format!("{}/slack/response/2", rx.url);
     let (s, b) = click(
         &app,
-        &slack_form("click-1", "reject", &response_url),
+        &slack_form("click-1", "reject", &late_url),
         SLACK_SECRET,
     )
     .await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["checkpoint"]["status"], "approved");
+    let got = rx.wait_for(2, WAIT).await;
+    assert_eq!(got[1].path, "/slack/response/2");
+    let text = got[1].json()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(text.contains("Approved by @alice"), "{text}");
     app.stop().await;
 }
 
