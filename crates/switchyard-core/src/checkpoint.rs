@@ -116,10 +116,14 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "channel", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Channel {
-    /// A Block Kit message to an incoming webhook (this one, or `SLACK_WEBHOOK_URL`).
+    /// A Block Kit message to an incoming webhook (this one, or `SLACK_WEBHOOK_URL`),
+    /// or, with `slack_channel`, posted there by the bot (`chat.postMessage` with
+    /// `SLACK_API_TOKEN`).
     Slack {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         webhook_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slack_channel: Option<String>,
     },
     /// An e-mail with one signed link per decision.
     Email { to: Vec<String> },
@@ -425,12 +429,30 @@ fn check_channels(channels: &[Channel], path: &str, errors: &mut Vec<FieldError>
         let at = format!("{path}[{i}]");
         match c {
             Channel::Slack {
-                webhook_url: Some(u),
-            } if !is_http_url(u) => {
-                errors.push(FieldError::new(
-                    format!("{at}.webhook_url"),
-                    "must be an http(s) URL",
-                ));
+                webhook_url,
+                slack_channel: channel,
+            } => {
+                if webhook_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+                    errors.push(FieldError::new(
+                        format!("{at}.webhook_url"),
+                        "must be an http(s) URL",
+                    ));
+                }
+                if webhook_url.is_some() && channel.is_some() {
+                    errors.push(FieldError::new(
+                        format!("{at}.slack_channel"),
+                        "give webhook_url or slack_channel, not both",
+                    ));
+                }
+                if channel
+                    .as_deref()
+                    .is_some_and(|c| c.trim().is_empty() || c.len() > 80)
+                {
+                    errors.push(FieldError::new(
+                        format!("{at}.slack_channel"),
+                        "must be a Slack channel id or name (1 to 80 characters)",
+                    ));
+                }
             }
             Channel::Email { to } => {
                 if to.is_empty() || to.len() > 50 {
@@ -722,7 +744,9 @@ mod tests {
             "escalate": [{"after_seconds": 0, "notify": []}],
             "approvals_required": 0,
             "callback_url": "ftp://x",
-            "notify": [{"channel": "email", "to": ["nobody"]}, {"channel": "webhook", "url": "x"}],
+            "notify": [{"channel": "email", "to": ["nobody"]}, {"channel": "webhook", "url": "x"},
+                       {"channel": "slack", "webhook_url": "https://hooks.slack.com/x", "slack_channel": "C1"},
+                       {"channel": "slack", "slack_channel": " "}],
             "resume": {"kind": "langgraph", "url": "http://lg", "thread_id": "a/b", "assistant_id": ""}
         }));
         assert_eq!(
@@ -742,6 +766,8 @@ mod tests {
                 "resume.assistant_id",
                 "notify[0].to[0]",
                 "notify[1].url",
+                "notify[2].slack_channel",
+                "notify[3].slack_channel",
             ]
         );
     }

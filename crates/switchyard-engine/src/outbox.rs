@@ -229,6 +229,11 @@ impl Outbox {
     ) -> Built {
         let (channel, key, target) = match to {
             NotifyTarget::Slack { url } => ("slack", url_key(url), json!({"url": url})),
+            NotifyTarget::SlackChannel { channel } => (
+                "slack",
+                format!("slack:{}", self.api_bases.slack),
+                json!({"slack_channel": channel}),
+            ),
             NotifyTarget::Email { to, smtp_key } => {
                 ("email", format!("smtp:{smtp_key}"), json!({"to": to}))
             }
@@ -343,14 +348,12 @@ impl Outbox {
 /// Where a checkpoint notification goes.
 #[derive(Debug, Clone, Copy)]
 pub enum NotifyTarget<'a> {
-    Slack {
-        url: &'a str,
-    },
+    /// An incoming webhook (or a click's `response_url`).
+    Slack { url: &'a str },
+    /// A channel the bot posts to (`chat.postMessage`).
+    SlackChannel { channel: &'a str },
     /// `smtp_key`: `host:port` of the SMTP server (the destination).
-    Email {
-        to: &'a [String],
-        smtp_key: &'a str,
-    },
+    Email { to: &'a [String], smtp_key: &'a str },
 }
 
 /// Why a checkpoint notification is sent.

@@ -69,7 +69,10 @@ impl Engine {
         let n = &self.config.notify;
         let mut out = Vec::new();
         if n.slack_webhook_url.is_some() {
-            out.push(Channel::Slack { webhook_url: None });
+            out.push(Channel::Slack {
+                webhook_url: None,
+                slack_channel: None,
+            });
         }
         if !n.email_to.is_empty() {
             out.push(Channel::Email {
@@ -95,9 +98,18 @@ impl Engine {
         for (path, channels) in lists {
             for (i, c) in channels.iter().enumerate() {
                 let problem = match c {
-                    Channel::Slack { webhook_url: None } if n.slack_webhook_url.is_none() => {
+                    Channel::Slack {
+                        webhook_url: None,
+                        slack_channel: None,
+                    } if n.slack_webhook_url.is_none() => {
                         Some("no webhook_url, and no SLACK_WEBHOOK_URL is configured")
                     }
+                    Channel::Slack {
+                        slack_channel: Some(_),
+                        ..
+                    } if !self.config.delivery.provider_tokens.contains_key("slack") => Some(
+                        "posting to a channel needs the bot's token: SLACK_API_TOKEN is not set",
+                    ),
                     Channel::Email { .. } if n.smtp.is_none() => {
                         Some("e-mail needs an SMTP server: SMTP_HOST and SMTP_FROM are not set")
                     }
@@ -133,7 +145,19 @@ impl Engine {
         for (i, c) in channels.iter().enumerate() {
             let key = format!("cp:{checkpoint_id}:{step}:{i}");
             let built = match c {
-                Channel::Slack { webhook_url } => {
+                Channel::Slack {
+                    slack_channel: Some(channel),
+                    ..
+                } => Some(self.outbox.notify(
+                    cause(key),
+                    checkpoint_id,
+                    NotifyTarget::SlackChannel { channel },
+                    purpose,
+                )),
+                Channel::Slack {
+                    webhook_url,
+                    slack_channel: None,
+                } => {
                     let url =
                         webhook_url
                             .as_deref()

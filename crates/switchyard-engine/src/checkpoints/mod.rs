@@ -349,6 +349,7 @@ impl Engine {
                     if let Some(url) = response_url {
                         let slack = [Channel::Slack {
                             webhook_url: Some(url.to_owned()),
+                            slack_channel: None,
                         }];
                         let sends = self.notifications(id, &slack, Purpose::Decided, "clicked");
                         effects.extend(sends.effects);

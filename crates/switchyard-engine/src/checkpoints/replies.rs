@@ -82,6 +82,7 @@ impl Engine {
                     let step = format!("late-{}", &crate::outbox::destination_id(url)[4..]);
                     let slack = [Channel::Slack {
                         webhook_url: Some(url.clone()),
+                        slack_channel: None,
                     }];
                     let sends =
                         self.notifications(&c.checkpoint_id, &slack, Purpose::Decided, &step);

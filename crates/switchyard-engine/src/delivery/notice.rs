@@ -24,8 +24,8 @@ use crate::time::rfc3339;
 
 /// What a notification comes to.
 pub enum Prepared {
-    /// A POST (Slack).
-    Http(ApiRequest),
+    /// A POST (Slack), and the provider whose 200s must be read for `"ok"`.
+    Http(ApiRequest, Option<&'static str>),
     /// An e-mail for this SMTP server.
     Email(Box<SmtpConfig>, Box<Message>),
     /// Nothing to send, and why.
@@ -69,10 +69,18 @@ pub async fn prepare(ctx: &SendCtx, payload: &Value) -> Result<Prepared, String>
     };
     match payload.get("channel").and_then(Value::as_str) {
         Some("slack") => {
-            let url = payload
-                .get("url")
-                .and_then(Value::as_str)
-                .ok_or("a Slack notification without a URL")?;
+            let bot = payload.get("slack_channel").and_then(Value::as_str);
+            let url = match bot {
+                Some(_) => format!(
+                    "{}/chat.postMessage",
+                    ctx.config.api_bases.slack.trim_end_matches('/')
+                ),
+                None => payload
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .ok_or("a Slack notification without a URL")?
+                    .to_owned(),
+            };
             let mut message = match purpose {
                 Purpose::Decided => {
                     let decision = c.decision.as_deref().and_then(Decision::parse);
@@ -89,12 +97,33 @@ pub async fn prepare(ctx: &SendCtx, payload: &Value) -> Result<Prepared, String>
                 };
                 message["text"] = json!(format!("{head}: {text}"));
             }
-            Ok(Prepared::Http(ApiRequest {
-                method: Method::POST,
-                url: url.to_owned(),
-                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-                body: message.to_string().into_bytes(),
-            }))
+            let mut headers = vec![(
+                "content-type".to_owned(),
+                "application/json; charset=utf-8".to_owned(),
+            )];
+            if let Some(channel) = bot {
+                // The bot's token, added here and never stored with the message.
+                let creds = ctx
+                    .config
+                    .provider_tokens
+                    .get("slack")
+                    .ok_or("posting to a Slack channel needs SLACK_API_TOKEN")?;
+                headers.push((
+                    "authorization".to_owned(),
+                    format!("Bearer {}", creds.token),
+                ));
+                message["channel"] = json!(channel);
+            }
+            Ok(Prepared::Http(
+                ApiRequest {
+                    method: Method::POST,
+                    url,
+                    headers,
+                    body: message.to_string().into_bytes(),
+                },
+                // Slack's Web API answers 200 with `"ok": false` when it refuses.
+                bot.map(|_| "slack"),
+            ))
         }
         Some("email") => {
             let smtp = ctx

@@ -105,7 +105,7 @@ pub async fn attempt(ctx: &SendCtx, d: &Delivery, dest: &DestInfo) -> AttemptRes
     };
     if d.kind == OutboxKind::Notify {
         return match notice::prepare(ctx, &payload).await {
-            Ok(notice::Prepared::Http(req)) => send(ctx, req, None).await,
+            Ok(notice::Prepared::Http(req, check)) => send(ctx, req, check).await,
             Ok(notice::Prepared::Email(smtp, message)) => notice::send_email(&smtp, message).await,
             Ok(notice::Prepared::Nothing(note)) => {
                 AttemptResult::accepted(now_micros(), Instant::now(), note)

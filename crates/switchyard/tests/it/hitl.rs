@@ -409,7 +409,63 @@ async fn callbacks_and_resume_calls_are_sent(kind: Kind) {
     app.stop().await;
 }
 
+async fn the_bot_posts_to_a_channel(kind: Kind) {
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::json(json!({"ok": true, "ts": "1700000000.000100"})));
+    let api = format!("{}/api", rx.url);
+    let app = TestApp::spawn_with(kind, move |c| {
+        c.delivery.api_bases.slack = api;
+        c.delivery.provider_tokens.insert(
+            "slack".into(),
+            switchyard_core::writeback::Credentials {
+                token: "xoxb-test".into(),
+                user: None,
+            },
+        );
+    })
+    .await;
+    create(
+        &app,
+        json!({"checkpoint_id": "bot-1", "name": "Rotate keys",
+               "notify": [{"channel": "slack", "slack_channel": "C0123"}]}),
+    )
+    .await;
+    let got = rx.wait_for(1, WAIT).await;
+    assert_eq!(got[0].path, "/api/chat.postMessage");
+    assert_eq!(got[0].header("authorization"), Some("Bearer xoxb-test"));
+    let body = got[0].json();
+    assert_eq!(body["channel"], "C0123");
+    assert_eq!(
+        switchyard_core::notice::buttons(&body).len(),
+        2,
+        "approve and reject buttons: {body}"
+    );
+    let step = wait_for_step(&app, "bot-1", "notified", "slack").await;
+    assert_eq!(step["detail"]["outcome"], "sent");
+    // Slack's refusals come as 200 with "ok": false: retried, then failed.
+    rx.set_default(Reply::json(
+        json!({"ok": false, "error": "channel_not_found"}),
+    ));
+    create(
+        &app,
+        json!({"checkpoint_id": "bot-2", "name": "n",
+               "notify": [{"channel": "slack", "slack_channel": "C404"}]}),
+    )
+    .await;
+    let step = wait_for_step(&app, "bot-2", "notified", "slack").await;
+    assert_eq!(step["detail"]["outcome"], "failed", "{step}");
+    assert!(
+        step["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("channel_not_found"),
+        "{step}"
+    );
+    app.stop().await;
+}
+
 both_stores!(
+    the_bot_posts_to_a_channel,
     defaults_reach_slack_and_email_and_links_decide,
     reminders_go_to_the_checkpoints_channels,
     slack_clicks_decide_only_when_signed,
