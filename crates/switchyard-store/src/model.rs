@@ -606,6 +606,8 @@ pub struct Checkpoint {
     pub response: Option<String>,
     pub decided_by: Option<String>,
     pub feedback_action: Option<String>,
+    /// An `edit` decision's `edited_action` (`{"name", "args"}`), JSON.
+    pub edited_action: Option<String>,
     /// The key id that opened it.
     pub created_by: String,
     /// The agent whose key opened it, if an agent's did.
@@ -668,6 +670,8 @@ pub struct CheckpointChange {
     pub response: Option<String>,
     pub decided_by: Option<String>,
     pub feedback_action: Option<String>,
+    /// JSON.
+    pub edited_action: Option<String>,
 }
 
 /// A step to add to a checkpoint's history (stamped now by the store).

@@ -484,6 +484,7 @@ pub(crate) struct CheckpointRow {
     decided_at: Option<i64>,
     updated_at: i64,
     version: i64,
+    edited_action: Option<String>,
 }
 
 impl IntoDomain for CheckpointRow {
@@ -505,6 +506,7 @@ impl IntoDomain for CheckpointRow {
             response: self.response,
             decided_by: self.decided_by,
             feedback_action: self.feedback_action,
+            edited_action: self.edited_action,
             created_by: self.created_by,
             agent: self.agent,
             expires_at: self.expires_at,

@@ -281,6 +281,7 @@ impl Engine {
                 response: None,
                 decided_by: None,
                 feedback_action: None,
+                edited_action: None,
             };
             let mut history = Vec::new();
             let mut effects = Vec::new();
@@ -318,6 +319,10 @@ impl Engine {
                     change.response = input.response.clone();
                     change.decided_by = Some(by.clone());
                     change.feedback_action = input.feedback_action.clone();
+                    change.edited_action = match &input.edited_action {
+                        Some(a) => Some(to_json(a)?),
+                        None => None,
+                    };
                     let mut detail = json!({"decision": decision.as_str()});
                     if let Some(a) = &input.edited_action {
                         detail["edited_action"] = json!(a);
@@ -394,6 +399,7 @@ impl Engine {
                 response: None,
                 decided_by: Some(caller.to_owned()),
                 feedback_action: None,
+                edited_action: None,
             };
             let spec = spec_of(&c)?;
             let mut sends = self.terminal_sends(id, &spec, "checkpoint.cancelled", None, None);
@@ -521,6 +527,7 @@ impl Engine {
                         response: None,
                         decided_by: None,
                         feedback_action: None,
+                        edited_action: None,
                     };
                     let h = NewHistory {
                         kind: HistoryKind::Expired,

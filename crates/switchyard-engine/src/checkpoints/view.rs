@@ -41,6 +41,8 @@ pub struct CheckpointView {
     pub approvals_required: u32,
     pub comment: Option<String>,
     pub edited_context: Option<Value>,
+    /// An `edit` decision's action as edited (`{"name", "args"}`).
+    pub edited_action: Option<Value>,
     pub response: Option<String>,
     pub decided_by: Option<String>,
     pub feedback_action: Option<String>,
@@ -83,6 +85,7 @@ impl CheckpointView {
             approvals_required: spec.as_ref().map_or(1, |s| s.quorum()),
             comment: c.comment.clone(),
             edited_context: c.edited_context.as_deref().map(json_or_text),
+            edited_action: c.edited_action.as_deref().map(json_or_text),
             response: c.response.clone(),
             decided_by: c.decided_by.clone(),
             feedback_action: c.feedback_action.clone(),

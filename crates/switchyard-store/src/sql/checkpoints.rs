@@ -13,7 +13,7 @@ use crate::state::{CheckpointStatus, DbText};
 pub(crate) const CHECKPOINT_COLUMNS: &str =
     "checkpoint_id, row_id, name, kickoff_id, status, spec, action_digest, approvals, \
      decision, comment, edited_context, response, decided_by, feedback_action, created_by, \
-     agent, expires_at, created_at, decided_at, updated_at, version";
+     agent, expires_at, created_at, decided_at, updated_at, version, edited_action";
 
 /// Inserts a checkpoint unless its id exists (then nothing, no error).
 pub(crate) fn insert(c: &NewCheckpoint, now: Moment) -> Stmt<'_> {
@@ -47,7 +47,7 @@ pub(crate) fn insert(c: &NewCheckpoint, now: Moment) -> Stmt<'_> {
         .push_bind(now)
         .push(", NULL, ")
         .push_bind(now)
-        .push(", 1) ON CONFLICT (checkpoint_id) DO NOTHING");
+        .push(", 1, NULL) ON CONFLICT (checkpoint_id) DO NOTHING");
     s
 }
 
@@ -97,6 +97,8 @@ pub(crate) fn update(c: &CheckpointChange, now: Moment) -> Stmt<'_> {
         .push_bind(c.decided_by.as_deref())
         .push(", feedback_action = ")
         .push_bind(c.feedback_action.as_deref())
+        .push(", edited_action = ")
+        .push_bind(c.edited_action.as_deref())
         .push(", decided_at = ");
     if c.status == CheckpointStatus::Pending {
         s.push("NULL");

@@ -331,6 +331,11 @@ async fn callbacks_and_resume_calls_are_sent(kind: Kind) {
         )
         .await;
     assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["edited_action"],
+        json!({"name": "send_email", "args": {"to": "b@example.com"}}),
+        "{b}"
+    );
     let got = rx.wait_for(2, WAIT).await;
     let callback = got
         .iter()
