@@ -22,29 +22,36 @@ impl<'a> Inbound<'a> {
     /// two values for one header are ambiguous, and a signature check must never
     /// pick one of them.
     pub fn header(&self, name: &str) -> Option<&'a str> {
-        if self.is_repeated(name) {
-            return None;
+        match self.lookup(name) {
+            Lookup::One(v) => std::str::from_utf8(v.as_bytes()).ok().map(str::trim),
+            Lookup::Missing | Lookup::Repeated => None,
         }
-        self.headers
-            .get(name)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .map(str::trim)
+    }
+
+    /// A header's value if it was sent exactly once, in one look-up: a look-up by
+    /// `&str` parses and hashes the name each time, and ingest asks for a few
+    /// headers per request (`scripts/bench-cpu`).
+    fn lookup(&self, name: &str) -> Lookup<'a> {
+        let mut values = self.headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Lookup::Missing,
+            (Some(v), None) => Lookup::One(v),
+            (Some(_), Some(_)) => Lookup::Repeated,
+        }
     }
 
     /// Whether a header was sent more than once.
     pub fn is_repeated(&self, name: &str) -> bool {
-        self.headers.get_all(name).iter().nth(1).is_some()
+        matches!(self.lookup(name), Lookup::Repeated)
     }
 
     /// A signature header's value: missing, repeated (ambiguous) and non-ASCII are
     /// all refusals.
     pub fn signature_header(&self, name: &'static str) -> Result<&'a str, VerifyError> {
-        if self.is_repeated(name) {
-            return Err(VerifyError::Malformed(name));
-        }
-        match self.headers.get(name) {
-            None => Err(VerifyError::Missing(name)),
-            Some(v) => std::str::from_utf8(v.as_bytes())
+        match self.lookup(name) {
+            Lookup::Missing => Err(VerifyError::Missing(name)),
+            Lookup::Repeated => Err(VerifyError::Malformed(name)),
+            Lookup::One(v) => std::str::from_utf8(v.as_bytes())
                 .map(str::trim)
                 .map_err(|_| VerifyError::Malformed(name)),
         }
@@ -69,6 +76,13 @@ impl<'a> Inbound<'a> {
             .to_ascii_lowercase();
         (!mt.is_empty()).then_some(mt)
     }
+}
+
+/// What one look-up of a header found.
+enum Lookup<'a> {
+    Missing,
+    One(&'a http::HeaderValue),
+    Repeated,
 }
 
 /// A secret a webhook is verified with. Several may be valid at once while a secret

@@ -178,9 +178,14 @@ pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyError
 
 /// Decodes a JSON body. A missing media type is taken as JSON.
 pub fn json_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseError> {
-    match req.media_type().as_deref() {
-        None | Some("application/json") => parse_json(req.body),
-        Some(mt) if mt.ends_with("+json") => parse_json(req.body),
+    json_body_as(req.body, req.media_type().as_deref())
+}
+
+/// [`json_body`] for a media type already read from the request.
+fn json_body_as(body: &[u8], media_type: Option<&str>) -> Result<serde_json::Value, ParseError> {
+    match media_type {
+        None | Some("application/json") => parse_json(body),
+        Some(mt) if mt.ends_with("+json") => parse_json(body),
         Some(mt) => Err(ParseError::UnsupportedMedia(mt.to_owned())),
     }
 }
@@ -191,7 +196,7 @@ pub fn json_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseError> {
 pub fn json_or_form_body(req: &Inbound<'_>) -> Result<serde_json::Value, ParseError> {
     match req.media_type().as_deref() {
         Some("application/x-www-form-urlencoded") => form_body(req.body),
-        _ => json_body(req),
+        mt => json_body_as(req.body, mt),
     }
 }
 

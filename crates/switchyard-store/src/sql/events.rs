@@ -23,7 +23,7 @@ pub(crate) fn insert<'a>(events: &[&'a NewEvent]) -> Vec<Stmt<'a>> {
         .map(|chunk| {
             let mut s = Stmt::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
             s.push_values(chunk.iter().copied(), |e| {
-                vec![
+                [
                     e.event_id.as_str().into(),
                     e.webhook_id.as_str().into(),
                     e.provider.as_str().into(),

@@ -179,7 +179,14 @@ impl<'a> Stmt<'a> {
         &mut self,
         vs: impl IntoIterator<Item = T>,
     ) -> &mut Self {
-        for (i, v) in vs.into_iter().enumerate() {
+        let vs = vs.into_iter();
+        // Room for the values known ahead (`$NN, ` and `?, ` each), so a row of an
+        // insert grows each text at most once.
+        let (n, _) = vs.size_hint();
+        self.args.reserve(n);
+        self.sql.reserve(n * 5);
+        self.positional.reserve(n * 3);
+        for (i, v) in vs.enumerate() {
             if i > 0 {
                 self.push(", ");
             }
@@ -189,10 +196,10 @@ impl<'a> Stmt<'a> {
     }
 
     /// Appends `VALUES (…), (…)`, one parenthesised row per item.
-    pub(crate) fn push_values<T>(
+    pub(crate) fn push_values<T, R: IntoIterator<Item = Arg<'a>>>(
         &mut self,
         rows: impl IntoIterator<Item = T>,
-        mut row: impl FnMut(T) -> Vec<Arg<'a>>,
+        mut row: impl FnMut(T) -> R,
     ) -> &mut Self {
         self.push("VALUES ");
         for (i, item) in rows.into_iter().enumerate() {
