@@ -86,7 +86,120 @@ both_stores!(
     sigkill_loses_no_acknowledged_event,
     sigterm_drains_and_exits_cleanly,
     sigkill_during_deliveries_loses_no_message,
+    sigkill_loses_no_acknowledged_decision,
 );
+
+/// Checkpoint decisions answered 200 keep their effects through a SIGKILL: after a
+/// restart each is still decided and its callback arrives; a checkpoint whose
+/// timeout ran out while the server was dead is expired, with its callback.
+async fn sigkill_loses_no_acknowledged_decision(kind: Kind) {
+    let rx = Receiver::start().await;
+    // Until the restart, every callback is refused: none is delivered before the kill.
+    rx.set_default(Reply::status(503));
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
+    let env = [
+        ("SWITCHYARD_DELIVERY_ALLOW", "127.0.0.1"),
+        // Messages the killed process had claimed are free again after this.
+        ("SWITCHYARD_DELIVERY_CLAIM_TIMEOUT", "3s"),
+        (
+            "SWITCHYARD_RETRY_SCHEDULE",
+            "0,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms",
+        ),
+    ];
+    let mut server = Server::start_with(&db_url, dir.path(), &env);
+    let client = reqwest::Client::new();
+    let callback = format!("{}/cb", rx.url);
+    let post = |path: String, body: serde_json::Value| {
+        client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let n = 30;
+    for i in 0..n {
+        let r = post(
+            "/api/checkpoints".into(),
+            serde_json::json!({"checkpoint_id": format!("c{i}"), "name": "deploy",
+                "notify": [{"channel": "websocket"}], "callback_url": callback}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        let r = post(
+            format!("/api/checkpoints/c{i}/decision"),
+            serde_json::json!({"decision": "approve", "by": "ann"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = post(
+        "/api/checkpoints".into(),
+        serde_json::json!({"checkpoint_id": "timed", "name": "deploy", "timeout_seconds": 1,
+            "default_decision": "reject", "notify": [{"channel": "websocket"}],
+            "callback_url": callback}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    // The timeout runs out while no server runs.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    rx.set_default(Reply::status(200));
+    let restarted_at = Instant::now();
+    let restarted = Server::start_with(&db_url, dir.path(), &env);
+
+    let mut want: HashSet<String> = (0..n).map(|i| format!("c{i}")).collect();
+    want.insert("timed".into());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: HashSet<String> = rx
+            .requests()
+            .iter()
+            .filter(|r| r.at >= restarted_at)
+            .filter_map(|r| {
+                r.json()["data"]["checkpoint_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        if want.is_subset(&delivered) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "callbacks never delivered: {:?}",
+            want.difference(&delivered).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expired = rx
+        .requests()
+        .into_iter()
+        .find(|r| r.at >= restarted_at && r.json()["data"]["checkpoint_id"] == "timed")
+        .unwrap()
+        .json();
+    assert_eq!(expired["type"], "checkpoint.expired");
+    assert_eq!(expired["data"]["decision"], "reject");
+    let r = client
+        .get(format!("{}/api/checkpoints/c0", restarted.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    let c: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["decided_by"].as_str()),
+        (Some("approved"), Some("ann"))
+    );
+    drop(restarted);
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
+}
 
 /// Deliveries under way when the process dies are sent again after a restart, with
 /// the same `webhook-id`: at least once, never lost.
