@@ -124,6 +124,12 @@ fn apply(
                 out["delivery_id"] = json!(b.delivery_id);
                 event.effects.extend(b.effects);
             }
+            event.effects.push(crate::stream::task_created_notice(
+                &task_id,
+                &agent,
+                &event.event_id,
+                &event.webhook_id,
+            ));
             event.effects.push(Effect::Task(NewTask {
                 pushed_lease,
                 task_id: task_id.clone(),

@@ -307,7 +307,8 @@ impl Engine {
     /// Completes a task held under `lease_id`; its follow-up actions are committed
     /// with the completion, only if it succeeds.
     pub async fn complete_task(&self, task_id: &str, b: CompleteInput) -> Result<Task> {
-        let effects = self.follow_ups(task_id, &b.actions).await?;
+        let mut effects = self.follow_ups(task_id, &b.actions).await?;
+        effects.push(crate::stream::task_notice("task.completed", task_id, None));
         let result = b.result.map(|v| v.to_string());
         let update = self
             .store
@@ -327,24 +328,37 @@ impl Engine {
             }
         }
         let t = updated(update, task_id)?;
-        self.hub.notify(Changes::of_effects(&effects));
+        self.hub.notify(Changes {
+            tasks: true,
+            ..Changes::of_effects(&effects)
+        });
         Ok(t)
     }
 
     /// Fails a task: back to its queue (`retry`) or to `failed`.
     pub async fn fail_task(&self, task_id: &str, b: FailInput) -> Result<Task> {
+        let notice = crate::stream::task_notice(
+            if b.retry {
+                "task.retried"
+            } else {
+                "task.failed"
+            },
+            task_id,
+            Some(b.error.as_str()),
+        );
         let finish = TaskFinish::Fail {
             error: b.error,
             retry: b.retry,
         };
         let t = updated(
             self.store
-                .finish_task(task_id, &b.lease_id, &finish, &[])
+                .finish_task(task_id, &b.lease_id, &finish, &[notice])
                 .await?,
             task_id,
         )?;
+        // The stream's readers wait on task changes too.
         self.hub.notify(Changes {
-            tasks: b.retry,
+            tasks: true,
             ..Changes::default()
         });
         Ok(t)

@@ -45,10 +45,7 @@ pub(super) fn notice(
     if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
         p.extend(extra);
     }
-    Effect::Notice(switchyard_store::NewNotice {
-        event_type: event_type.to_owned(),
-        payload: payload.to_string(),
-    })
+    crate::stream::notice(event_type, &payload)
 }
 
 /// What a transition writes besides the checkpoint: messages and history steps.

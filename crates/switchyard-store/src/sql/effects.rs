@@ -3,7 +3,7 @@
 
 use super::{chunks, questions, Stmt};
 use crate::clock::Moment;
-use crate::model::{Effect, NewOutbox, NewTask};
+use crate::model::{Effect, NewNotice, NewOutbox, NewTask};
 use crate::state::{DbText, DeliveryStatus, TaskStatus};
 
 /// Inserts for `effects`, in order: tasks and outbox messages in multi-row chunks,
@@ -90,17 +90,24 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
             out.push(questions::insert(q));
         }
     }
-    for e in effects {
-        if let Effect::Notice(n) = e {
-            let mut s = Stmt::new("INSERT INTO stream (event_type, payload, at) VALUES (");
-            s.push_bind(n.event_type.as_str())
-                .push(", ")
-                .push_bind(n.payload.as_str())
-                .push(", ")
-                .push_bind(now)
-                .push(")");
-            out.push(s);
-        }
+    // Stream notices last, in the order given (their `seq` is their order).
+    let notices: Vec<&NewNotice> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notice(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    for chunk in chunks(&notices) {
+        let mut s = Stmt::new("INSERT INTO stream (event_type, payload, at) ");
+        s.push_values(chunk.iter().copied(), |n| {
+            [
+                n.event_type.as_str().into(),
+                n.payload.as_str().into(),
+                now.into(),
+            ]
+        });
+        out.push(s);
     }
     out
 }

@@ -111,7 +111,7 @@ const NO_FALLBACK: Duration = Duration::from_secs(60);
 /// How soon a woken long-poll must answer (generous for a loaded machine).
 const PROMPT: Duration = Duration::from_secs(5);
 
-async fn seed_app(kind: Kind) -> TestApp {
+pub(crate) async fn seed_app(kind: Kind) -> TestApp {
     seed_app_with(kind, |_| {}).await
 }
 
@@ -765,7 +765,7 @@ async fn config_folder_reloads_without_restart(kind: Kind) {
 }
 
 /// Makes `n` planning tasks through the seed's GitHub webhook.
-async fn make_tasks(app: &TestApp, n: u64) -> Vec<String> {
+pub(crate) async fn make_tasks(app: &TestApp, n: u64) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let (s, v) = app
