@@ -447,6 +447,28 @@ async fn the_bot_posts_to_a_channel(kind: Kind) {
     );
     let step = wait_for_step(&app, "bot-1", "notified", "slack").await;
     assert_eq!(step["detail"]["outcome"], "sent");
+    // Counted (the process's one recorder: other tests add to it, never take away).
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_notifications_total{")
+                && l.contains("channel=\"slack\"")
+                && l.contains("outcome=\"sent\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_checkpoints_pending"),
+        "{metrics}"
+    );
     // Slack's refusals come as 200 with "ok": false: retried, then failed.
     rx.set_default(Reply::json(
         json!({"ok": false, "error": "channel_not_found"}),

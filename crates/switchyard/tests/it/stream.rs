@@ -199,7 +199,31 @@ async fn websocket_carries_notices(kind: Kind) {
     .expect("no message");
     assert_eq!(msg["event_type"], "checkpoint.created");
     assert_eq!(msg["payload"]["checkpoint_id"], "w1");
-    assert!(msg["id"].is_string());
+    let last = msg["id"].as_str().unwrap().to_owned();
+    drop(socket);
+
+    // Missed while disconnected: `?last_event_id=` resumes after the last seen.
+    post(&app, "/api/checkpoints/w1/cancel", json!({})).await;
+    let mut req = format!("{ws_url}?last_event_id={last}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN_KEY}").parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, async {
+        loop {
+            match socket.next().await.expect("socket ended").unwrap() {
+                Message::Text(t) => return serde_json::from_str::<Value>(&t).unwrap(),
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("no message");
+    assert_eq!(msg["event_type"], "checkpoint.cancelled");
+    assert_eq!(msg["payload"]["checkpoint_id"], "w1");
     drop(socket);
     app.stop().await;
 }
