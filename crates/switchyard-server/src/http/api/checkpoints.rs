@@ -14,7 +14,7 @@ use switchyard_core::checkpoint::DecisionInput;
 use switchyard_engine::checkpoints::Refusal;
 use switchyard_store::{CheckpointQuery, CheckpointStatus};
 
-use super::{check_cursor, check_limit, next_cursor};
+use super::{check_cursor, check_limit, check_status, next_cursor};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Json as JsonBody, Path, Query};
 use crate::http::views::{CheckpointPage, CheckpointView, HistoryPage, HistoryView};
@@ -68,15 +68,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<CheckpointPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    let status = match &p.status {
-        Some(s) => Some(s.parse::<CheckpointStatus>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_status",
-                "status must be pending, approved, rejected, edited, responded, expired or cancelled",
-            )
-        })?),
-        None => None,
-    };
+    let status = check_status(p.status.as_deref(), CheckpointStatus::ALL)?;
     let q = CheckpointQuery {
         status,
         kickoff_id: p.kickoff_id,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use switchyard_engine::deliveries::resolve_destination;
 use switchyard_store::{DeliveryQuery, DeliveryStatus, OutboxKind};
 
-use super::{check_cursor, check_limit, next_cursor};
+use super::{check_cursor, check_limit, check_status, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
 use crate::http::views::{AttemptView, DeliveryPage, DeliveryView, OutboxList};
 use crate::state::AppState;
@@ -31,15 +31,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    let status = match &p.status {
-        Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_status",
-                "status must be pending, delivered or failed",
-            )
-        })?),
-        None => None,
-    };
+    let status = check_status(p.status.as_deref(), DeliveryStatus::ALL)?;
     // An unknown kind matches no message.
     let kind = match &p.kind {
         Some(k) => match k.parse::<OutboxKind>() {

@@ -20,6 +20,25 @@ use crate::http::error::ApiError;
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
+/// A `status` filter: one of `all` by its spelling, else 400 `invalid_status`
+/// listing them.
+pub fn check_status<T>(status: Option<&str>, all: &[T]) -> Result<Option<T>, ApiError>
+where
+    T: Copy + std::str::FromStr + std::fmt::Display,
+{
+    let Some(s) = status else {
+        return Ok(None);
+    };
+    s.parse::<T>().map(Some).map_err(|_| {
+        let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        };
+        ApiError::bad_request("invalid_status", format!("status must be {list}"))
+    })
+}
+
 /// A page size: 1 to 500, 50 when not given.
 pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use switchyard_store::{QuestionQuery, QuestionStatus};
 
-use super::{check_cursor, check_limit, next_cursor};
+use super::{check_cursor, check_limit, check_status, next_cursor};
 use crate::http::error::{ApiError, Path, Query};
 use crate::http::views::{QuestionPage, QuestionView};
 use crate::state::AppState;
@@ -32,12 +32,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<QuestionPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    let status = match &p.status {
-        Some(s) => Some(s.parse::<QuestionStatus>().map_err(|_| {
-            ApiError::bad_request("invalid_status", "status must be open or answered")
-        })?),
-        None => None,
-    };
+    let status = check_status(p.status.as_deref(), QuestionStatus::ALL)?;
     let q = QuestionQuery {
         status,
         webhook_id: p.webhook_id,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use switchyard_engine::tasks::{CompleteInput, FailInput, HeartbeatInput};
 use switchyard_store::{TaskQuery, TaskStatus};
 
-use super::{check_cursor, check_limit, next_cursor};
+use super::{check_cursor, check_limit, check_status, next_cursor};
 use crate::http::error::{ApiError, Json as Body, Path, Query};
 use crate::http::views::{TaskPage, TaskView};
 use crate::state::AppState;
@@ -28,15 +28,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<TaskPage>, ApiError> {
     let limit = check_limit(p.limit)?;
-    let status = match &p.status {
-        Some(s) => Some(s.parse::<TaskStatus>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_status",
-                "status must be queued, leased, completed or failed",
-            )
-        })?),
-        None => None,
-    };
+    let status = check_status(p.status.as_deref(), TaskStatus::ALL)?;
     let q = TaskQuery {
         agent: p.agent,
         status,
