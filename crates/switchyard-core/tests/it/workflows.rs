@@ -673,3 +673,79 @@ fn shorthand_edges_form_a_line() {
         "{got:#?}"
     );
 }
+
+const FIXTURES: [&str; 6] =
+    ["echo", "triage_router", "draft_until_good", "issue_digest", "incident_handoff", "slack_notification"];
+
+mod mutated {
+    //! Fixtures with a line dropped, duplicated or a word swapped for another from
+    //! the schema's vocabulary: loading never panics, and what loads is consistent.
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: [&str; 14] = [
+        "START", "END", "to", "routes", "loop", "default", "true", "0", "101", "[]", "{}", "list[int]", "object", "x",
+    ];
+
+    fn consistent(w: &Workflow) {
+        for n in &w.nodes {
+            assert!(w.graph.edges.contains_key(&n.id));
+            for f in n.outputs.fields() {
+                assert!(w.state.field(f).is_some());
+            }
+        }
+        let state = Value::Object(
+            w.state.fields.iter().map(|(k, f)| (k.clone(), f.default.clone().unwrap_or(Value::Null))).collect(),
+        );
+        let mut next = w.graph.first(&state);
+        for i in 1..=300 {
+            match next {
+                Ok(Next::Node(id)) => next = w.graph.next(&id, &state, i),
+                _ => break,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(f in 0..FIXTURES.len(), line in 0..80usize, op in 0..3u8, word in 0..WORDS.len(), tok in 0..20usize) {
+            let text = fixture(FIXTURES[f]);
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            let i = line % lines.len();
+            match op {
+                0 => { lines.remove(i); }
+                1 => { let l = lines[i].clone(); lines.insert(i, l); }
+                _ => {
+                    let parts: Vec<&str> = lines[i].split(' ').collect();
+                    let k = tok % parts.len();
+                    let mut parts: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
+                    parts[k] = WORDS[word].to_owned();
+                    lines[i] = parts.join(" ");
+                }
+            }
+            if let Ok(w) = workflow::parse(&lines.join("\n"), Some("m")) {
+                consistent(&w);
+            }
+        }
+    }
+}
+
+/// Every complete workflow in docs/workflows.md loads, and its error example has
+/// the shape `parse` answers.
+#[test]
+fn docs_examples_load() {
+    let doc = include_str!("../../../../docs/workflows.md");
+    let mut loaded = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if block.contains("nodes:") && block.contains("edges:") {
+            if let Err(e) = workflow::parse(block, Some("slack_notification")) {
+                panic!("{e:#?}\n{block}");
+            }
+            loaded += 1;
+        }
+    }
+    assert_eq!(loaded, 2);
+    let errors = error_paths(&variant("triage_router", "        to: page", "        to: pager"));
+    assert!(errors.contains(&"edges[1].routes[0].to: unknown node \"pager\"".to_owned()), "{errors:#?}");
+}
