@@ -674,8 +674,14 @@ fn shorthand_edges_form_a_line() {
     );
 }
 
-const FIXTURES: [&str; 6] =
-    ["echo", "triage_router", "draft_until_good", "issue_digest", "incident_handoff", "slack_notification"];
+const FIXTURES: [&str; 6] = [
+    "echo",
+    "triage_router",
+    "draft_until_good",
+    "issue_digest",
+    "incident_handoff",
+    "slack_notification",
+];
 
 mod mutated {
     //! Fixtures with a line dropped, duplicated or a word swapped for another from
@@ -684,7 +690,20 @@ mod mutated {
     use proptest::prelude::*;
 
     const WORDS: [&str; 14] = [
-        "START", "END", "to", "routes", "loop", "default", "true", "0", "101", "[]", "{}", "list[int]", "object", "x",
+        "START",
+        "END",
+        "to",
+        "routes",
+        "loop",
+        "default",
+        "true",
+        "0",
+        "101",
+        "[]",
+        "{}",
+        "list[int]",
+        "object",
+        "x",
     ];
 
     fn consistent(w: &Workflow) {
@@ -695,7 +714,11 @@ mod mutated {
             }
         }
         let state = Value::Object(
-            w.state.fields.iter().map(|(k, f)| (k.clone(), f.default.clone().unwrap_or(Value::Null))).collect(),
+            w.state
+                .fields
+                .iter()
+                .map(|(k, f)| (k.clone(), f.default.clone().unwrap_or(Value::Null)))
+                .collect(),
         );
         let mut next = w.graph.first(&state);
         for i in 1..=300 {
@@ -746,6 +769,13 @@ fn docs_examples_load() {
         }
     }
     assert_eq!(loaded, 2);
-    let errors = error_paths(&variant("triage_router", "        to: page", "        to: pager"));
-    assert!(errors.contains(&"edges[1].routes[0].to: unknown node \"pager\"".to_owned()), "{errors:#?}");
+    let errors = error_paths(&variant(
+        "triage_router",
+        "        to: page",
+        "        to: pager",
+    ));
+    assert!(
+        errors.contains(&"edges[1].routes[0].to: unknown node \"pager\"".to_owned()),
+        "{errors:#?}"
+    );
 }
