@@ -16,6 +16,9 @@ use crate::WebhookId;
 
 /// Largest workflow file accepted, in bytes.
 pub const MAX_YAML: usize = 1 << 20;
+/// Deepest nesting of YAML flow collections (`[`, `{`) accepted: libyaml scans a
+/// deeply nested flow slowly before its own recursion limit stops it.
+const MAX_FLOW_DEPTH: usize = 64;
 /// Deepest `object` schema nesting in the state.
 const MAX_SCHEMA_DEPTH: usize = 8;
 
@@ -268,6 +271,12 @@ pub(super) fn load(yaml: &str, file_stem: Option<&str>) -> Result<Workflow, Vec<
             format!("a workflow file is at most {MAX_YAML} bytes"),
         )]);
     }
+    if flow_depth(yaml) > MAX_FLOW_DEPTH {
+        return Err(vec![FieldError::new(
+            "",
+            format!("invalid YAML: brackets nested more than {MAX_FLOW_DEPTH} deep"),
+        )]);
+    }
     let doc: Value = serde_yaml_ng::from_str(yaml)
         .map_err(|e| vec![FieldError::new("", format!("invalid YAML: {e}"))])?;
     let mut cx = Cx { errors: Vec::new() };
@@ -288,6 +297,27 @@ pub(super) fn load(yaml: &str, file_stem: Option<&str>) -> Result<Workflow, Vec<
             Err(cx.errors)
         }
     }
+}
+
+/// How deep `[` and `{` nest outside quoted strings, at the deepest. An estimate
+/// (a bracket inside plain text counts too) that only a file no one writes by hand
+/// takes past [`MAX_FLOW_DEPTH`].
+fn flow_depth(yaml: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None);
+    for c in yaml.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"') => quote = Some('"'),
+            (None, '[' | '{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 fn workflow_name(cx: &mut Cx, name: &str, path: &str) -> bool {

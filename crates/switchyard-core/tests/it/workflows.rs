@@ -779,3 +779,41 @@ fn docs_examples_load() {
         "{errors:#?}"
     );
 }
+
+/// Hostile shapes are refused, not a crash: deep nesting, aliases that multiply, a
+/// huge file.
+#[test]
+fn hostile_yaml_is_refused() {
+    let deep_list = "[".repeat(1_000_000);
+    let deep_map = format!("{}1{}", "{a: ".repeat(20_000), "}".repeat(20_000));
+    let deep_block: String = (0..1_000)
+        .map(|i| format!("{}a:\n", " ".repeat(i)))
+        .collect();
+    let laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+                  g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+    let huge = format!("name: x\ndescription: \"{}\"\n", "y".repeat(2 << 20));
+    let big = format!("name: x\ndescription: \"{}\"\n", "y y".repeat(300_000));
+    for yaml in [
+        big.as_str(),
+        deep_list.as_str(),
+        &deep_map,
+        &deep_block,
+        laughs,
+        &huge,
+        "",
+        "~",
+        "---\n---\n",
+    ] {
+        let t = std::time::Instant::now();
+        assert!(workflow::parse(yaml, Some("x")).is_err());
+        // Generous for a debug build on a busy machine; a deep flow took 18 s
+        // per MB before the depth check.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{}",
+            yaml.len()
+        );
+    }
+}
