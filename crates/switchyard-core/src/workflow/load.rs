@@ -10,7 +10,7 @@ use super::{
     Execution, Expr, FieldType, Format, LlmConfig, Node, NodeKind, OutputField, OutputSchema,
     Outputs, Prompt, StateField, StateSchema, Workflow, WorkflowConfig,
 };
-use crate::checkpoint::{Channel, Decision};
+use crate::checkpoint::{Channel, Decision, Spec};
 use crate::routing::{at, template, FieldError};
 use crate::WebhookId;
 
@@ -1067,40 +1067,18 @@ fn ask_node(
         }
         d
     };
-    let decisions = match cx.list(m, "decisions", path) {
-        None => vec![Decision::Approve, Decision::Reject],
-        Some(list) => {
-            if list.is_empty() {
-                cx.err(at(path, "decisions"), "must list at least one decision");
-            }
-            let mut out = Vec::new();
-            for (k, d) in list.iter().enumerate() {
-                if let Some(d) = decision(cx, d, &format!("{path}.decisions[{k}]")) {
-                    out.push(d);
-                }
-            }
-            out
+    let decisions = cx.list(m, "decisions", path).map(|list| {
+        let mut out = Vec::new();
+        for (k, d) in list.iter().enumerate() {
+            out.extend(decision(cx, d, &format!("{path}.decisions[{k}]")));
         }
-    };
-    let timeout_seconds = cx.uint(m, "timeout_seconds", path, 1, 365 * 86_400);
+        out
+    });
+    let timeout_seconds = cx.uint(m, "timeout_seconds", path, 0, u64::MAX);
     let default_decision = match m.get("default_decision").filter(|v| !v.is_null()) {
         None => None,
         Some(v) => decision(cx, v, &at(path, "default_decision")),
     };
-    if let Some(d) = default_decision {
-        if !decisions.contains(&d) {
-            cx.err(
-                at(path, "default_decision"),
-                "must be one of the node's decisions",
-            );
-        }
-    }
-    if timeout_seconds.is_some() && default_decision.is_none() {
-        cx.err(
-            at(path, "default_decision"),
-            "is required with timeout_seconds: it is what the timeout decides",
-        );
-    }
     let notify = match m.get("notify").filter(|v| !v.is_null()) {
         None => None,
         Some(v) => match serde_json::from_value::<Vec<Channel>>(v.clone()) {
@@ -1114,12 +1092,34 @@ fn ask_node(
             }
         },
     };
-    Some(NodeKind::Ask {
-        question,
+    // The node opens this checkpoint, so the checkpoint API's rules are its rules
+    // (decisions, the timeout and what it decides, the channels).
+    let spec = Spec {
+        checkpoint_id: None,
+        name: "ask".into(),
+        kickoff_id: None,
+        context: Value::Object(Map::new()),
+        question: Some(question.clone()),
         decisions,
         timeout_seconds,
         default_decision,
         notify,
+        callback_url: None,
+        remind_after_seconds: None,
+        escalate: Vec::new(),
+        approvals_required: None,
+        action: None,
+        resume: None,
+    };
+    for e in spec.validate() {
+        cx.err(at(path, &e.path), e.message);
+    }
+    Some(NodeKind::Ask {
+        decisions: spec.allowed(),
+        question,
+        timeout_seconds,
+        default_decision,
+        notify: spec.notify,
     })
 }
 

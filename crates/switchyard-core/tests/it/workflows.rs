@@ -561,7 +561,9 @@ fn broken_variants_name_their_paths() {
         ),
         (
             variant("incident_handoff", "    default_decision: reject\n", ""),
-            "nodes[2].default_decision: is required with timeout_seconds",
+            "nodes[2].default_decision: is required with timeout_seconds"),
+        (variant("incident_handoff", "timeout_seconds: 3600", "timeout_seconds: 0"), "nodes[2].timeout_seconds: must be from 1"),
+        (variant("incident_handoff", "decisions: [approve, reject]", "decisions: [approve, reject, approve]"), "nodes[2].decisions[2]: is listed twice",
         ),
         (
             variant("incident_handoff", "wait: true", "wait: false"),
@@ -581,7 +583,8 @@ fn broken_variants_name_their_paths() {
                 "    decisions: [approve, reject]\n",
                 "    decisions: [approve, reject]\n    notify: [{channel: pager}]\n",
             ),
-            "nodes[2].notify: must be a list of channels",
+            "nodes[2].notify: must be a list of channels"),
+        (variant("incident_handoff", "    decisions: [approve, reject]\n", "    decisions: [approve, reject]\n    notify: [{channel: webhook, url: \"ftp://x\"}]\n"), "nodes[2].notify[0]",
         ),
         (
             variant(
