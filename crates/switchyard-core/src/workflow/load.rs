@@ -688,7 +688,10 @@ fn node1(
             );
             Outputs::Map(m)
         }
-        (_, Some(o)) => o,
+        (_, Some(o)) => {
+            result_paths(cx, &kind, &o, &at(path, "outputs"));
+            o
+        }
         (_, None) => Outputs::List(Vec::new()),
     };
     let timeout = cx.uint(m, "timeout", path, 1, 86_400);
@@ -702,6 +705,47 @@ fn node1(
         timeout,
         retries,
     })
+}
+
+/// Checks what `outputs` takes from a result whose shape is known: an `http`
+/// node's `{status, headers, body}` and an `ask` node's decision. Map paths are
+/// dotted names (`body.issue.title`), or empty for the whole result.
+fn result_paths(cx: &mut Cx, kind: &NodeKind, outputs: &Outputs, opath: &str) {
+    let keys: &[&str] = match kind {
+        NodeKind::Http { .. } => &["status", "headers", "body"],
+        NodeKind::Ask { .. } => &["decision", "comment", "response", "edited_context", "by"],
+        _ => &[],
+    };
+    let known = |first: &str| keys.is_empty() || keys.contains(&first);
+    let expected = || format!("the {} node's result has {}", kind.name(), keys.join(", "));
+    match outputs {
+        Outputs::List(l) => {
+            for (j, f) in l.iter().enumerate() {
+                if !known(f) {
+                    cx.err(
+                        format!("{opath}[{j}]"),
+                        format!(
+                            "{f:?} is not in the result: {}; map a field to a path instead",
+                            expected()
+                        ),
+                    );
+                }
+            }
+        }
+        Outputs::Map(m) => {
+            for (field, p) in m {
+                let here = at(opath, field);
+                if p.is_empty() {
+                    continue;
+                }
+                if p.split('.').any(str::is_empty) {
+                    cx.err(here, "must be a dotted path such as body.issue.title");
+                } else if !known(p.split('.').next().unwrap_or("")) {
+                    cx.err(here, format!("{p:?} is not in the result: {}", expected()));
+                }
+            }
+        }
+    }
 }
 
 fn outputs_of(

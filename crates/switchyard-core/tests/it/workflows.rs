@@ -622,6 +622,10 @@ fn broken_variants_name_their_paths() {
             ),
             "nodes[1].name: \"message\" is a state property",
         ),
+        (variant("issue_digest", "comments: body", "comments: payload.items"), "nodes[1].outputs.comments: \"payload.items\" is not in the result: the http node's result has status, headers, body"),
+        (variant("issue_digest", "comments: body", "comments: body..x"), "nodes[1].outputs.comments: must be a dotted path"),
+        (variant("issue_digest", "outputs:\n      comments: body", "outputs: [comments]"), "nodes[1].outputs[0]: \"comments\" is not in the result"),
+        (variant("incident_handoff", "outputs: [decision, comment]", "outputs: [decision, risk]"), "nodes[2].outputs[1]: \"risk\" is not in the result"),
         ("just text".to_owned(), ": must be a mapping"),
         ("a: [unclosed".to_owned(), ": invalid YAML"),
     ];
