@@ -167,3 +167,73 @@ fn step(edge: &Edge, from: &str, state: &Value, iteration: u32) -> Result<Next, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(id: &str) -> Next {
+        Next::Node(id.into())
+    }
+
+    fn graph() -> Graph {
+        let route = |logic: &str, to: &str| Route {
+            logic: logic.into(),
+            condition: Expr::parse(logic).unwrap(),
+            to: node(to),
+        };
+        Graph {
+            start: Edge::To(node("a")),
+            edges: [
+                (
+                    "a".to_owned(),
+                    Edge::Routes {
+                        routes: vec![route("x > 1", "b"), route("x > 0", "c")],
+                        default: Next::End,
+                    },
+                ),
+                (
+                    "b".to_owned(),
+                    Edge::Loop {
+                        condition_field: "done".into(),
+                        max_iterations: 3,
+                        exit_to: node("c"),
+                    },
+                ),
+                ("c".to_owned(), Edge::To(Next::End)),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn first_true_route_else_default() {
+        let g = graph();
+        assert_eq!(g.first(&json!({})), Ok(node("a")));
+        assert_eq!(g.next("a", &json!({"x": 5}), 1), Ok(node("b")));
+        assert_eq!(g.next("a", &json!({"x": 1}), 1), Ok(node("c")));
+        assert_eq!(g.next("a", &json!({"x": 0}), 1), Ok(Next::End));
+        assert!(g.next("a", &json!({"x": "5"}), 1).is_err());
+        assert!(g.next("zz", &json!({}), 1).is_err());
+    }
+
+    #[test]
+    fn loop_reruns_until_true_or_max() {
+        let g = graph();
+        assert_eq!(g.next("b", &json!({"done": false}), 1), Ok(node("b")));
+        assert_eq!(g.next("b", &json!({"done": null}), 2), Ok(node("b")));
+        assert_eq!(g.next("b", &json!({"done": false}), 3), Ok(node("c")));
+        assert_eq!(g.next("b", &json!({"done": true}), 1), Ok(node("c")));
+        assert!(g.next("b", &json!({"done": "yes"}), 1).is_err());
+    }
+
+    #[test]
+    fn dead_ends_found() {
+        let mut g = graph();
+        g.edges.insert("d".into(), Edge::To(node("d")));
+        let (unreachable, stuck) = g.dead_ends(&["a", "b", "c", "d"]);
+        assert_eq!(unreachable, ["d"]);
+        assert_eq!(stuck, ["d"]);
+    }
+}

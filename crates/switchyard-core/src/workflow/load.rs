@@ -1797,3 +1797,46 @@ fn straight_line(cx: &mut Cx, v: Option<&Value>, ids: &[&str]) -> Option<Graph> 
         .collect();
     Some(Graph { start, edges })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_depth_counts_brackets_outside_quotes() {
+        assert_eq!(flow_depth("a: [1, {b: [2]}]\nc: \"[[[[\"\n"), 3);
+        assert_eq!(flow_depth("p: |\n  {{ state.x }} ] ] ]\n"), 2);
+        assert_eq!(flow_depth(&"[".repeat(65)), 65);
+    }
+
+    #[test]
+    fn every_unsupported_feature_is_named() {
+        let base = "schema_version: \"1.0\"\nflow: {name: f}\nstate: {fields: {x: {type: str}}}\n\
+                    nodes:\n  - id: n\n    prompt: p\n    outputs: [x]\n";
+        let edges = "edges:\n  - {from: START, to: n}\n  - {from: n, to: END}\n";
+        assert!(load(&format!("{base}{edges}"), None).is_ok());
+        for (extra, path) in [
+            ("    tools: [serper_search]\n", "nodes[0].tools"),
+            ("    optimize: {enabled: true}\n", "nodes[0].optimize"),
+            ("    memory: {}\n", "nodes[0].memory"),
+            ("    log_prompts: true\n", "nodes[0].log_prompts"),
+            (
+                "    llm: {api_base: \"http://x\"}\n",
+                "nodes[0].llm.api_base",
+            ),
+        ] {
+            let errors = load(&format!("{base}{extra}{edges}"), None).unwrap_err();
+            let e = errors.iter().find(|e| e.path == path).unwrap();
+            assert!(e.message.contains("not supported"), "{e}");
+        }
+        for (extra, path) in [
+            ("optimization: {enabled: false}\n", "optimization"),
+            ("config: {storage: {backend: sqlite}}\n", "config.storage"),
+            ("config: {observability: {}}\n", "config.observability"),
+        ] {
+            let errors = load(&format!("{base}{edges}{extra}"), None).unwrap_err();
+            let e = errors.iter().find(|e| e.path == path).unwrap();
+            assert!(e.message.contains("not supported"), "{e}");
+        }
+    }
+}
