@@ -13,10 +13,11 @@ mod compiled;
 mod config;
 mod filter;
 mod glob;
-mod template;
+pub(crate) mod template;
 
 pub use access::RateLimit;
 pub use compiled::{CompiledCommandInfo, CompiledWebhook, EventView, Match};
+pub(crate) use config::at;
 pub use config::{slugify, Action, CommandConfig, FieldError, WebhookConfig};
 pub use filter::Conditions;
 pub use glob::glob_match;
