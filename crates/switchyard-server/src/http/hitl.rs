@@ -121,10 +121,23 @@ fn page(status: StatusCode, body: &str) -> Response {
          .note{{padding:.5rem 1rem;background:#eef}}</style></head><body>{body}</body></html>"
     );
     let mut r = (status, Html(html)).into_response();
-    // The token is in the URL: keep it out of other sites' Referer headers.
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    // The token is in the URL: keep it out of other sites' Referer headers and of
+    // caches; no script, no framing (the button cannot be clickjacked), and the
+    // form posts only here.
+    h.insert(
         "referrer-policy",
         axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cache-control",
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        "content-security-policy",
+        axum::http::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     r
 }

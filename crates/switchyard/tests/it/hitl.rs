@@ -135,6 +135,9 @@ async fn defaults_reach_slack_and_email_and_links_decide(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(
         html.contains("<button type=\"submit\">Approve</button>"),
