@@ -72,8 +72,14 @@ impl Provider for Generic {
                 .map(|t| EventType::sanitized(&t))
                 .unwrap_or_else(|| EventType::sanitized("generic"))
         };
+        // Seed 003's optional `webhook_id` (or an `id`) names the delivery before
+        // any header does: a sender repeating a body repeats its id.
+        let body_id = ["/webhook_id", "/id"]
+            .iter()
+            .find_map(|p| str_at(&payload, p))
+            .filter(|s| !s.is_empty());
         let mut n = Normalized::new(event_type, payload);
-        n.delivery_id = idempotency_header(req);
+        n.delivery_id = body_id.or_else(|| idempotency_header(req));
         Ok(n)
     }
 }
@@ -88,6 +94,26 @@ mod tests {
     }
 
     const SEED_BODY: &str = r##"{"workflow_name":"slack_notification","inputs":{"event_type":"test","message":"Test webhook from curl","slack_channel":"#general"}}"##;
+
+    #[test]
+    fn the_bodys_webhook_id_names_the_delivery_first() {
+        let body = r#"{"workflow_name": "w", "inputs": {}, "webhook_id": "hook-7"}"#;
+        let r = Req::new(body).header("x-request-id", "req-1");
+        assert_eq!(
+            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Some("hook-7")
+        );
+        let r = Req::new(r#"{"id": "evt-9"}"#).header("idempotency-key", "k");
+        assert_eq!(
+            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Some("evt-9")
+        );
+        let r = Req::new(r#"{"type": "x"}"#).header("idempotency-key", "k");
+        assert_eq!(
+            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Some("k")
+        );
+    }
 
     #[test]
     fn seed_003_payload_is_a_workflow_run() {
