@@ -27,6 +27,7 @@ pub mod hub;
 pub mod ingest;
 pub mod interactive;
 pub mod keys;
+pub mod notices;
 pub mod notify;
 pub mod outbox;
 pub mod plan;

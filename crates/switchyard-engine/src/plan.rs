@@ -124,7 +124,7 @@ fn apply(
                 out["delivery_id"] = json!(b.delivery_id);
                 event.effects.extend(b.effects);
             }
-            event.effects.push(crate::stream::task_created_notice(
+            event.effects.push(crate::notices::task_created_notice(
                 &task_id,
                 &agent,
                 &event.event_id,

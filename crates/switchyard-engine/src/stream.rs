@@ -12,38 +12,12 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{json, Value};
-use switchyard_store::{Effect, NewNotice, StreamNotice};
+use serde_json::Value;
+use switchyard_store::StreamNotice;
 
 use crate::app::Engine;
 use crate::error::Result;
 use crate::time::rfc3339;
-
-/// A task notice (`task.completed`, `task.failed`, `task.retried`), written with
-/// the change; `error` for a failure.
-pub fn task_notice(event_type: &str, task_id: &str, error: Option<&str>) -> Effect {
-    let mut payload = json!({"task_id": task_id});
-    if let Some(e) = error {
-        payload["error"] = json!(e);
-    }
-    notice(event_type, &payload)
-}
-
-/// `task.created`: written in the batch that stores the task's event.
-pub fn task_created_notice(task_id: &str, agent: &str, event_id: &str, webhook_id: &str) -> Effect {
-    notice(
-        "task.created",
-        &json!({"task_id": task_id, "agent": agent, "event_id": event_id, "webhook_id": webhook_id}),
-    )
-}
-
-/// A notice for the stream, written as an effect of the change it announces.
-pub fn notice(event_type: &str, payload: &Value) -> Effect {
-    Effect::Notice(NewNotice {
-        event_type: event_type.to_owned(),
-        payload: payload.to_string(),
-    })
-}
 
 /// How long notices are kept for readers resuming with `Last-Event-ID`.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);

@@ -308,7 +308,7 @@ impl Engine {
     /// with the completion, only if it succeeds.
     pub async fn complete_task(&self, task_id: &str, b: CompleteInput) -> Result<Task> {
         let mut effects = self.follow_ups(task_id, &b.actions).await?;
-        effects.push(crate::stream::task_notice("task.completed", task_id, None));
+        effects.push(crate::notices::task_notice("task.completed", task_id, None));
         let result = b.result.map(|v| v.to_string());
         let update = self
             .store
@@ -337,7 +337,7 @@ impl Engine {
 
     /// Fails a task: back to its queue (`retry`) or to `failed`.
     pub async fn fail_task(&self, task_id: &str, b: FailInput) -> Result<Task> {
-        let notice = crate::stream::task_notice(
+        let notice = crate::notices::task_notice(
             if b.retry {
                 "task.retried"
             } else {

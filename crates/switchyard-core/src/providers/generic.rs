@@ -100,17 +100,29 @@ mod tests {
         let body = r#"{"workflow_name": "w", "inputs": {}, "webhook_id": "hook-7"}"#;
         let r = Req::new(body).header("x-request-id", "req-1");
         assert_eq!(
-            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Generic
+                .normalize(&r.inbound())
+                .unwrap()
+                .delivery_id
+                .as_deref(),
             Some("hook-7")
         );
         let r = Req::new(r#"{"id": "evt-9"}"#).header("idempotency-key", "k");
         assert_eq!(
-            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Generic
+                .normalize(&r.inbound())
+                .unwrap()
+                .delivery_id
+                .as_deref(),
             Some("evt-9")
         );
         let r = Req::new(r#"{"type": "x"}"#).header("idempotency-key", "k");
         assert_eq!(
-            Generic.normalize(&r.inbound()).unwrap().delivery_id.as_deref(),
+            Generic
+                .normalize(&r.inbound())
+                .unwrap()
+                .delivery_id
+                .as_deref(),
             Some("k")
         );
     }

@@ -45,7 +45,7 @@ pub(super) fn notice(
     if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
         p.extend(extra);
     }
-    crate::stream::notice(event_type, &payload)
+    crate::notices::notice(event_type, &payload)
 }
 
 /// What a transition writes besides the checkpoint: messages and history steps.

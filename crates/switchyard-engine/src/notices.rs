@@ -1,0 +1,32 @@
+//! The notices the live stream carries ([`crate::stream`]), built as effects of the
+//! change they announce, so each is written in that change's transaction. A leaf:
+//! planning, tasks and checkpoints all build theirs here.
+
+use serde_json::{json, Value};
+use switchyard_store::{Effect, NewNotice};
+
+/// A task notice (`task.completed`, `task.failed`, `task.retried`), written with
+/// the change; `error` for a failure.
+pub fn task_notice(event_type: &str, task_id: &str, error: Option<&str>) -> Effect {
+    let mut payload = json!({"task_id": task_id});
+    if let Some(e) = error {
+        payload["error"] = json!(e);
+    }
+    notice(event_type, &payload)
+}
+
+/// `task.created`: written in the batch that stores the task's event.
+pub fn task_created_notice(task_id: &str, agent: &str, event_id: &str, webhook_id: &str) -> Effect {
+    notice(
+        "task.created",
+        &json!({"task_id": task_id, "agent": agent, "event_id": event_id, "webhook_id": webhook_id}),
+    )
+}
+
+/// A notice for the stream, written as an effect of the change it announces.
+pub fn notice(event_type: &str, payload: &Value) -> Effect {
+    Effect::Notice(NewNotice {
+        event_type: event_type.to_owned(),
+        payload: payload.to_string(),
+    })
+}
