@@ -11,6 +11,7 @@
 //! anything a lost connection missed, every long-poll also looks again after a
 //! fallback interval (`Config::wait_fallback`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -142,6 +143,10 @@ pub struct Hub {
     outbox: Arc<Notify>,
     events: Arc<Notify>,
     checkpoints: Arc<Notify>,
+    /// The long-polls waiting on one checkpoint, by id: a decision here wakes only
+    /// the waits for its checkpoint, not every wait (each of which would read its
+    /// checkpoint again).
+    checkpoint_waits: Arc<std::sync::Mutex<HashMap<String, Arc<Notify>>>>,
     outgoing: Arc<Outgoing>,
     /// Cancelled when the server stops accepting: long-polls answer at once with
     /// what they have, so a graceful stop never waits out a 60 s wait.
@@ -166,11 +171,37 @@ struct Outgoing {
     ready: Notify,
 }
 
+/// A long-poll's interest in one checkpoint (see [`Hub::watch_checkpoint`]); the
+/// entry is removed when the last watcher of that checkpoint is dropped.
+pub struct CheckpointWatch {
+    id: String,
+    notify: Arc<Notify>,
+    waits: Arc<std::sync::Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+impl CheckpointWatch {
+    /// Resolves when this checkpoint changes (here), or any checkpoint on another
+    /// replica. Create it before looking, as with [`Hub::checkpoints_changed`].
+    pub fn changed(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for CheckpointWatch {
+    fn drop(&mut self) {
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and this one: nobody else watches it.
+        if Arc::strong_count(&self.notify) <= 2 {
+            waits.remove(&self.id);
+        }
+    }
+}
+
 impl Hub {
     /// Wakes whoever waits for what `changes` names, here and (through
     /// [`Hub::outgoing`]) on the other replicas.
     pub fn notify(&self, changes: Changes) {
-        self.wake(changes);
+        self.wake_local(changes);
         if !changes.is_empty() {
             self.outgoing
                 .bits
@@ -214,8 +245,55 @@ impl Hub {
         self.closing.cancelled()
     }
 
-    /// Wakes this process's waiters only: for what another replica committed.
+    /// Watches one checkpoint: for a long-poll on it.
+    pub fn watch_checkpoint(&self, id: &str) -> CheckpointWatch {
+        let mut waits = self
+            .checkpoint_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let notify = waits.entry(id.to_owned()).or_default().clone();
+        CheckpointWatch {
+            id: id.to_owned(),
+            notify,
+            waits: self.checkpoint_waits.clone(),
+        }
+    }
+
+    /// Checkpoint `id` changed here: wakes its watchers, and (as [`Hub::notify`]
+    /// with `changes`) the rest.
+    pub fn checkpoint_changed(&self, id: &str, changes: Changes) {
+        let one = self
+            .checkpoint_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(n) = one {
+            n.notify_waiters();
+        }
+        self.notify(changes);
+    }
+
+    /// Wakes this process's waiters only: for what another replica committed,
+    /// which does not say which checkpoint changed, so every checkpoint watcher
+    /// looks again.
     pub fn wake(&self, changes: Changes) {
+        self.wake_local(changes);
+        if changes.checkpoints {
+            let all: Vec<Arc<Notify>> = self
+                .checkpoint_waits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            for n in all {
+                n.notify_waiters();
+            }
+        }
+    }
+
+    fn wake_local(&self, changes: Changes) {
         if changes.tasks {
             self.tasks.notify_waiters();
         }
@@ -255,7 +333,45 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
     use super::*;
+
+    fn ready(f: std::pin::Pin<&mut Notified<'_>>) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(f.poll(&mut cx), Poll::Ready(()))
+    }
+
+    #[test]
+    fn a_decision_wakes_only_its_checkpoints_waits() {
+        let hub = Hub::default();
+        let a = hub.watch_checkpoint("a");
+        let b = hub.watch_checkpoint("b");
+        let checkpoints = Changes {
+            checkpoints: true,
+            ..Changes::default()
+        };
+        {
+            let mut wa = pin!(a.changed());
+            let mut wb = pin!(b.changed());
+            hub.checkpoint_changed("b", checkpoints);
+            assert!(!ready(wa.as_mut()), "a's wait is left alone");
+            assert!(ready(wb.as_mut()));
+            // Another replica's change names no checkpoint: every wait looks again.
+            let mut wb = pin!(b.changed());
+            hub.wake(checkpoints);
+            assert!(ready(wa.as_mut()) && ready(wb.as_mut()));
+        }
+        // The last watcher gone, its entry goes too.
+        let a2 = hub.watch_checkpoint("a");
+        drop(a);
+        assert_eq!(hub.checkpoint_waits.lock().unwrap().len(), 2);
+        drop(a2);
+        drop(b);
+        assert!(hub.checkpoint_waits.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn changes_travel_as_words() {

@@ -366,7 +366,8 @@ impl Engine {
                 .update_checkpoint(&change, &history, &effects)
                 .await?
             {
-                self.hub.notify(changed(has_messages(&effects)));
+                self.hub
+                    .checkpoint_changed(id, changed(has_messages(&effects)));
                 if is_terminal(&done) {
                     record_end(&done);
                 }
@@ -421,7 +422,8 @@ impl Engine {
                 .update_checkpoint(&change, &history, &sends.effects)
                 .await?
             {
-                self.hub.notify(changed(has_messages(&sends.effects)));
+                self.hub
+                    .checkpoint_changed(id, changed(has_messages(&sends.effects)));
                 record_end(&done);
                 return Ok(done);
             }
@@ -435,8 +437,9 @@ impl Engine {
         let timeout = timeout.min(Duration::from_secs(MAX_WAIT_SECS));
         let deadline = tokio::time::Instant::now() + timeout;
         let _waiting = self.hub.wait_started();
+        let watch = self.hub.watch_checkpoint(id);
         loop {
-            let notified = self.hub.checkpoints_changed();
+            let notified = watch.changed();
             let c = self.checkpoint(id).await?;
             let now = tokio::time::Instant::now();
             if is_terminal(&c) || now >= deadline {
@@ -606,7 +609,8 @@ impl Engine {
                 .fire_timer(t, change.as_ref(), &history, &sends.effects)
                 .await?
             {
-                self.hub.notify(changed(has_messages(&sends.effects)));
+                self.hub
+                    .checkpoint_changed(&t.checkpoint_id, changed(has_messages(&sends.effects)));
                 if change.is_some() {
                     if let Some(done) = self.store.get_checkpoint(&t.checkpoint_id).await? {
                         record_end(&done);

@@ -25,7 +25,76 @@ const SECRET: &str = "replica-secret";
 both_stores!(
     webhook_changes_reach_other_replicas,
     new_tasks_wake_long_polls_on_other_replicas,
+    checkpoint_waits_wake_on_decisions_made_elsewhere,
 );
+
+/// A checkpoint wait on replica B answers when replica A decides (the replica
+/// exchange wakes every checkpoint watcher on B), with B's fallback look far away
+/// on PostgreSQL.
+async fn checkpoint_waits_wake_on_decisions_made_elsewhere(kind: Kind) {
+    let fallback = match kind {
+        Kind::Postgres => Duration::from_secs(60),
+        Kind::Sqlite => Duration::from_millis(250),
+    };
+    let a = TestApp::spawn_with(kind, |c| c.wait_fallback = fallback).await;
+    let b = TestApp::replica_with(&a, |c| c.wait_fallback = fallback).await;
+    for id in ["x1", "other"] {
+        let (s, v) = api(
+            &a.client,
+            &a.base,
+            Method::POST,
+            "/api/checkpoints",
+            Some(json!({"checkpoint_id": id, "name": "n", "notify": [{"channel": "websocket"}]})),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (client, base) = (b.client.clone(), b.base.clone());
+    let poll = tokio::spawn(async move {
+        let r = api(
+            &client,
+            &base,
+            Method::GET,
+            "/api/checkpoints/x1/wait?timeout=30",
+            None,
+        )
+        .await;
+        (r, Instant::now())
+    });
+    // As above: if the wait has not made its first look yet, that look finds the
+    // decision (easier, never flaky).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A decision on another checkpoint does not answer this wait.
+    let (s, _) = api(
+        &a.client,
+        &a.base,
+        Method::POST,
+        "/api/checkpoints/other/decision",
+        Some(json!({"decision": "reject"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = api(
+        &a.client,
+        &a.base,
+        Method::POST,
+        "/api/checkpoints/x1/decision",
+        Some(json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let committed = Instant::now();
+    let ((s, got), answered) = poll.await.expect("long-poll");
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["status"], "approved", "{got}");
+    let waited = answered.saturating_duration_since(committed);
+    assert!(
+        waited < Duration::from_secs(5),
+        "B's wait answered {waited:?} after the decision on A"
+    );
+    b.stop().await;
+    a.stop().await;
+}
 
 /// A webhook whose `issues.opened` makes a task for `planning`, or forwards to
 /// `forward_to`.
