@@ -548,18 +548,7 @@ mod tests {
             {
                 continue;
             }
-            let secret = [
-                "signature",
-                "token",
-                "authorization",
-                "hmac",
-                "secret",
-                "cookie",
-                "api-key",
-                "apikey",
-            ]
-            .iter()
-            .any(|w| n.contains(w));
+            let secret = SECRET_WORDS.iter().any(|w| n.contains(w));
             let v = if secret {
                 "[redacted]".to_owned()
             } else {
