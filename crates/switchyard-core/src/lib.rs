@@ -21,6 +21,7 @@ pub mod provider;
 pub mod providers;
 pub mod routing;
 pub mod sig;
+pub mod sign;
 pub mod workflow;
 pub mod writeback;
 

@@ -10,6 +10,7 @@ use settings::Flags;
 use switchyard_server::App;
 
 mod keys;
+mod send;
 mod settings;
 mod webhooks;
 
@@ -38,6 +39,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit.
     Migrate(StoreArgs),
+    /// Send a webhook signed exactly as a provider signs it to a running server, and
+    /// print the answer (exit 0 on 2xx, 1 otherwise, 2 usage, 3 unreachable).
+    Send(send::SendArgs),
     /// Manage webhooks kept in the store.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCmd),
@@ -302,7 +306,12 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // A client of a running server: no store, no server settings.
+    if let Command::Send(args) = &cli.command {
+        std::process::exit(send::run(args));
+    }
     let flags = match &cli.command {
+        Command::Send(_) => unreachable!("handled above"),
         Command::Serve(args) => args.flags(),
         Command::Migrate(args) => args.flags(),
         Command::Webhooks(cmd) => cmd.store().flags(),
@@ -341,6 +350,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Webhooks(cmd) => webhooks::run(cmd, &loaded.config).await,
             Command::Keys(cmd) => keys::run(cmd, &loaded.config).await,
+            Command::Send(_) => unreachable!("handled before the configuration is read"),
         }
     })
 }

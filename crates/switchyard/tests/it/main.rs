@@ -22,6 +22,7 @@ mod replicas;
 mod routing;
 mod security;
 mod seed000;
+mod send;
 mod smtp;
 mod story;
 mod stream;
