@@ -287,7 +287,10 @@ impl RawConn {
             match (ours, theirs) {
                 (Some((0, _)), Some((_, 0))) => return Ok(started.elapsed()),
                 (None, _) | (_, None) if started.elapsed() > limit => {
-                    bail!("the connection {local} -> {} is not in /proc/net/tcp", self.target)
+                    bail!(
+                        "the connection {local} -> {} is not in /proc/net/tcp",
+                        self.target
+                    )
                 }
                 _ if started.elapsed() > limit => {
                     bail!("the server did not read the wait request within {limit:?}")
@@ -501,15 +504,13 @@ async fn one_round(
     let decide_path = format!("/api/checkpoints/{id}/decision");
     let decision = json!({"decision": "approve", "by": "bench@example.com"});
     let wait_read = async {
-        let r = tokio::time::timeout(plan.timeout + Duration::from_secs(30), raw.read_response())
-            .await;
+        let r =
+            tokio::time::timeout(plan.timeout + Duration::from_secs(30), raw.read_response()).await;
         (r, Instant::now())
     };
     let decide = async {
         let sent = Instant::now();
-        let r = api
-            .call(Method::POST, &decide_path, Some(&decision))
-            .await;
+        let r = api.call(Method::POST, &decide_path, Some(&decision)).await;
         (sent, r, Instant::now())
     };
     let ((w, waited_at), (sent, d, decided_at)) = tokio::join!(wait_read, decide);
@@ -526,7 +527,9 @@ async fn one_round(
         }
     };
     let wstatus = status_of(&wbody).unwrap_or_else(|| "?".to_owned());
-    *st.statuses.entry(format!("{}/{}", ws.as_u16(), wstatus)).or_default() += 1;
+    *st.statuses
+        .entry(format!("{}/{}", ws.as_u16(), wstatus))
+        .or_default() += 1;
     if d.status != StatusCode::OK || ws != StatusCode::OK || wstatus != "approved" {
         st.wrong += 1;
         bail!(
@@ -768,9 +771,20 @@ async fn capacity_phase(
     let n = args.probes.max(1);
     let (healthz, _) = probe(&mut api, "/healthz", n, false).await?;
     let (health, health_body) = probe(&mut api, "/health", n.min(5), false).await?;
-    let (list50, _) = probe(&mut api, "/api/checkpoints?status=pending&limit=50", n, true).await?;
-    let (list500, _) =
-        probe(&mut api, "/api/checkpoints?status=pending&limit=500", n.min(5), true).await?;
+    let (list50, _) = probe(
+        &mut api,
+        "/api/checkpoints?status=pending&limit=50",
+        n,
+        true,
+    )
+    .await?;
+    let (list500, _) = probe(
+        &mut api,
+        "/api/checkpoints?status=pending&limit=500",
+        n.min(5),
+        true,
+    )
+    .await?;
     // Ten pages of 500 in a row, following next_cursor (how deep paging behaves).
     let mut deep = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut path = "/api/checkpoints?status=pending&limit=500".to_owned();
@@ -778,9 +792,11 @@ async fn capacity_phase(
         let t = Instant::now();
         let r = api.call(Method::GET, &path, None).await?;
         deep.record(micros(t.elapsed()))?;
-        let next = r
-            .json()
-            .and_then(|v| v.get("next_cursor").and_then(|c| c.as_str()).map(str::to_owned));
+        let next = r.json().and_then(|v| {
+            v.get("next_cursor")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        });
         match next {
             Some(c) => path = format!("/api/checkpoints?status=pending&limit=500&cursor={c}"),
             None => break,
@@ -815,7 +831,9 @@ async fn capacity_phase(
     line("decision 200 -> wait 200", &dw.after_200);
     println!(
         "pending per /health: before {}, after {}",
-        health_before.get("pending_checkpoints").unwrap_or(&Value::Null),
+        health_before
+            .get("pending_checkpoints")
+            .unwrap_or(&Value::Null),
         pending.clone().unwrap_or(Value::Null)
     );
     Ok(json!({
@@ -861,7 +879,10 @@ pub(crate) fn run(args: HitlArgs) -> anyhow::Result<()> {
         && args.capacity_duration > 0.0
         && args.capacity_duration <= crate::MAX_RUN_SECS)
     {
-        bail!("--capacity-duration must be > 0 and at most {} s", crate::MAX_RUN_SECS);
+        bail!(
+            "--capacity-duration must be > 0 and at most {} s",
+            crate::MAX_RUN_SECS
+        );
     }
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!("--timeout must be > 0");
@@ -950,7 +971,10 @@ mod tests {
     fn capacity_checkpoints_have_three_timers_and_notify_only_the_stream() {
         let b = checkpoint_body("x-1", 1, true);
         assert_eq!(b["notify"], json!([{"channel": "websocket"}]));
-        assert_eq!(b["escalate"][0]["notify"], json!([{"channel": "websocket"}]));
+        assert_eq!(
+            b["escalate"][0]["notify"],
+            json!([{"channel": "websocket"}])
+        );
         assert!(b["timeout_seconds"].is_u64() && b["remind_after_seconds"].is_u64());
         let b = checkpoint_body("x-2", 2, false);
         assert!(b.get("timeout_seconds").is_none() && b.get("escalate").is_none());
