@@ -69,6 +69,11 @@ pub struct HitlArgs {
     /// MS ms; `delay:0` sends the decision as soon as the wait is written).
     #[arg(long, default_value = "read,delay:0,delay:20")]
     park: String,
+    /// Latency: concurrent pairs in the `read` mode. Each look at /proc/net/tcp
+    /// costs milliseconds of kernel CPU (the table lists every socket of the
+    /// machine), which would delay the other pairs' measured wake-ups.
+    #[arg(long, default_value_t = 1)]
+    read_pairs: usize,
     /// Capacity: pending checkpoints to create.
     #[arg(long, default_value_t = 100_000)]
     capacity: u64,
@@ -82,6 +87,11 @@ pub struct HitlArgs {
     /// decision + wait).
     #[arg(long, default_value_t = 20)]
     probes: u64,
+    /// Capacity: then park this many long-polls on pending checkpoints (one
+    /// connection each) and time decision + wait again: every checkpoint change
+    /// wakes every waiting long-poll.
+    #[arg(long, default_value_t = 0)]
+    idle_waits: u64,
     /// The server's process id, to read its memory from /proc/PID/status.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -318,17 +328,17 @@ fn queues(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<(u64, u6
         }
     };
     let (l, r) = (key(local)?, key(remote)?);
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
-            return None;
-        }
-        let (tx, rx) = f.get(4)?.split_once(':')?;
-        Some((
-            u64::from_str_radix(tx, 16).ok()?,
-            u64::from_str_radix(rx, 16).ok()?,
-        ))
-    })
+    // The table can hold thousands of sockets: find the row by its two addresses.
+    let pat = format!(" {l} {r} ");
+    let at = table.find(&pat)? + pat.len();
+    let row = table[at..].lines().next()?;
+    let mut f = row.split_whitespace();
+    let _state = f.next()?;
+    let (tx, rx) = f.next()?.split_once(':')?;
+    Some((
+        u64::from_str_radix(tx, 16).ok()?,
+        u64::from_str_radix(rx, 16).ok()?,
+    ))
 }
 
 /// What the pairs of one latency run measured.
@@ -344,6 +354,8 @@ struct LatStats {
     /// Read mode: wait written → the server had read it.
     park: Histogram<u64>,
     done: u64,
+    /// Concurrent pairs of the run.
+    pairs: usize,
     /// Waits whose 200 was read before the decision's.
     wait_first: u64,
     /// Answers that were not what they should be (status or body).
@@ -363,6 +375,7 @@ impl LatStats {
             create: h()?,
             park: h()?,
             done: 0,
+            pairs: 0,
             wait_first: 0,
             wrong: 0,
             errors: 0,
@@ -393,6 +406,7 @@ impl LatStats {
     fn json(&self, park: Park, elapsed: f64) -> Value {
         json!({
             "park": park.name(),
+            "pairs": self.pairs,
             "checkpoints": self.done,
             "elapsed_s": round3(elapsed),
             "wake_after_decision_200_ms": latency_json(&self.after_200),
@@ -421,8 +435,9 @@ impl LatStats {
             );
         };
         println!(
-            "-- latency, park {}: {} checkpoints in {elapsed:.2} s; {} wrong, {} errors; {} waits answered before the decision",
+            "-- latency, park {}, {} pairs: {} checkpoints in {elapsed:.2} s; {} wrong, {} errors; {} waits answered before the decision",
             park.name(),
+            self.pairs,
             self.done,
             self.wrong,
             self.errors,
@@ -487,6 +502,10 @@ async fn one_round(
     }
     let wait_path = format!("/api/checkpoints/{id}/wait?timeout=30");
     let waited = async {
+        // A new connection for each wait: the server's end of a fresh connection
+        // acknowledges at once, while one that has answered before delays its ACK
+        // (up to 40 ms), which `Park::Read` would wait out.
+        raw.reset();
         raw.send_get(&wait_path).await?;
         match plan.park {
             Park::Read => {
@@ -598,6 +617,7 @@ async fn latency_run(
         handles.push(tokio::spawn(pair(plan.clone(), api, raw)));
     }
     let mut all = LatStats::new()?;
+    all.pairs = handles.len();
     for h in handles {
         all.add(&h.await??)?;
     }
@@ -812,7 +832,6 @@ async fn capacity_phase(
         Park::Read,
     )
     .await?;
-    let pending = health_body.get("pending_checkpoints").cloned();
     let line = |name: &str, h: &Histogram<u64>| {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         println!(
@@ -822,6 +841,49 @@ async fn capacity_phase(
             h.len()
         );
     };
+    // Decision + wait again, with `idle_waits` other long-polls parked.
+    let mut idle = Vec::new();
+    let mut idle_out = Value::Null;
+    if args.idle_waits > 0 {
+        let k = args.idle_waits.min(created);
+        let t = Instant::now();
+        for i in 0..k {
+            let mut c = RawConn::new(target, &args.admin_key)?;
+            c.send_get(&format!(
+                "/api/checkpoints/{}-{i}/wait?timeout=60",
+                plan.prefix
+            ))
+            .await?;
+            idle.push(c);
+        }
+        for c in &idle {
+            c.until_read_by_server(Duration::from_secs(10)).await?;
+        }
+        let parked_s = t.elapsed().as_secs_f64();
+        let mem_waits = memory_json(args.server_pid);
+        let (dwi, dwi_secs) = latency_run(
+            target,
+            &args.admin_key,
+            timeout,
+            format!("hb-{run}-capdwi"),
+            n,
+            1,
+            Park::Read,
+        )
+        .await?;
+        line("with idle waits: decision -> wait", &dwi.after_200);
+        println!(
+            "idle waits      {k} parked in {parked_s:.1} s; server memory with them {mem_waits}"
+        );
+        idle_out = json!({
+            "waits": k,
+            "parked_s": round3(parked_s),
+            "memory": mem_waits,
+            "decision_wait": dwi.json(Park::Read, dwi_secs),
+        });
+        drop(idle);
+    }
+    let pending = health_body.get("pending_checkpoints").cloned();
     line("create (ms)", &hist);
     line("GET /healthz", &healthz);
     line("GET /health (counts pending)", &health);
@@ -857,14 +919,19 @@ async fn capacity_phase(
         "list500_ms": latency_json(&list500),
         "deep_pages500_ms": latency_json(&deep),
         "decision_wait": dw.json(Park::Read, dw_secs),
+        "idle_waits": idle_out,
     }))
 }
 
 pub(crate) fn run(args: HitlArgs) -> anyhow::Result<()> {
     let phases = parse_phases(&args.phases)?;
     let parks = parse_park(&args.park)?;
-    if args.pairs == 0 || args.pairs > MAX_PAIRS {
-        bail!("--pairs must be within 1..={MAX_PAIRS}");
+    if args.pairs == 0
+        || args.pairs > MAX_PAIRS
+        || args.read_pairs == 0
+        || args.read_pairs > MAX_PAIRS
+    {
+        bail!("--pairs and --read-pairs must be within 1..={MAX_PAIRS}");
     }
     if args.capacity_connections == 0 || args.capacity_connections > MAX_PAIRS {
         bail!("--capacity-connections must be within 1..={MAX_PAIRS}");
@@ -919,7 +986,11 @@ pub(crate) fn run(args: HitlArgs) -> anyhow::Result<()> {
                 timeout,
                 format!("hb-{run_id}-{}", park.name().replace(':', "")),
                 args.checkpoints,
-                args.pairs,
+                if *park == Park::Read {
+                    args.read_pairs
+                } else {
+                    args.pairs
+                },
                 *park,
             ))?;
             st.print(*park, secs);
