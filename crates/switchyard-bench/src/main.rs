@@ -17,8 +17,13 @@
 //! signed GitHub `issues` events spread over their endpoints (half of them create a
 //! task), checks what was created, and then drains the task queues with concurrent
 //! lease + complete consumers. See `route.rs`.
+//!
+//! `switchyard-bench hitl` is issue 10's human-in-the-loop benchmark: how soon a
+//! waiting checkpoint long-poll returns after a decision, and how many pending
+//! checkpoints with timers one server holds. See `hitl.rs`.
 
 mod api;
+mod hitl;
 mod route;
 
 use std::collections::BTreeMap;
@@ -62,6 +67,9 @@ enum Command {
     /// Routing benchmark: register webhooks with commands, stream signed `issues`
     /// events at them (half create a task), then drain the tasks with lease + complete.
     Route(route::RouteArgs),
+    /// Human-in-the-loop benchmark: decision-to-wake latency of checkpoint waits, and
+    /// how many pending checkpoints with timers one server holds.
+    Hitl(hitl::HitlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +126,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(args) => ingest(args),
         Command::Route(args) => route::run(args),
+        Command::Hitl(args) => hitl::run(args),
     }
 }
 
@@ -630,6 +639,15 @@ fn own_cpu_secs() -> Option<f64> {
 /// This process's CPU seconds, as [`own_cpu_secs`], for the route module.
 pub(crate) fn cpu_secs() -> Option<f64> {
     own_cpu_secs()
+}
+
+/// A latency histogram (in µs) as JSON, in ms: p50, p90, p99, p99.9, max, mean.
+pub(crate) fn latency_json(h: &Histogram<u64>) -> serde_json::Value {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    serde_json::json!({
+        "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p999": ms(0.999),
+        "max": h.max() as f64 / 1000.0, "mean": (h.mean()).round() / 1000.0,
+    })
 }
 
 /// Checks the run-shape flags shared by `ingest` and `route`.

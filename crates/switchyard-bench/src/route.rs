@@ -1014,13 +1014,7 @@ impl LeaseReport {
     }
 
     fn json(&self) -> Value {
-        let lat = |h: &Histogram<u64>| {
-            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-            json!({
-                "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p999": ms(0.999),
-                "max": h.max() as f64 / 1000.0, "mean": (h.mean()).round() / 1000.0,
-            })
-        };
+        let lat = crate::latency_json;
         json!({
             "consumers": self.consumers,
             "lease_max": self.lease_max,
