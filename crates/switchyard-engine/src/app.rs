@@ -207,16 +207,23 @@ impl Engine {
 /// one is due, a checkpoint changes (a new one may have an earlier timer), or stop.
 async fn run_timers(engine: Engine, stop: CancellationToken) {
     const MAX_NAP: Duration = Duration::from_secs(60);
+    /// The pending gauge is a `COUNT(*)`: at most this often, not on every change.
+    const GAUGE_EVERY: Duration = Duration::from_secs(10);
+    let mut counted: Option<tokio::time::Instant> = None;
     loop {
         let changed = engine.hub.checkpoints_changed();
         if let Err(e) = engine.fire_due_timers().await {
             tracing::warn!(error = %e.message, "checkpoint timers failed; trying again");
         }
         // The gauge counts what the store holds (every replica's checkpoints, and
-        // those from before a restart), after each change and at least a minute apart.
-        match engine.pending_checkpoints().await {
-            Ok(n) => metrics::gauge!("switchyard_checkpoints_pending").set(n as f64),
-            Err(e) => tracing::debug!(error = %e.message, "cannot count pending checkpoints"),
+        // those from before a restart): at start, then at most every GAUGE_EVERY
+        // (on a change) and at least every MAX_NAP.
+        if counted.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+            counted = Some(tokio::time::Instant::now());
+            match engine.pending_checkpoints().await {
+                Ok(n) => metrics::gauge!("switchyard_checkpoints_pending").set(n as f64),
+                Err(e) => tracing::debug!(error = %e.message, "cannot count pending checkpoints"),
+            }
         }
         let nap = match engine.store.next_timer_in().await {
             Ok(Some(us)) => Duration::from_micros(u64::try_from(us).unwrap_or(0)).min(MAX_NAP),
