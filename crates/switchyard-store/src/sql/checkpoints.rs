@@ -230,11 +230,18 @@ pub(crate) const TIMER_COLUMNS: &str = "timer_id, checkpoint_id, kind, step, due
 
 /// How long until the next timer is due (or its claim runs out).
 pub(crate) fn next_timer_in(now: Moment) -> Stmt<'static> {
-    let mut s = Stmt::new("SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > ");
-    s.push_bind(now)
-        .push(" THEN claimed_until ELSE due_at END) - ")
-        .push_bind(now)
-        .push(" FROM timers");
+    // A claimed timer (always claimed after it fell due) needs attention when its
+    // claim runs out; an unclaimed one when it falls due. Each side is one ordered
+    // index look-up (timers_due, timers_claimed), where a MIN over a CASE read every
+    // row. The unary `+` keeps SQLite's planner off timers_claimed for the first
+    // side (it would read every unclaimed row and sort them); PostgreSQL reads it
+    // the same.
+    let mut s = Stmt::new("SELECT MIN(t) - ");
+    s.push_bind(now).push(
+        " FROM (SELECT (SELECT due_at FROM timers WHERE +claimed_until IS NULL \
+         ORDER BY due_at LIMIT 1) AS t UNION ALL SELECT (SELECT claimed_until FROM timers \
+         WHERE claimed_until IS NOT NULL ORDER BY claimed_until LIMIT 1) AS t) AS next",
+    );
     s
 }
 
