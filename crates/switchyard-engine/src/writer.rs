@@ -99,6 +99,11 @@ async fn run(
             }
         };
         if received == 0 {
+            // Closed: by the stop, or because every handle is gone (the engine was
+            // dropped as the server stopped, before the stop reached the writers).
+            // Nothing more can come; end with the stop, not before it — returning
+            // early would read as a writer that died and be restarted.
+            stop.cancelled().await;
             return;
         }
         metrics::histogram!("switchyard_write_batch_size").record(batch.len() as f64);
