@@ -29,6 +29,8 @@ pub struct Engine {
     pub access: keys::Access,
     /// Registered webhooks, compiled.
     pub registry: registry::Registry,
+    /// Workflows, parsed and validated (the folder's and the API's).
+    pub workflows: crate::workflows::Workflows,
     /// Wakes whoever waits for committed work.
     pub hub: Hub,
     /// Builds every outbound message.
@@ -112,6 +114,7 @@ impl Engine {
             sealer,
             access,
             registry,
+            workflows: crate::workflows::Workflows::default(),
             hub,
             outbox,
             deliveries,

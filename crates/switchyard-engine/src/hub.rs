@@ -30,6 +30,8 @@ pub struct Changes {
     pub events: bool,
     /// Checkpoints were decided, expired or cancelled (or voted on).
     pub checkpoints: bool,
+    /// Workflow runs were created, moved or woken.
+    pub runs: bool,
 }
 
 impl Changes {
@@ -39,6 +41,7 @@ impl Changes {
         outbox: true,
         events: true,
         checkpoints: true,
+        runs: true,
     };
 
     /// True when nothing changed.
@@ -47,13 +50,14 @@ impl Changes {
     }
 
     /// The changes as words, for other replicas: `tasks`, `outbox`, `events`,
-    /// `checkpoints`.
+    /// `checkpoints`, `runs`.
     pub fn words(&self) -> impl Iterator<Item = &'static str> {
         [
             (self.tasks, "tasks"),
             (self.outbox, "outbox"),
             (self.events, "events"),
             (self.checkpoints, "checkpoints"),
+            (self.runs, "runs"),
         ]
         .into_iter()
         .filter_map(|(on, w)| on.then_some(w))
@@ -67,6 +71,7 @@ impl Changes {
             "outbox" => c.outbox = true,
             "events" => c.events = true,
             "checkpoints" => c.checkpoints = true,
+            "runs" => c.runs = true,
             _ => return None,
         }
         Some(c)
@@ -77,6 +82,7 @@ impl Changes {
             | u8::from(self.outbox) << 1
             | u8::from(self.events) << 2
             | u8::from(self.checkpoints) << 3
+            | u8::from(self.runs) << 4
     }
 
     fn from_bits(b: u8) -> Self {
@@ -85,6 +91,7 @@ impl Changes {
             outbox: b & 2 != 0,
             events: b & 4 != 0,
             checkpoints: b & 8 != 0,
+            runs: b & 16 != 0,
         }
     }
 
@@ -104,6 +111,10 @@ impl Changes {
                     c.add_effects(&e.effects);
                 }
                 (WriteOp::Effects(list), _) => c.add_effects(list),
+                (WriteOp::Run(w), WriteOutcome::Run { applied: true }) => {
+                    c.runs = true;
+                    c.add_effects(&w.effects);
+                }
                 _ => {}
             }
         }
@@ -124,6 +135,7 @@ impl Changes {
                 Effect::Outbox(_) => self.outbox = true,
                 // The stream's readers wait on checkpoint changes, the only
                 // ones that write notices.
+                Effect::Run(_) | Effect::WakeRuns(_) => self.runs = true,
                 Effect::Question(_) | Effect::Notice(_) => {}
             }
         }
@@ -143,6 +155,10 @@ pub struct Hub {
     outbox: Arc<Notify>,
     events: Arc<Notify>,
     checkpoints: Arc<Notify>,
+    /// The runner: one waiter that may be busy, so a wake-up keeps a permit.
+    runner: Arc<Notify>,
+    /// Whoever waits for a run to move (`?wait`, a run's long-poll).
+    runs: Arc<Notify>,
     /// The long-polls waiting on one checkpoint, by id: a decision here wakes only
     /// the waits for its checkpoint, not every wait (each of which would read its
     /// checkpoint again).
@@ -307,6 +323,10 @@ impl Hub {
         if changes.checkpoints {
             self.checkpoints.notify_waiters();
         }
+        if changes.runs {
+            self.runner.notify_one();
+            self.runs.notify_waiters();
+        }
     }
 
     /// Resolves when tasks are next created or requeued. Create it before looking,
@@ -323,6 +343,18 @@ impl Hub {
     /// Resolves when a checkpoint next changes (here or on another replica).
     pub fn checkpoints_changed(&self) -> Notified<'_> {
         self.checkpoints.notified()
+    }
+
+    /// Resolves when a run next moves (here or on another replica). Create it
+    /// before looking.
+    pub fn runs_changed(&self) -> Notified<'_> {
+        self.runs.notified()
+    }
+
+    /// The runner's wake-up: runs were created, moved or woken (a permit is kept
+    /// while the runner is busy).
+    pub fn runner_notify(&self) -> Arc<Notify> {
+        self.runner.clone()
     }
 
     /// The delivery engine's wake-up.
@@ -375,7 +407,7 @@ mod tests {
 
     #[test]
     fn changes_travel_as_words() {
-        for bits in 0..16 {
+        for bits in 0..32 {
             let c = Changes::from_bits(bits);
             let mut back = Changes::default();
             for w in c.words() {

@@ -40,6 +40,7 @@ pub mod supervise;
 pub mod tasks;
 pub mod time;
 pub mod webhooks;
+pub mod workflows;
 pub mod writer;
 
 pub use app::{Background, Engine};

@@ -309,6 +309,8 @@ impl Engine {
     pub async fn complete_task(&self, task_id: &str, b: CompleteInput) -> Result<Task> {
         let mut effects = self.follow_ups(task_id, &b.actions).await?;
         effects.push(crate::notices::task_notice("task.completed", task_id, None));
+        // A workflow run waiting for this task (a `task` node) goes on.
+        effects.push(Effect::WakeRuns(task_id.to_owned()));
         let result = b.result.map(|v| v.to_string());
         let update = self
             .store
@@ -346,20 +348,25 @@ impl Engine {
             task_id,
             Some(b.error.as_str()),
         );
+        // A final failure wakes the run waiting for the task, which fails its node.
+        let mut effects = vec![notice];
+        if !b.retry {
+            effects.push(Effect::WakeRuns(task_id.to_owned()));
+        }
         let finish = TaskFinish::Fail {
             error: b.error,
             retry: b.retry,
         };
         let t = updated(
             self.store
-                .finish_task(task_id, &b.lease_id, &finish, &[notice])
+                .finish_task(task_id, &b.lease_id, &finish, &effects)
                 .await?,
             task_id,
         )?;
         // The stream's readers wait on task changes too.
         self.hub.notify(Changes {
             tasks: true,
-            ..Changes::default()
+            ..Changes::of_effects(&effects)
         });
         Ok(t)
     }

@@ -34,7 +34,8 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use state::{
     AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, ExecutionStatus,
-    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind, UnknownState,
+    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, RunStatus, StepStatus, TaskStatus,
+    TimerKind, UnknownState,
 };
 
 /// Every store trait, for `use switchyard_store::prelude::*;`: calling a method on
@@ -42,8 +43,8 @@ pub use state::{
 pub mod prelude {
     pub use crate::{
         AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
-        ExecutionStore, KeyStore, QuestionStore, SettingStore, Store, StreamStore, TaskStore,
-        WebhookStore,
+        ExecutionStore, KeyStore, QuestionStore, RunStore, SettingStore, Store, StreamStore,
+        TaskStore, WebhookStore, WorkflowStore,
     };
 }
 
@@ -64,6 +65,8 @@ pub trait Store:
     + CheckpointStore
     + ExecutionStore
     + StreamStore
+    + WorkflowStore
+    + RunStore
     + Send
     + Sync
     + 'static
@@ -403,6 +406,55 @@ pub trait ExecutionStore: Send + Sync {
 
     /// How many checkpoints are in `status` (`/health`'s pending count).
     async fn count_checkpoints(&self, status: CheckpointStatus) -> Result<i64>;
+}
+
+/// Workflows registered through the API. Every change writes its `audit` row in
+/// its own transaction, only when it changed something; the registry's change
+/// counter moves with it (triggers), so replicas reload.
+#[async_trait::async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Registers a workflow unless its name exists; true when it was created.
+    async fn insert_workflow(&self, w: &WorkflowRecord, audit: &NewAudit) -> Result<bool>;
+
+    /// Registers or replaces a workflow.
+    async fn put_workflow(&self, w: &WorkflowRecord, audit: &NewAudit) -> Result<()>;
+
+    async fn get_workflow(&self, name: &str) -> Result<Option<WorkflowRecord>>;
+
+    async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>>;
+
+    /// True when a workflow was deleted.
+    async fn delete_workflow(&self, name: &str, audit: &NewAudit) -> Result<bool>;
+}
+
+/// Workflow runs and their steps. Runs are created as [`Effect::Run`] (with the
+/// event or the API call that starts them) and move by [`WriteOp::Run`], each
+/// guarded by the claim of the runner that holds the run.
+#[async_trait::async_trait]
+pub trait RunStore: Send + Sync {
+    /// Claims up to `max` due runs (pending, running, or waiting past their due
+    /// time) for `claim_micros`, under one new claim id, both by the database's
+    /// clock. Two claimers never hold one run at once: SQLite has one writer;
+    /// PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
+    async fn claim_runs(&self, max: i64, claim_micros: i64) -> Result<Vec<Run>>;
+
+    /// How long until the next live run is due or its claim runs out, in
+    /// microseconds by the database's clock; `None` when no run is live.
+    async fn next_run_in(&self) -> Result<Option<i64>>;
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<Run>>;
+
+    /// The run a trigger started, if any.
+    async fn get_run_by_trigger(&self, trigger_key: &str) -> Result<Option<Run>>;
+
+    /// Runs newest first, filtered.
+    async fn list_runs(&self, q: &RunQuery) -> Result<Vec<Run>>;
+
+    /// A run's steps in order.
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>>;
+
+    /// How many runs are in `status`.
+    async fn count_runs(&self, status: RunStatus) -> Result<i64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the folder is created) or

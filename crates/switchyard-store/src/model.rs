@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::state::{
     AgentMode, AuditAction, CheckpointStatus, DeliveryStatus, DestinationKind, ExecutionStatus,
-    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, TaskStatus, TimerKind,
+    HistoryKind, OutboxKind, QuestionStatus, ResourceKind, RunStatus, StepStatus, TaskStatus,
+    TimerKind,
 };
 
 /// One write in a group-committed batch.
@@ -20,6 +21,8 @@ pub enum WriteOp {
     Rejection(NewRejection),
     /// Work created outside ingest (the interactive API).
     Effects(Vec<Effect>),
+    /// A workflow run moving on: written only if its guard holds.
+    Run(RunWrite),
 }
 
 /// The result of one [`WriteOp`].
@@ -35,6 +38,10 @@ pub enum WriteOutcome {
     },
     Rejection,
     Effects,
+    /// Whether the run's guard held (and so whether anything was written).
+    Run {
+        applied: bool,
+    },
 }
 
 /// Work an event (or an API call) creates, committed with it.
@@ -45,6 +52,11 @@ pub enum Effect {
     Outbox(NewOutbox),
     /// A notice on the live stream.
     Notice(NewNotice),
+    /// A workflow run, created `pending` (or already `failed`, when it could not
+    /// start); skipped when its `trigger_key` exists.
+    Run(NewRun),
+    /// Makes the runs waiting for this task, checkpoint or child run due now.
+    WakeRuns(String),
 }
 
 /// A notice for the live stream (`/api/stream`, `/ws`), stamped when it commits.
@@ -747,4 +759,141 @@ pub struct ExecutionEnd {
     /// JSON text.
     pub result: Option<String>,
     pub error: Option<String>,
+}
+
+/// A workflow run to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub run_id: String,
+    pub workflow: String,
+    /// `Pending`, or `Failed` with `error` for a run that could not start.
+    pub status: RunStatus,
+    /// The YAML it runs (`None` when it could not start).
+    pub definition: Option<String>,
+    /// JSON.
+    pub inputs: String,
+    /// JSON: the initial state.
+    pub state: String,
+    /// JSON: the runner's starting position.
+    pub cursor: String,
+    pub error: Option<String>,
+    pub event_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub restarted_from: Option<String>,
+    /// Unique: what started it (the same trigger again starts nothing).
+    pub trigger_key: Option<String>,
+    /// The run's own time-out (Unix micros).
+    pub deadline: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    pub definition: Option<String>,
+    pub inputs: String,
+    pub state: String,
+    pub cursor: String,
+    pub error: Option<String>,
+    pub event_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub restarted_from: Option<String>,
+    pub trigger_key: Option<String>,
+    pub wait_ref: Option<String>,
+    pub due_at: i64,
+    /// Set on a claimed run: the guard its runner's writes carry.
+    pub claim_id: Option<String>,
+    pub claimed_until: i64,
+    pub deadline: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// One node step of a run (one attempt of one node, one loop iteration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStep {
+    pub run_id: String,
+    /// Its place in the run, from 0.
+    pub seq: i64,
+    pub node_id: String,
+    pub kind: String,
+    pub iteration: i64,
+    pub status: StepStatus,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// JSON.
+    pub inputs: String,
+    /// JSON.
+    pub outputs: Option<String>,
+    /// JSON: log lines, prompt and answer, model and tokens, what it waits for.
+    pub detail: Option<String>,
+    pub error: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A run's move, written in one transaction only if `guard` holds: the run's
+/// changed columns, its steps (inserted or replaced by `seq`) and the work it
+/// creates.
+#[derive(Debug, Clone)]
+pub struct RunWrite {
+    pub run_id: String,
+    pub guard: RunGuard,
+    pub change: RunChange,
+    pub steps: Vec<RunStep>,
+    pub effects: Vec<Effect>,
+}
+
+/// What must still be true for a [`RunWrite`] to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunGuard {
+    /// The run is not finished and still held under this claim.
+    Claim(String),
+    /// The run is not finished (cancelling it).
+    Live,
+}
+
+/// The run columns a [`RunWrite`] sets; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunChange {
+    pub status: Option<RunStatus>,
+    pub state: Option<String>,
+    pub cursor: Option<String>,
+    pub error: Option<Option<String>>,
+    pub wait_ref: Option<Option<String>>,
+    /// Microseconds from now, by the database's clock: when the runner should take
+    /// the run next.
+    pub due_in: Option<i64>,
+    /// Unix micros from now, by the database's clock: how long the claim lasts
+    /// (0 releases it).
+    pub claim_for: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub workflow: Option<String>,
+    pub status: Option<RunStatus>,
+    pub event_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    /// Only runs with an id before this one (the previous page's last).
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// A workflow registered through the API: inline YAML or a file of the folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowRecord {
+    pub name: String,
+    pub yaml: Option<String>,
+    pub config_path: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -611,3 +611,120 @@ impl IntoDomain for ExecutionEventRow {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WorkflowRow {
+    name: String,
+    yaml: Option<String>,
+    config_path: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IntoDomain for WorkflowRow {
+    type Domain = crate::model::WorkflowRecord;
+
+    fn into_domain(self) -> Result<Self::Domain> {
+        Ok(crate::model::WorkflowRecord {
+            name: self.name,
+            yaml: self.yaml,
+            config_path: self.config_path,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RunRow {
+    run_id: String,
+    workflow: String,
+    status: String,
+    definition: Option<String>,
+    inputs: String,
+    state: String,
+    cursor: String,
+    error: Option<String>,
+    event_id: Option<String>,
+    parent_run_id: Option<String>,
+    restarted_from: Option<String>,
+    trigger_key: Option<String>,
+    wait_ref: Option<String>,
+    due_at: i64,
+    claim_id: Option<String>,
+    claimed_until: i64,
+    deadline: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+impl IntoDomain for RunRow {
+    type Domain = crate::model::Run;
+
+    fn into_domain(self) -> Result<Self::Domain> {
+        Ok(crate::model::Run {
+            run_id: self.run_id,
+            workflow: self.workflow,
+            status: crate::state::RunStatus::from_db("runs.status", &self.status)?,
+            definition: self.definition,
+            inputs: self.inputs,
+            state: self.state,
+            cursor: self.cursor,
+            error: self.error,
+            event_id: self.event_id,
+            parent_run_id: self.parent_run_id,
+            restarted_from: self.restarted_from,
+            trigger_key: self.trigger_key,
+            wait_ref: self.wait_ref,
+            due_at: self.due_at,
+            claim_id: self.claim_id,
+            claimed_until: self.claimed_until,
+            deadline: self.deadline,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RunStepRow {
+    run_id: String,
+    seq: i64,
+    node_id: String,
+    kind: String,
+    iteration: i64,
+    status: String,
+    attempt: i64,
+    inputs: String,
+    outputs: Option<String>,
+    detail: Option<String>,
+    error: Option<String>,
+    started_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl IntoDomain for RunStepRow {
+    type Domain = crate::model::RunStep;
+
+    fn into_domain(self) -> Result<Self::Domain> {
+        Ok(crate::model::RunStep {
+            run_id: self.run_id,
+            seq: self.seq,
+            node_id: self.node_id,
+            kind: self.kind,
+            iteration: self.iteration,
+            status: crate::state::StepStatus::from_db("run_steps.status", &self.status)?,
+            attempt: self.attempt,
+            inputs: self.inputs,
+            outputs: self.outputs,
+            detail: self.detail,
+            error: self.error,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}

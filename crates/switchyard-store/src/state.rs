@@ -206,6 +206,40 @@ text_enum! {
         Destination = "destination",
         /// An API key.
         Key = "key",
+        /// A workflow registered through the API.
+        Workflow = "workflow",
+    }
+}
+
+text_enum! {
+    /// Where a workflow run is.
+    RunStatus, "run status" {
+        /// Created; no runner has taken it yet.
+        Pending = "pending",
+        Running = "running",
+        /// A `task`, `ask` or `workflow` node waits for its task, decision or child run.
+        Waiting = "waiting",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RunStatus {
+    /// True once the run can no longer move.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+text_enum! {
+    /// Where one node step (one attempt of one node) is.
+    StepStatus, "step status" {
+        Running = "running",
+        Waiting = "waiting",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
     }
 }
 
@@ -306,6 +340,8 @@ mod tests {
         round_trips(HistoryKind::ALL);
         round_trips(TimerKind::ALL);
         round_trips(ExecutionStatus::ALL);
+        round_trips(RunStatus::ALL);
+        round_trips(StepStatus::ALL);
         assert_eq!(OutboxKind::TaskPush.as_str(), "task_push");
         assert_eq!(OutboxKind::RunWorkflow.as_str(), "run_workflow");
     }

@@ -244,6 +244,9 @@ impl Engine {
             );
             out.effects.extend(b.effects);
         }
+        // A workflow run waiting on this checkpoint (an `ask` node) goes on.
+        out.effects
+            .push(switchyard_store::Effect::WakeRuns(checkpoint_id.to_owned()));
         out
     }
 

@@ -116,21 +116,13 @@ fn to_json(v: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
 
-fn has_messages(effects: &[switchyard_store::Effect]) -> bool {
-    effects
-        .iter()
-        .any(|e| matches!(e, switchyard_store::Effect::Outbox(_)))
-}
-
-/// What a checkpoint transition changed: the checkpoints, and the outbox when it
-/// queued messages (so the delivery engine looks at once).
-fn changed(outbox: bool) -> Changes {
-    Changes {
-        tasks: false,
-        outbox,
-        events: false,
-        checkpoints: true,
-    }
+/// What a checkpoint transition changed: the checkpoints, and what its effects
+/// touch (the outbox when it queued messages, so the delivery engine looks at
+/// once; runs it woke).
+fn changed(effects: &[switchyard_store::Effect]) -> Changes {
+    let mut c = Changes::of_effects(effects);
+    c.checkpoints = true;
+    c
 }
 
 impl Engine {
@@ -193,7 +185,7 @@ impl Engine {
         if created {
             // Wakes the timer worker (it sleeps until the next due time), the
             // delivery engine and the live stream.
-            self.hub.notify(changed(has_messages(&sends.effects)));
+            self.hub.notify(changed(&sends.effects));
         }
         Ok((self.checkpoint(&id).await?, created))
     }
@@ -366,8 +358,7 @@ impl Engine {
                 .update_checkpoint(&change, &history, &effects)
                 .await?
             {
-                self.hub
-                    .checkpoint_changed(id, changed(has_messages(&effects)));
+                self.hub.checkpoint_changed(id, changed(&effects));
                 if is_terminal(&done) {
                     record_end(&done);
                 }
@@ -422,8 +413,7 @@ impl Engine {
                 .update_checkpoint(&change, &history, &sends.effects)
                 .await?
             {
-                self.hub
-                    .checkpoint_changed(id, changed(has_messages(&sends.effects)));
+                self.hub.checkpoint_changed(id, changed(&sends.effects));
                 record_end(&done);
                 return Ok(done);
             }
@@ -610,7 +600,7 @@ impl Engine {
                 .await?
             {
                 self.hub
-                    .checkpoint_changed(&t.checkpoint_id, changed(has_messages(&sends.effects)));
+                    .checkpoint_changed(&t.checkpoint_id, changed(&sends.effects));
                 if change.is_some() {
                     if let Some(done) = self.store.get_checkpoint(&t.checkpoint_id).await? {
                         record_end(&done);

@@ -16,6 +16,7 @@ mod events;
 mod executions;
 mod keys;
 mod questions;
+mod runs;
 mod settings;
 mod stream;
 mod tasks;
@@ -249,6 +250,9 @@ impl Store for PgStore {
                     out.push(WriteOutcome::Rejection);
                 }
                 WriteOp::Effects(_) => out.push(WriteOutcome::Effects),
+                WriteOp::Run(w) => out.push(WriteOutcome::Run {
+                    applied: runs::write_run(&mut tx, w).await?,
+                }),
             }
         }
         tx.commit().await.db()?;

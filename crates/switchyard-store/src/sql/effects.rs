@@ -1,7 +1,7 @@
 //! The work an event or an API call creates — tasks, questions, outbox messages —
 //! as the inserts that commit it in the caller's transaction.
 
-use super::{chunks, questions, Stmt};
+use super::{chunks, questions, runs, Stmt};
 use crate::clock::Moment;
 use crate::model::{Effect, NewNotice, NewOutbox, NewTask};
 use crate::state::{DbText, DeliveryStatus, TaskStatus};
@@ -88,6 +88,15 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
     for e in effects {
         if let Effect::Question(q) = e {
             out.push(questions::insert(q));
+        }
+    }
+    // Runs (created by the event, or a run's child), then wake-ups of waiting runs
+    // (by a task's completion, a checkpoint's decision, a child run's end).
+    for e in effects {
+        match e {
+            Effect::Run(r) => out.push(runs::insert_run(r, now)),
+            Effect::WakeRuns(wait_ref) => out.push(runs::wake(wait_ref, now)),
+            _ => {}
         }
     }
     // Stream notices last, in the order given (their `seq` is their order).
