@@ -39,6 +39,8 @@ pub struct Engine {
     pub deliveries: delivery::Handle,
     /// The supervised background workers and their health.
     pub workers: Workers,
+    /// The client `http` nodes of workflow runs send with.
+    pub runs_http: crate::runs::HttpNodes,
     /// Allow-lists, rate limits and the refusal cap (see [`crate::protect`]).
     pub protections: Arc<Protections>,
 }
@@ -102,6 +104,7 @@ impl Engine {
             config_dir::load(dir, &registry);
         }
         let outbox = outbox::Outbox::new(&config, registry.clone());
+        let runs_http = crate::runs::HttpNodes::new(&config.delivery)?;
         let protections = Arc::new(Protections::new(
             config.trusted_proxies.clone(),
             config.rate_limit,
@@ -119,6 +122,7 @@ impl Engine {
             outbox,
             deliveries,
             workers,
+            runs_http,
             protections,
         };
         let stop_loops = CancellationToken::new();
@@ -168,6 +172,14 @@ impl Engine {
                     run_timers(e.clone(), stop.clone())
                 });
         }
+        {
+            let (e, stop) = (engine.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "workflow-runner", stop.clone(), move || {
+                    crate::runs::runner::run(e.clone(), stop.clone())
+                });
+        }
         let background = Background {
             loops,
             stop_loops,
@@ -184,6 +196,8 @@ impl Engine {
         plan::Planner {
             outbox: &self.outbox,
             registry: &self.registry,
+            workflows: &self.workflows,
+            run_timeout: self.config.runs.run_timeout,
         }
     }
 

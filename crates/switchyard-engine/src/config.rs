@@ -69,6 +69,8 @@ pub struct Config {
     /// Where checkpoint notifications go by default, and the SMTP server e-mail
     /// goes through.
     pub notify: NotifyConfig,
+    /// How workflow runs are carried out.
+    pub runs: crate::runs::RunsConfig,
 }
 
 /// The notification channels' settings: the default targets of a checkpoint
@@ -531,6 +533,7 @@ impl Config {
             rejections_per_minute: 60,
             rejections_retention: Duration::from_secs(7 * 24 * 3600),
             notify: NotifyConfig::default(),
+            runs: crate::runs::RunsConfig::default(),
         }
     }
 

@@ -277,6 +277,11 @@ impl Engine {
             Some(entry) => crate::plan::plan(self.planner(), entry, &mut event, &n.payload),
             None => crate::plan::Plan::default(),
         };
+        // Seed 003: a body naming a workflow starts it.
+        if name == "generic" && event.event_type == "workflow.run" {
+            self.plan_generic_run(&mut event, &n.payload)
+                .map_err(refuse)?;
+        }
         let (event_id, duplicate, matched) = match self.writer.submit(WriteOp::Event(event)).await {
             Ok(WriteOutcome::Event {
                 event_id,

@@ -35,6 +35,7 @@ pub mod protect;
 pub mod questions;
 pub mod registry;
 pub mod replicas;
+pub mod runs;
 pub mod stream;
 pub mod supervise;
 pub mod tasks;

@@ -197,24 +197,6 @@ impl Outbox {
         Built::one(row(OutboxKind::TaskPush, cause, payload, &key, None))
     }
 
-    /// A workflow run (carried out by the workflow runner when it exists).
-    pub fn run_workflow(
-        &self,
-        cause: Cause,
-        workflow: Option<&str>,
-        message: &str,
-        inputs: &Value,
-    ) -> Built {
-        let key = format!("workflow:{}", workflow.unwrap_or_default());
-        let payload = json!({
-            "workflow": workflow,
-            "message": message,
-            "inputs": inputs,
-            "destination": key,
-        });
-        Built::one(row(OutboxKind::RunWorkflow, cause, payload, &key, None))
-    }
-
     /// A checkpoint's notification to a person: a Slack message to `url` (an
     /// incoming webhook, or a click's `response_url` for `purpose` `decided`) or
     /// an e-mail through the SMTP server `smtp_key` names. The text is built when

@@ -27,6 +27,9 @@ pub struct Plan {
 pub struct Planner<'a> {
     pub outbox: &'a Outbox,
     pub registry: &'a Registry,
+    /// The workflows `run_workflow` commands start, and how long a run may take.
+    pub workflows: &'a crate::workflows::Workflows,
+    pub run_timeout: std::time::Duration,
 }
 
 /// The text of a reply, for answering questions: comments and messages only, so a
@@ -93,6 +96,14 @@ fn apply(
     let mut out = json!({"command_id": m.command_id, "action": m.action.as_str()});
     if event.matched_command.is_none() {
         event.matched_command = Some(m.command_id.clone());
+    }
+    if m.action == Action::RunWorkflow {
+        // Its inputs are its templates; it has no message.
+        let entry = crate::runs::trigger::plan_command_run(p, event, payload, &m);
+        if let (Value::Object(out), Value::Object(entry)) = (&mut out, entry) {
+            out.extend(entry);
+        }
+        return out;
     }
     let message = match m.message {
         Ok(msg) => msg,
@@ -178,12 +189,8 @@ fn apply(
                 m.ordering_key.clone(),
             )
         }
-        Action::RunWorkflow => p.outbox.run_workflow(
-            cause(OutboxKind::RunWorkflow),
-            m.workflow.as_deref(),
-            &message,
-            payload.get("inputs").unwrap_or(payload),
-        ),
+        // Planned above.
+        Action::RunWorkflow => return out,
     };
     out["delivery_id"] = json!(built.delivery_id);
     event.effects.extend(built.effects);

@@ -7,7 +7,7 @@ use axum::Router;
 
 use crate::http::api::{
     agents, audit, checkpoints, commands, deliveries, destinations, events, interactive, keys,
-    questions, stream, tasks, webhooks,
+    questions, runs, stream, tasks, webhooks,
 };
 use crate::http::layers::{self, App};
 use crate::http::{auth, error, hitl, ingest, ops, seed000};
@@ -84,6 +84,12 @@ pub fn router(state: AppState) -> impl App {
         .route("/questions", get(questions::list))
         .route("/questions/{id}", get(questions::get))
         .route("/questions/{id}/wait", get(questions::wait))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::get))
+        .route("/runs/{id}/wait", get(runs::wait))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/restart", post(runs::restart))
+        .route("/workflows/{name}/runs", post(runs::start))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key_id}", delete(keys::revoke))
         .route("/audit", get(audit::list))

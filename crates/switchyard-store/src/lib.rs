@@ -210,6 +210,10 @@ pub trait TaskStore: Send + Sync {
 
     async fn get_task(&self, task_id: &str) -> Result<Option<Task>>;
 
+    /// Fails a queued or leased task whoever holds it (its workflow run was
+    /// cancelled); false when it had finished already.
+    async fn cancel_task(&self, task_id: &str, error: &str) -> Result<bool>;
+
     /// Tasks newest first.
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>>;
 }

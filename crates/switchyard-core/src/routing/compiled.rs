@@ -39,6 +39,8 @@ struct Rule {
     template: Option<String>,
     /// The ordering-key template's name, when the command has one.
     ordering_key: Option<String>,
+    /// `run_workflow`'s inputs: each input's template name.
+    inputs: Option<Vec<(String, String)>>,
 }
 
 /// A command as the API shows it.
@@ -78,6 +80,9 @@ pub struct Match {
     pub message: Result<String, String>,
     pub url: Option<String>,
     pub workflow: Option<String>,
+    /// `run_workflow`'s rendered inputs (text, converted by the run), or why one
+    /// did not render; `None` when the command lists none.
+    pub inputs: Option<Result<serde_json::Map<String, serde_json::Value>, String>>,
     /// The rendered ordering key, when the command has one (a render error leaves
     /// the message unordered: the error is already the message's if it has one).
     pub ordering_key: Option<String>,
@@ -134,6 +139,17 @@ impl CompiledWebhook {
                     Some(name)
                 }
             };
+            let inputs = cmd.inputs.as_ref().map(|m| {
+                m.iter()
+                    .map(|(k, source)| {
+                        let name = format!("commands[{i}].inputs.{k}");
+                        if let Err(e) = template::add(&mut env, &name, source) {
+                            errors.push(FieldError::new(at(&at(&base, "inputs"), k), e));
+                        }
+                        (k.clone(), name)
+                    })
+                    .collect()
+            });
             let info = CompiledCommandInfo {
                 command_id,
                 action: cmd.action,
@@ -149,6 +165,7 @@ impl CompiledWebhook {
                 conditions,
                 template,
                 ordering_key,
+                inputs,
             };
             built.push((info, rule));
         }
@@ -232,7 +249,17 @@ impl CompiledWebhook {
                 .ordering_key
                 .as_deref()
                 .and_then(|name| render(name).ok());
+            let inputs = rule.inputs.as_ref().map(|list| {
+                list.iter()
+                    .map(|(k, name)| {
+                        render(name)
+                            .map(|v| (k.clone(), serde_json::Value::String(v)))
+                            .map_err(|e| format!("inputs.{k}: {e}"))
+                    })
+                    .collect::<Result<serde_json::Map<_, _>, String>>()
+            });
             out.push(Match {
+                inputs,
                 command_id: info.command_id.clone(),
                 action: info.action,
                 agent: info.agent.clone(),

@@ -105,6 +105,11 @@ pub struct CommandConfig {
     /// The workflow `run_workflow` starts (required for `run_workflow`).
     #[serde(default)]
     pub workflow: Option<String>,
+    /// `run_workflow`'s inputs: each value a Jinja template over the event (the
+    /// run converts the text to the state field's type). Without it, the
+    /// payload's `inputs` object (seed 003's body), else the whole payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<std::collections::BTreeMap<String, String>>,
     /// A template over the event; messages with the same rendered key (to the same
     /// destination) are delivered one at a time, in order. `comment` and `ask` are
     /// ordered by the event's thread without it.
@@ -346,6 +351,12 @@ impl CommandConfig {
                 ));
             }
             None => {}
+        }
+        if self.inputs.is_some() && self.action != Action::RunWorkflow {
+            errors.push(FieldError::new(
+                at(base, "inputs"),
+                "only run_workflow takes inputs",
+            ));
         }
     }
 }

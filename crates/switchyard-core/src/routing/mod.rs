@@ -262,6 +262,7 @@ mod seed_002 {
                 url: None,
                 workflow: None,
                 ordering_key: None,
+                inputs: None,
             }]
         );
         let (_, ms) = route_request(
@@ -456,6 +457,7 @@ mod seed_002 {
                 url: None,
                 workflow: None,
                 ordering_key: None,
+                inputs: None,
             }]
         );
         // Another label added to an issue that is already urgent is not "labeled urgent".

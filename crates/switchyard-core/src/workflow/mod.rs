@@ -14,6 +14,7 @@ pub mod expr;
 pub mod graph;
 mod load;
 pub mod prompt;
+pub mod render;
 pub mod types;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@ use switchyard_engine::ingest::{Accepted, Endpoint, Refusal, Request};
 use switchyard_engine::Error;
 
 use crate::http::error::{is_body_timeout, status_of, ApiError, Path};
-use crate::http::views::IngestAnswer;
+use crate::http::views::{IngestAnswer, WorkflowResult};
 use crate::state::AppState;
 
 /// `POST /webhooks/{provider}`: the provider's default webhook, configured from env.
@@ -66,9 +66,62 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
+    // Seed 003's `?wait=SECONDS`: checked before anything is stored.
+    let wait = match wait_param(uri.query()) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
     match receive(st, endpoint, peer, uri, headers, body).await {
-        Ok((accepted, _)) => answer(accepted),
+        Ok((accepted, _)) => match (wait, started_run(&accepted)) {
+            (Some(secs), Some(run_id)) => waited(st, accepted, &run_id, secs).await,
+            _ => answer(accepted),
+        },
         Err(refused) => refused,
+    }
+}
+
+/// The most `?wait` waits.
+const MAX_WAIT_SECS: u64 = 60;
+
+/// `?wait=SECONDS` (0 to 60; more is 60); 400 `invalid_wait` when it is no number.
+fn wait_param(query: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(q) = query else { return Ok(None) };
+    let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "wait") else {
+        return Ok(None);
+    };
+    v.parse::<u64>()
+        .map(|s| Some(s.min(MAX_WAIT_SECS)))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_wait",
+                "wait must be a number of seconds (at most 60)",
+            )
+        })
+}
+
+/// The first run the event started, if any.
+fn started_run(a: &Accepted) -> Option<String> {
+    a.matched
+        .as_array()?
+        .iter()
+        .find_map(|m| m.get("run_id").and_then(|r| r.as_str()).map(str::to_owned))
+}
+
+/// Seed 003's synchronous answer: once the run finished within `secs`, 200 with its
+/// final state (`"status": "failed"` and `"error"` for a failed run: the event
+/// was accepted, the run failed); otherwise the 202 form.
+async fn waited(st: &AppState, accepted: Accepted, run_id: &str, secs: u64) -> Response {
+    match st
+        .engine
+        .wait_run(run_id, std::time::Duration::from_secs(secs))
+        .await
+    {
+        Ok(run) if run.status.is_terminal() => (
+            StatusCode::OK,
+            Json(WorkflowResult::of(&run, accepted.event_id)),
+        )
+            .into_response(),
+        _ => answer(accepted),
     }
 }
 

@@ -855,3 +855,64 @@ pub struct HistoryPage {
     pub checkpoint_id: String,
     pub history: Vec<HistoryView>,
 }
+
+pub use switchyard_engine::runs::{RunView, StepView};
+
+/// A page of runs, newest first (without their steps).
+#[derive(Debug, Serialize)]
+pub struct RunPage {
+    pub runs: Vec<RunView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A run just started (`POST /api/workflows/{name}/runs`, a restart).
+#[derive(Debug, Serialize)]
+pub struct RunStarted {
+    pub run_id: String,
+    pub status: switchyard_store::RunStatus,
+    pub workflow: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarted_from: Option<String>,
+}
+
+impl RunStarted {
+    pub fn of(r: &switchyard_store::Run) -> Self {
+        Self {
+            run_id: r.run_id.clone(),
+            status: r.status,
+            workflow: r.workflow.clone(),
+            restarted_from: r.restarted_from.clone(),
+        }
+    }
+}
+
+/// Seed 003's answer to `POST /webhooks/generic?wait=SECONDS` once the run finished:
+/// `status` is `success`, `failed` or `cancelled`; `result` the final state.
+#[derive(Debug, Serialize)]
+pub struct WorkflowResult {
+    pub status: &'static str,
+    pub workflow_name: String,
+    pub result: Value,
+    pub run_id: String,
+    pub event_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl WorkflowResult {
+    pub fn of(r: &switchyard_store::Run, event_id: String) -> Self {
+        use switchyard_store::RunStatus;
+        Self {
+            status: match r.status {
+                RunStatus::Succeeded => "success",
+                RunStatus::Cancelled => "cancelled",
+                _ => "failed",
+            },
+            workflow_name: r.workflow.clone(),
+            result: serde_json::from_str(&r.state).unwrap_or(Value::Null),
+            run_id: r.run_id.clone(),
+            event_id,
+            error: r.error.clone(),
+        }
+    }
+}

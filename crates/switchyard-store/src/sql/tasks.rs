@@ -29,6 +29,19 @@ pub(crate) fn get(task_id: &str, now: Moment) -> Stmt<'_> {
     s
 }
 
+/// Fails a task that is not finished, whoever holds it (its workflow run was
+/// cancelled); a later completion under its lease is then refused.
+pub(crate) fn cancel<'a>(task_id: &'a str, error: &'a str, at: i64) -> Stmt<'a> {
+    let mut s = Stmt::new("UPDATE tasks SET status = 'failed', error = ");
+    s.push_bind(error)
+        .push(", lease_id = NULL, updated_at = ")
+        .push_bind(at)
+        .push(" WHERE task_id = ")
+        .push_bind(task_id)
+        .push(" AND status IN ('queued', 'leased')");
+    s
+}
+
 pub(crate) fn list(q: &TaskQuery, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("SELECT * FROM (");
     push_select(&mut s, now);

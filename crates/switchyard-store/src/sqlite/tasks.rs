@@ -98,6 +98,11 @@ impl TaskStore for SqliteStore {
         rows::one(row)
     }
 
+    async fn cancel_task(&self, task_id: &str, error: &str) -> Result<bool> {
+        let s = sql::cancel(task_id, error, crate::clock::now_micros());
+        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected() > 0)
+    }
+
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>> {
         let s = sql::list(q, now());
         let rows: Vec<TaskRow> = query_as(&s).fetch_all(&self.reader).await.db()?;

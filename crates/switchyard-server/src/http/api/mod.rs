@@ -11,6 +11,7 @@ pub mod events;
 pub mod interactive;
 pub mod keys;
 pub mod questions;
+pub mod runs;
 pub mod stream;
 pub mod tasks;
 pub mod webhooks;
