@@ -71,6 +71,16 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// How workflow runs are carried out.
     pub runs: crate::runs::RunsConfig,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the OTLP/HTTP collector each workflow run's
+    /// trace is sent to, at `{it}/v1/traces` (see [`crate::otlp`]); no traces
+    /// when this and [`Config::otlp_traces_endpoint`] are `None`.
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the full URL traces are sent to,
+    /// used as it is and over [`Config::otlp_endpoint`] (the OTel specification's
+    /// rule for the per-signal variable).
+    pub otlp_traces_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: the traces' `service.name`; `switchyard` when `None`.
+    pub otlp_service_name: Option<String>,
 }
 
 /// The notification channels' settings: the default targets of a checkpoint
@@ -249,6 +259,9 @@ pub enum Key {
     NotifyEmailTo,
     SlackWebhookUrl,
     CrewaiApiUrl,
+    OtlpEndpoint,
+    OtlpTracesEndpoint,
+    OtlpServiceName,
     /// Not settable; checked because a float can be anything.
     Jitter,
     /// A provider's write-back API base (`github`, `gitlab`, `jira`, `slack`, `linear`).
@@ -289,6 +302,9 @@ impl Key {
         Key::NotifyEmailTo,
         Key::SlackWebhookUrl,
         Key::CrewaiApiUrl,
+        Key::OtlpEndpoint,
+        Key::OtlpTracesEndpoint,
+        Key::OtlpServiceName,
         Key::ApiUrl("github"),
         Key::ApiUrl("gitlab"),
         Key::ApiUrl("jira"),
@@ -330,6 +346,9 @@ impl Key {
             Key::NotifyEmailTo => "notify.email_to".into(),
             Key::SlackWebhookUrl => "notify.slack_webhook_url".into(),
             Key::CrewaiApiUrl => "notify.crewai_api_url".into(),
+            Key::OtlpEndpoint => "otlp.endpoint".into(),
+            Key::OtlpTracesEndpoint => "otlp.traces_endpoint".into(),
+            Key::OtlpServiceName => "otlp.service_name".into(),
             Key::Jitter => "delivery.jitter".into(),
             Key::ApiUrl(p) => format!("providers.{p}.api_url"),
         }
@@ -369,6 +388,9 @@ impl Key {
             Key::NotifyEmailTo => "NOTIFY_EMAIL_TO",
             Key::SlackWebhookUrl => "SLACK_WEBHOOK_URL",
             Key::CrewaiApiUrl => "CREWAI_API_URL",
+            Key::OtlpEndpoint => "OTEL_EXPORTER_OTLP_ENDPOINT",
+            Key::OtlpTracesEndpoint => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            Key::OtlpServiceName => "OTEL_SERVICE_NAME",
             Key::Jitter => return None,
             Key::ApiUrl(p) => {
                 return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
@@ -534,6 +556,9 @@ impl Config {
             rejections_retention: Duration::from_secs(7 * 24 * 3600),
             notify: NotifyConfig::default(),
             runs: crate::runs::RunsConfig::default(),
+            otlp_endpoint: None,
+            otlp_traces_endpoint: None,
+            otlp_service_name: None,
         }
     }
 
@@ -625,7 +650,29 @@ impl Config {
         let (lo, hi) = REJECTIONS_RETENTION_RANGE;
         duration_in_range(Key::RejectionsRetention, self.rejections_retention, lo, hi)?;
         validate_delivery(&self.delivery)?;
-        validate_notify(&self.notify)
+        validate_notify(&self.notify)?;
+        self.validate_otlp()
+    }
+
+    /// The OTLP endpoints are http(s) URLs (OTLP/HTTP has no other scheme) and a
+    /// set service name is not blank.
+    fn validate_otlp(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            (Key::OtlpEndpoint, &self.otlp_endpoint),
+            (Key::OtlpTracesEndpoint, &self.otlp_traces_endpoint),
+        ] {
+            if let Some(url) = url {
+                http_url(key, url)?;
+            }
+        }
+        if self
+            .otlp_service_name
+            .as_ref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(ConfigError::new(Key::OtlpServiceName, Problem::Empty));
+        }
+        Ok(())
     }
 
     /// The default endpoint's secrets for `provider`.
@@ -898,6 +945,18 @@ mod tests {
                 Key::WebhookApiKey,
                 Box::new(|c| c.webhook_api_key = Some("".into())),
             ),
+            (
+                Key::OtlpEndpoint,
+                Box::new(|c| c.otlp_endpoint = Some("localhost:4318".into())),
+            ),
+            (
+                Key::OtlpTracesEndpoint,
+                Box::new(|c| c.otlp_traces_endpoint = Some("grpc://c:4317".into())),
+            ),
+            (
+                Key::OtlpServiceName,
+                Box::new(|c| c.otlp_service_name = Some(" ".into())),
+            ),
         ];
         for (want, configure) in cases {
             assert_eq!(key_of(configure), Some(want));
@@ -908,6 +967,14 @@ mod tests {
         assert_eq!(key_of(|c| c.delivery.max_in_flight = 100_000), None);
         assert_eq!(key_of(move |c| c.wait_fallback = ms(10)), None);
         assert_eq!(key_of(move |c| c.delivery.timeout = s(3600)), None);
+        assert_eq!(
+            key_of(|c| {
+                c.otlp_endpoint = Some("http://127.0.0.1:4318".into());
+                c.otlp_traces_endpoint = Some("https://otel.example.com/v1/traces".into());
+                c.otlp_service_name = Some("hooks".into());
+            }),
+            None
+        );
     }
 
     #[test]

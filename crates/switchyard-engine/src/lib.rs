@@ -11,7 +11,7 @@
 //! [`interactive`], [`tasks`], [`questions`], [`deliveries`], [`access`] (API
 //! keys and who may call what) and [`audit`] (the log of configuration changes). Each takes plain
 //! values and returns plain values or an [`Error`]; the HTTP layer only parses and
-//! renders.
+//! renders. [`otlp`] exports workflow runs' traces to an OpenTelemetry collector.
 
 pub mod access;
 mod app;
@@ -29,6 +29,7 @@ pub mod interactive;
 pub mod keys;
 pub mod notices;
 pub mod notify;
+pub mod otlp;
 pub mod outbox;
 pub mod plan;
 pub mod protect;

@@ -122,6 +122,24 @@ struct ServeArgs {
     delivery: DeliveryArgs,
     #[command(flatten)]
     notify: NotifyArgs,
+    #[command(flatten)]
+    otlp: OtlpArgs,
+}
+
+/// Where workflow runs' traces are exported (OpenTelemetry, OTLP/HTTP with protobuf).
+#[derive(Debug, Clone, clap::Args)]
+struct OtlpArgs {
+    /// OTLP/HTTP collector each workflow run's trace is sent to, at
+    /// ENDPOINT/v1/traces; none are sent without it [env: OTEL_EXPORTER_OTLP_ENDPOINT].
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
+    /// The full URL traces are sent to, used as it is and over --otlp-endpoint
+    /// [env: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT].
+    #[arg(long)]
+    otlp_traces_endpoint: Option<String>,
+    /// The traces' service.name [env: OTEL_SERVICE_NAME; default: switchyard].
+    #[arg(long)]
+    otel_service_name: Option<String>,
 }
 
 /// Where checkpoint notifications go, and the SMTP server e-mail goes through.
@@ -300,6 +318,14 @@ impl ServeArgs {
             "notify.crewai_api_token",
             n.crewai_api_token.clone(),
         );
+        let o = &self.otlp;
+        flag(&mut f, "otlp.endpoint", o.otlp_endpoint.clone());
+        flag(
+            &mut f,
+            "otlp.traces_endpoint",
+            o.otlp_traces_endpoint.clone(),
+        );
+        flag(&mut f, "otlp.service_name", o.otel_service_name.clone());
         f
     }
 }

@@ -157,6 +157,21 @@ const TABLE: &[(&str, &str, &str)] = &[
         "CREWAI_API_TOKEN",
         "--crewai-api-token",
     ),
+    (
+        "otlp.endpoint",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "--otlp-endpoint",
+    ),
+    (
+        "otlp.traces_endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "--otlp-traces-endpoint",
+    ),
+    (
+        "otlp.service_name",
+        "OTEL_SERVICE_NAME",
+        "--otel-service-name",
+    ),
 ];
 
 /// Every environment variable and the file keys it sets: [`TABLE`] and, per
@@ -225,8 +240,22 @@ struct Settings {
     delivery: DeliverySettings,
     smtp: SmtpSettings,
     notify: NotifySettings,
+    otlp: OtlpSettings,
     #[serde(default)]
     providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// Where workflow runs' traces go (OTLP/HTTP); nothing is exported without an
+/// endpoint.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OtlpSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traces_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service_name: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -373,6 +402,11 @@ impl Default for Settings {
                 slack_webhook_url: None,
                 crewai_api_url: None,
                 crewai_api_token: None,
+            },
+            otlp: OtlpSettings {
+                endpoint: None,
+                traces_endpoint: None,
+                service_name: None,
             },
             providers: BTreeMap::new(),
         }
@@ -720,6 +754,11 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
         .crewai_api_token
         .filter(|t| !t.is_empty())
         .map(SecretString::from);
+    // Blank is unset, as for every variable (the OTel SDKs read them the same way).
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    config.otlp_endpoint = set(s.otlp.endpoint);
+    config.otlp_traces_endpoint = set(s.otlp.traces_endpoint);
+    config.otlp_service_name = set(s.otlp.service_name);
     Ok(Loaded { config, listen })
 }
 
@@ -1055,6 +1094,59 @@ mod tests {
         assert!(err(&[("SMTP_HOST", "h"), ("SMTP_FROM", "nobody")])
             .starts_with("SMTP_FROM is not valid"));
         assert!(err(&[("NOTIFY_EMAIL_TO", "a@example.com")]).contains("needs an SMTP server"));
+    }
+
+    #[test]
+    fn otlp_settings_come_from_the_otel_variables_file_and_flags() {
+        let c = load_with(&vec![], &[], None).unwrap();
+        assert!(c.otlp_endpoint.is_none() && c.otlp_traces_endpoint.is_none());
+        assert!(c.otlp_service_name.is_none());
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://otel.example.com/v1/traces",
+            ),
+            ("OTEL_SERVICE_NAME", "hooks-prod"),
+        ];
+        let c = load_with(&vec![], &env, None).unwrap();
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert_eq!(
+            c.otlp_traces_endpoint.as_deref(),
+            Some("https://otel.example.com/v1/traces")
+        );
+        assert_eq!(c.otlp_service_name.as_deref(), Some("hooks-prod"));
+
+        let (_dir, path) = file("[otlp]\nendpoint = \"http://collector:4318\"\n");
+        let c = load_with(&vec![], &[], Some(&path)).unwrap();
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        let flags: Flags = vec![("otlp.endpoint", "http://flag:4318".into())];
+        let c = load_with(&flags, &env, Some(&path)).unwrap();
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://flag:4318"));
+
+        let err = |env: &[(&str, &str)]| load_with(&vec![], env, None).err().unwrap().to_string();
+        let e = err(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")]);
+        assert!(
+            e.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"),
+            "{e}"
+        );
+        let e = err(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://c:4317")]);
+        assert!(
+            e.starts_with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL"),
+            "{e}"
+        );
+        let (_dir, path) = file("[otlp]\nendpoint = \"collector\"\n");
+        let e = load_with(&vec![], &[], Some(&path))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("otlp.endpoint in "), "{e}");
+        let flags: Flags = vec![("otlp.endpoint", "nope".into())];
+        let e = load_with(&flags, &[], None).err().unwrap().to_string();
+        assert!(
+            e.starts_with("--otlp-endpoint must be an http(s) URL"),
+            "{e}"
+        );
     }
 
     #[test]

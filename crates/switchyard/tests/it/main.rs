@@ -15,6 +15,7 @@ mod hitl;
 mod http;
 mod hygiene;
 mod keys;
+mod otlp;
 mod protections;
 mod receiver;
 mod refusals;
