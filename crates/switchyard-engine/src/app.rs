@@ -41,6 +41,8 @@ pub struct Engine {
     pub workers: Workers,
     /// The client `http` nodes of workflow runs send with.
     pub runs_http: crate::runs::HttpNodes,
+    /// Where finished runs' traces go (OpenTelemetry; off without an endpoint).
+    pub traces: crate::otlp::TraceExporter,
     /// Allow-lists, rate limits and the refusal cap (see [`crate::protect`]).
     pub protections: Arc<Protections>,
 }
@@ -105,6 +107,7 @@ impl Engine {
         }
         let outbox = outbox::Outbox::new(&config, registry.clone());
         let runs_http = crate::runs::HttpNodes::new(&config.delivery)?;
+        let traces = crate::otlp::TraceExporter::from_config(&config);
         let protections = Arc::new(Protections::new(
             config.trusted_proxies.clone(),
             config.rate_limit,
@@ -123,6 +126,7 @@ impl Engine {
             deliveries,
             workers,
             runs_http,
+            traces,
             protections,
         };
         let stop_loops = CancellationToken::new();

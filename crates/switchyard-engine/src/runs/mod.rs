@@ -106,10 +106,23 @@ pub(crate) struct Cursor {
     /// Node executions so far.
     #[serde(default)]
     pub node_runs: u32,
+    /// The step of a node under way: set when it starts, cleared when its outcome
+    /// is written. Found set when a run is claimed, it was cut short (its process
+    /// died) and counts as a failed attempt.
+    #[serde(default)]
+    pub in_flight: Option<i64>,
+    /// Node runs cut short by a process dying, in this run (see [`MAX_INTERRUPTIONS`]).
+    #[serde(default)]
+    pub interruptions: u32,
     /// What a waiting node waits for.
     #[serde(default)]
     pub wait: Option<Wait>,
 }
+
+/// How many times a run's nodes may be cut short by their process dying before
+/// the run fails (a node that kills its process must not do so forever). An
+/// interrupted node runs again without using up its retries.
+pub(crate) const MAX_INTERRUPTIONS: u32 = 3;
 
 /// A waiting node: its step and what it waits for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -272,6 +272,16 @@ impl<'a> Driver<'a> {
                 return self.fail_run(&cursor, why, Vec::new()).await;
             }
             let iteration = cursor.done.get(&node_id).copied().unwrap_or(0) + 1;
+            if let Some(seq) = cursor.in_flight {
+                // Claimed with a node under way: its process died mid-node.
+                if !self
+                    .interrupted(&wf, node, &mut cursor, &mut state, seq, iteration)
+                    .await?
+                {
+                    return Ok(());
+                }
+                continue;
+            }
             let attempt = cursor.failed_attempts + 1;
             let started = switchyard_store::now_micros();
             let step = step_started(
@@ -284,7 +294,9 @@ impl<'a> Driver<'a> {
                 started,
             );
             let timeout = Duration::from_secs(wf.timeout_of(node));
+            cursor.in_flight = Some(step.seq);
             let begin = RunChange {
+                cursor: Some(json!(cursor).to_string()),
                 claim_for: Some(micros(self.engine.config.runs.claim_lease + timeout)),
                 ..RunChange::default()
             };
@@ -321,6 +333,68 @@ impl<'a> Driver<'a> {
                 return Ok(());
             }
         }
+    }
+
+    /// Records a node run cut short by its process dying as an interrupted
+    /// attempt; the node runs again (without using up its retries) unless the run
+    /// has been interrupted too often. False when the run stops here.
+    async fn interrupted(
+        &mut self,
+        wf: &Workflow,
+        node: &switchyard_core::workflow::Node,
+        cursor: &mut Cursor,
+        state: &mut Value,
+        seq: i64,
+        iteration: u32,
+    ) -> Result<bool, Failure> {
+        let now = switchyard_store::now_micros();
+        let recorded = self
+            .engine
+            .store
+            .run_steps(&self.run.run_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|s| s.seq == seq);
+        let mut step = recorded.unwrap_or_else(|| {
+            step_started(
+                &self.run,
+                seq,
+                &node.id,
+                node.kind.name(),
+                iteration,
+                cursor.failed_attempts + 1,
+                now,
+            )
+        });
+        cursor.interruptions += 1;
+        if cursor.interruptions > super::MAX_INTERRUPTIONS {
+            let executed = nodes::Executed {
+                outcome: Outcome::Failed {
+                    error: format!(
+                        "interrupted {} times: the process running it stopped each time",
+                        cursor.interruptions
+                    ),
+                    retryable: false,
+                },
+                inputs: serde_json::from_str(&step.inputs).unwrap_or(Value::Null),
+                detail: Value::Null,
+                secrets: Vec::new(),
+            };
+            self.finish_node(wf, node, cursor, state, step, executed)
+                .await?;
+            return Ok(false);
+        }
+        step.status = StepStatus::Failed;
+        step.error = Some("interrupted: the process running it stopped".into());
+        step.finished_at = Some(now);
+        cursor.in_flight = None;
+        cursor.seq = seq + 1;
+        let change = RunChange {
+            cursor: Some(json!(cursor).to_string()),
+            ..RunChange::default()
+        };
+        self.write(change, vec![step], Vec::new()).await
     }
 
     /// The workflow the run started with.
@@ -373,6 +447,7 @@ impl<'a> Driver<'a> {
         executed: nodes::Executed,
     ) -> Result<bool, Failure> {
         let now = switchyard_store::now_micros();
+        cursor.in_flight = None;
         let secrets = executed.secrets;
         step.inputs = render::redact(&executed.inputs, &secrets).to_string();
         if !executed.detail.is_null() {
@@ -643,8 +718,67 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Sends the finished run's trace (OpenTelemetry), when an endpoint is set.
-    async fn export_trace(&self, _error: Option<&str>) {}
+    /// Sends the finished run's trace (OpenTelemetry), when an endpoint is set:
+    /// built from the stored steps (a run may have moved in several processes),
+    /// in the background so the run's end is not held up by a collector.
+    async fn export_trace(&self, error: Option<&str>) {
+        if !self.engine.traces.enabled() {
+            return;
+        }
+        let (engine, run, error) = (
+            self.engine.clone(),
+            self.run.clone(),
+            error.map(str::to_owned),
+        );
+        tokio::spawn(async move {
+            let steps = match engine.store.run_steps(&run.run_id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(run_id = %run.run_id, error = %e, "trace not exported: cannot read the steps");
+                    return;
+                }
+            };
+            let trace = trace_of(&run, &steps, error);
+            if let Err(e) = engine.traces.export(&trace).await {
+                tracing::warn!(run_id = %run.run_id, error = %e, "trace not exported");
+            }
+        });
+    }
+}
+
+/// A finished run's trace: the run and one span per step, with the model and
+/// tokens an LLM step recorded.
+fn trace_of(run: &Run, steps: &[RunStep], error: Option<String>) -> crate::otlp::RunTrace {
+    let nanos = |us: i64| u64::try_from(us).unwrap_or(0).saturating_mul(1000);
+    let now = switchyard_store::now_micros();
+    crate::otlp::RunTrace {
+        workflow: run.workflow.clone(),
+        run_id: run.run_id.clone(),
+        started_unix_nanos: nanos(run.started_at.unwrap_or(run.created_at)),
+        finished_unix_nanos: nanos(now),
+        error,
+        nodes: steps
+            .iter()
+            .map(|s| {
+                let detail: Value = s
+                    .detail
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .unwrap_or(Value::Null);
+                crate::otlp::NodeSpan {
+                    node_id: s.node_id.clone(),
+                    kind: s.kind.clone(),
+                    seq: u32::try_from(s.seq).unwrap_or(u32::MAX),
+                    started_unix_nanos: nanos(s.started_at),
+                    finished_unix_nanos: nanos(s.finished_at.unwrap_or(now)),
+                    error: s.error.clone(),
+                    model: detail["model"].as_str().map(str::to_owned),
+                    input_tokens: detail["input_tokens"].as_u64(),
+                    output_tokens: detail["output_tokens"].as_u64(),
+                }
+            })
+            .collect(),
+    }
 }
 
 /// What a waiting node's wait came to.
