@@ -14,6 +14,7 @@ pub mod questions;
 pub mod stream;
 pub mod tasks;
 pub mod webhooks;
+pub mod workflows;
 
 use crate::http::error::ApiError;
 
