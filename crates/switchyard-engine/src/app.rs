@@ -13,8 +13,9 @@ use crate::error::{Result, StartError};
 use crate::hub::Hub;
 use crate::protect::Protections;
 use crate::supervise::Workers;
+use crate::workflows::Workflows;
 use crate::writer::Writer;
-use crate::{config_dir, delivery, keys, outbox, plan, registry, replicas};
+use crate::{config_dir, delivery, keys, outbox, plan, registry, replicas, workflows_dir};
 
 /// The application: a cheap handle every caller (HTTP handlers, the CLI, timers)
 /// shares.
@@ -59,8 +60,9 @@ pub struct Background {
 
 impl Engine {
     /// Starts the engine on an open, migrated store: bootstraps the admin and master
-    /// keys, loads the registry (store and config folder) and starts the writer, the
-    /// delivery engine, the config-folder watch and the exchange with other replicas.
+    /// keys, loads the registries (webhooks: store and config folder; workflows:
+    /// store and workflows folder) and starts the writer, the delivery engine, the
+    /// folder watches and the exchange with other replicas.
     pub async fn start(
         config: Config,
         store: Arc<dyn Store>,
@@ -105,6 +107,11 @@ impl Engine {
             std::fs::create_dir_all(dir)?;
             config_dir::load(dir, &registry);
         }
+        if let Some(dir) = &config.workflows_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let workflows = Workflows::new(config.workflows_dir.clone());
+        workflows_dir::reload_stored(&workflows, store.as_ref()).await?;
         let outbox = outbox::Outbox::new(&config, registry.clone());
         let runs_http = crate::runs::HttpNodes::new(&config.delivery)?;
         let traces = crate::otlp::TraceExporter::from_config(&config);
@@ -120,7 +127,7 @@ impl Engine {
             sealer,
             access,
             registry,
-            workflows: crate::workflows::Workflows::default(),
+            workflows,
             hub,
             outbox,
             deliveries,
@@ -144,11 +151,26 @@ impl Engine {
                     )
                 });
         }
+        if let Some(dir) = engine.config.workflows_dir.clone() {
+            let (workflows, stop) = (engine.workflows.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "workflows-watch", stop.clone(), move || {
+                    workflows_dir::watch(
+                        dir.clone(),
+                        workflows.clone(),
+                        stop.clone(),
+                        Duration::from_secs(1),
+                    )
+                });
+        }
         {
-            // What other replicas (and the CLI) commit: wake-ups, webhook changes.
+            // What other replicas (and the CLI) commit: wake-ups, webhook and
+            // workflow changes.
             let replica = replicas::Replica {
                 store: engine.store.clone(),
                 registry: engine.registry.clone(),
+                workflows: engine.workflows.clone(),
                 sealer: engine.sealer.clone(),
                 hub: engine.hub.clone(),
                 deliveries: engine.deliveries.clone(),

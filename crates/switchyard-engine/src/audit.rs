@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use switchyard_core::routing::CommandConfig;
 use switchyard_store::{
     new_id, now_micros, Agent, ApiKey, AuditAction, AuditEntry, AuditQuery, Destination, NewAudit,
-    ResourceKind, WebhookRecord,
+    ResourceKind, WebhookRecord, WorkflowRecord,
 };
 
 use crate::app::Engine;
@@ -75,6 +75,16 @@ pub fn webhook(r: &WebhookRecord) -> Value {
 /// A command as the log shows it (commands hold no secrets).
 pub fn command(c: &CommandConfig) -> Value {
     serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// A registered workflow: its name and source (workflows hold no secrets; they
+/// name environment variables instead).
+pub fn workflow(w: &WorkflowRecord) -> Value {
+    json!({
+        "name": w.name,
+        "config_path": w.config_path,
+        "yaml": w.yaml,
+    })
 }
 
 /// An agent, its secret marked present.

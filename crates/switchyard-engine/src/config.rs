@@ -43,6 +43,9 @@ pub struct Config {
     pub provider_secrets: HashMap<String, Vec<Secret>>,
     /// The folder of webhook config files (`*.json`, `*.yaml`), watched for changes.
     pub config_dir: Option<PathBuf>,
+    /// The folder of workflow files (`*.yaml`, `*.yml`), watched for changes; the
+    /// `config_path` of a workflow registered through the API is relative to it.
+    pub workflows_dir: Option<PathBuf>,
     /// How outbound messages are delivered.
     pub delivery: crate::delivery::DeliveryConfig,
     /// A connection that has not sent a whole request head this long after it
@@ -546,6 +549,7 @@ impl Config {
             secret_key: None,
             provider_secrets: HashMap::new(),
             config_dir: None,
+            workflows_dir: None,
             delivery: crate::delivery::DeliveryConfig::default(),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),

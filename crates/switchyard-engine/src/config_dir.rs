@@ -1,48 +1,23 @@
 //! The config folder: every `*.json`, `*.yaml` and `*.yml` file in it is a webhook
 //! config (seed 002's format). It is read at start and re-read when any file's
-//! modification time, size or presence changes, checked once a second.
-//!
-//! Polling rather than inotify: editors save by rename, folders may be mounted from
-//! a network or a container volume where change events are lost, and one `stat` per
-//! file per second on a small folder costs nothing.
+//! modification time, size or presence changes, checked once a second
+//! ([`crate::folder`] says why by polling).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use switchyard_core::routing::{CompiledWebhook, WebhookConfig};
 use switchyard_core::Secret;
 use tokio_util::sync::CancellationToken;
 
+use crate::folder::{self, describe};
 use crate::registry::{Entry, Origin, Registry};
 use switchyard_core::writeback::Credentials;
 
-type Fingerprint = BTreeMap<PathBuf, (Option<SystemTime>, u64)>;
-
-fn is_config(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("json" | "yaml" | "yml")
-    )
-}
-
-fn fingerprint(dir: &Path) -> Fingerprint {
-    let mut out = BTreeMap::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for entry in rd.flatten() {
-            let p = entry.path();
-            if is_config(&p) {
-                if let Ok(m) = entry.metadata() {
-                    if m.is_file() {
-                        out.insert(p, (m.modified().ok(), m.len()));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
+/// The files the folder loads.
+const EXTENSIONS: &[&str] = &["json", "yaml", "yml"];
 
 /// Parses one file into a config.
 pub fn parse_file(path: &Path) -> Result<WebhookConfig, String> {
@@ -51,14 +26,7 @@ pub fn parse_file(path: &Path) -> Result<WebhookConfig, String> {
         Some("json") => serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))?,
         _ => serde_yaml_ng::from_slice(&bytes).map_err(|e| format!("invalid YAML: {e}"))?,
     };
-    WebhookConfig::from_value(value).map_err(describe)
-}
-
-fn describe(errs: Vec<switchyard_core::routing::FieldError>) -> String {
-    errs.iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+    WebhookConfig::from_value(value).map_err(|e| describe(&e))
 }
 
 /// Loads every config file in `dir` into `registry`.
@@ -66,11 +34,11 @@ pub fn load(dir: &Path, registry: &Registry) {
     let mut files = HashMap::new();
     let mut errors = BTreeMap::new();
     let mut owners: HashMap<String, PathBuf> = HashMap::new();
-    for path in fingerprint(dir).into_keys() {
+    for path in folder::fingerprint(dir, EXTENSIONS).into_keys() {
         let result = parse_file(&path).and_then(|cfg| {
             let errs = cfg.validate();
             if !errs.is_empty() {
-                return Err(describe(errs));
+                return Err(describe(&errs));
             }
             let id = cfg.effective_id();
             if let Some(other) = owners.get(&id) {
@@ -79,7 +47,7 @@ pub fn load(dir: &Path, registry: &Registry) {
                     other.display()
                 ));
             }
-            let compiled = CompiledWebhook::compile(&cfg).map_err(describe)?;
+            let compiled = CompiledWebhook::compile(&cfg).map_err(|e| describe(&e))?;
             let secrets: Vec<Secret> = cfg
                 .secret
                 .iter()
@@ -95,11 +63,7 @@ pub fn load(dir: &Path, registry: &Registry) {
             config.secret = None;
             config.secrets = Vec::new();
             config.api_token = None;
-            let modified = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_micros() as i64);
+            let modified = folder::modified_micros(&path);
             Ok(Entry {
                 webhook_id: id,
                 config,
@@ -129,16 +93,11 @@ pub fn load(dir: &Path, registry: &Registry) {
 /// Reloads on change until `stop`; the caller has loaded the folder once already
 /// (so the first requests route by it), and is told again only of changes.
 pub async fn watch(dir: PathBuf, registry: Registry, stop: CancellationToken, every: Duration) {
-    let mut seen = fingerprint(&dir);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let now = fingerprint(&dir);
-        if now != seen {
-            seen = now;
-            load(&dir, &registry);
-        }
-    }
+    folder::poll(
+        stop,
+        every,
+        || folder::fingerprint(&dir, EXTENSIONS),
+        || load(&dir, &registry),
+    )
+    .await
 }

@@ -8,7 +8,9 @@
 //! engine — and returns an [`Engine`] handle to call services on plus the
 //! [`Background`] work to stop at shutdown. Services are grouped by resource:
 //! [`ingest`] (resolve → verify → normalize → plan → commit), [`webhooks`],
-//! [`interactive`], [`tasks`], [`questions`], [`deliveries`], [`access`] (API
+//! [`interactive`], [`tasks`], [`questions`], [`deliveries`], [`workflows`] (the
+//! workflow registry, fed by [`workflows_dir`]; registrations in
+//! [`workflow_registrations`]), [`access`] (API
 //! keys and who may call what) and [`audit`] (the log of configuration changes). Each takes plain
 //! values and returns plain values or an [`Error`]; the HTTP layer only parses and
 //! renders. [`otlp`] exports workflow runs' traces to an OpenTelemetry collector.
@@ -23,6 +25,7 @@ pub mod deliveries;
 pub mod delivery;
 pub mod error;
 pub mod executions;
+pub mod folder;
 pub mod hub;
 pub mod ingest;
 pub mod interactive;
@@ -42,7 +45,9 @@ pub mod supervise;
 pub mod tasks;
 pub mod time;
 pub mod webhooks;
+pub mod workflow_registrations;
 pub mod workflows;
+pub mod workflows_dir;
 pub mod writer;
 
 pub use app::{Background, Engine};

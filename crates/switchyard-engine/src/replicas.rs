@@ -1,6 +1,6 @@
 //! Keeping replicas in step. Replicas share the database and nothing else, so what
 //! one commits the others must learn: new work to wake for, and changed webhooks,
-//! agents and destinations.
+//! workflows, agents and destinations.
 //!
 //! On PostgreSQL each replica publishes what its commits changed (the hub's
 //! [`Changes`], merged while the previous message is being sent, so a busy replica
@@ -31,6 +31,8 @@ use crate::delivery;
 use crate::hub::{Changes, Hub};
 use crate::outbox;
 use crate::registry::Registry;
+use crate::workflows::Workflows;
+use crate::workflows_dir;
 
 /// How often a replica on SQLite reads the registry's version.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -45,6 +47,8 @@ const RESUBSCRIBE_MAX: Duration = Duration::from_secs(30);
 pub struct Replica {
     pub store: Arc<dyn Store>,
     pub registry: Registry,
+    /// Registered workflows share the registry's version.
+    pub workflows: Workflows,
     pub sealer: Sealer,
     pub hub: Hub,
     pub deliveries: delivery::Handle,
@@ -186,5 +190,10 @@ async fn refresh_registry(replica: &Replica) {
         Ok(true) => tracing::debug!("webhooks reloaded: another replica changed them"),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not refresh webhooks from the store"),
+    }
+    match workflows_dir::refresh(&replica.workflows, replica.store.as_ref()).await {
+        Ok(true) => tracing::debug!("workflows reloaded: the registry version moved"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not refresh workflows from the store"),
     }
 }

@@ -7,7 +7,7 @@ use axum::Router;
 
 use crate::http::api::{
     agents, audit, checkpoints, commands, deliveries, destinations, events, interactive, keys,
-    questions, runs, stream, tasks, webhooks,
+    questions, runs, stream, tasks, webhooks, workflows,
 };
 use crate::http::layers::{self, App};
 use crate::http::{auth, error, hitl, ingest, ops, seed000};
@@ -41,6 +41,13 @@ pub fn router(state: AppState) -> impl App {
         .route("/webhooks/{id}/comment", post(interactive::comment))
         .route("/webhooks/{id}/ask", post(interactive::ask))
         .route("/webhooks/{id}/respond", post(interactive::respond))
+        .route("/workflows", get(workflows::list).post(workflows::create))
+        .route(
+            "/workflows/{name}",
+            get(workflows::get)
+                .put(workflows::put)
+                .delete(workflows::delete),
+        )
         .route("/outbox", get(deliveries::outbox))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))

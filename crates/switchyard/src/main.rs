@@ -91,6 +91,11 @@ struct ServeArgs {
     /// SWITCHYARD_CONFIG_DIR; default: ./data/config/webhooks].
     #[arg(long)]
     config_dir: Option<PathBuf>,
+    /// Folder of workflow files (*.yaml, *.yml), reloaded on change; a registered
+    /// workflow's config_path is relative to it [env: SWITCHYARD_WORKFLOWS_DIR;
+    /// default: ./data/config/workflows].
+    #[arg(long)]
+    workflows_dir: Option<PathBuf>,
     /// Admin API key; when unset, one is generated on first start and printed once
     /// [env: SWITCHYARD_ADMIN_KEY].
     #[arg(long)]
@@ -274,6 +279,8 @@ impl ServeArgs {
         flag(&mut f, "max_api_body_bytes", self.max_api_body_bytes);
         let config_dir = self.config_dir.as_ref().map(|p| p.display().to_string());
         flag(&mut f, "config_dir", config_dir);
+        let workflows_dir = self.workflows_dir.as_ref().map(|p| p.display().to_string());
+        flag(&mut f, "workflows_dir", workflows_dir);
         flag(&mut f, "admin_key", self.admin_key.clone());
         flag(&mut f, "webhook_api_key", self.webhook_api_key.clone());
         flag(&mut f, "wait_fallback", text(&self.wait_fallback));

@@ -45,6 +45,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("webhook_api_key", "WEBHOOK_API_KEY", "--webhook-api-key"),
     ("config_dir", "SWITCHYARD_CONFIG_DIR", "--config-dir"),
     (
+        "workflows_dir",
+        "SWITCHYARD_WORKFLOWS_DIR",
+        "--workflows-dir",
+    ),
+    (
         "max_body_bytes",
         "SWITCHYARD_MAX_BODY_BYTES",
         "--max-body-bytes",
@@ -225,6 +230,7 @@ struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     webhook_api_key: Option<String>,
     config_dir: PathBuf,
+    workflows_dir: PathBuf,
     max_body_bytes: usize,
     max_api_body_bytes: usize,
     wait_fallback: String,
@@ -364,6 +370,7 @@ impl Default for Settings {
             admin_key: None,
             webhook_api_key: None,
             config_dir: "./data/config/webhooks".into(),
+            workflows_dir: "./data/config/workflows".into(),
             max_body_bytes: engine.max_body_bytes,
             max_api_body_bytes: engine.max_api_body_bytes,
             wait_fallback: humantime::format_duration(engine.wait_fallback).to_string(),
@@ -633,6 +640,7 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
     config.webhook_api_key = s.webhook_api_key.map(SecretString::from);
     config.secret_key = s.secret_key.map(SecretString::from);
     config.config_dir = Some(s.config_dir);
+    config.workflows_dir = Some(s.workflows_dir);
     for item in s.trusted_proxies.items() {
         let net = switchyard_core::routing::access::parse_network(item).ok_or_else(|| {
             Invalid(format!(
@@ -847,6 +855,10 @@ mod tests {
         assert_eq!(c.database_url.expose(), "sqlite://./data/switchyard.db");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.config_dir, Some(PathBuf::from("./data/config/webhooks")));
+        assert_eq!(
+            c.workflows_dir,
+            Some(PathBuf::from("./data/config/workflows"))
+        );
         assert_eq!(c.max_body_bytes, 1 << 20);
         assert_eq!(c.max_api_body_bytes, 1 << 20);
         assert_eq!(c.wait_fallback, Duration::from_millis(250));
@@ -934,6 +946,7 @@ mod tests {
             ("SWITCHYARD_MAX_BODY_BYTES", "4096"),
             ("SWITCHYARD_MAX_API_BODY_BYTES", "8192"),
             ("SWITCHYARD_CONFIG_DIR", "/etc/sy/webhooks"),
+            ("SWITCHYARD_WORKFLOWS_DIR", "/etc/sy/workflows"),
             ("SWITCHYARD_ADMIN_KEY", "admin-key-value"),
             ("WEBHOOK_API_KEY", "feedback-key-value"),
             ("SWITCHYARD_RETRY_SCHEDULE", "0, 1s, 2m"),
@@ -975,6 +988,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 4096);
         assert_eq!(c.max_api_body_bytes, 8192);
         assert_eq!(c.config_dir, Some(PathBuf::from("/etc/sy/webhooks")));
+        assert_eq!(c.workflows_dir, Some(PathBuf::from("/etc/sy/workflows")));
         assert_eq!(c.wait_fallback, Duration::from_millis(100));
         let gh: Vec<&[u8]> = c.secrets_for("github").iter().map(Secret::expose).collect();
         assert_eq!(gh, [b"gh-new".as_slice(), b"gh-old"]);

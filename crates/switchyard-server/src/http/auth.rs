@@ -121,6 +121,8 @@ pub const RULES: &[(Method, &str, Allow)] = &[
     (Method::GET, "/api/webhooks/{id}", READ),
     (Method::GET, "/api/webhooks/{id}/commands", READ),
     (Method::POST, "/api/webhooks/{id}/ask", ANY_AGENT),
+    (Method::GET, "/api/workflows", READ),
+    (Method::GET, "/api/workflows/{name}", READ),
     (Method::GET, "/api/outbox", READ),
     (Method::GET, "/api/deliveries", READ),
     (Method::GET, "/api/deliveries/{id}", READ),

@@ -12,6 +12,7 @@ use switchyard_engine::interactive::Interacted;
 use switchyard_engine::registry::{Entry, Origin};
 use switchyard_engine::time::rfc3339;
 use switchyard_engine::webhooks::with_command_ids;
+use switchyard_engine::workflows::{Loaded, Origin as WorkflowOrigin};
 use switchyard_engine::Error;
 use switchyard_store::{
     now_micros, Agent, AgentMode, ApiKey, AuditAction, AuditEntry, Delivery, DeliveryAttempt,
@@ -401,15 +402,133 @@ impl WebhookView {
     }
 }
 
+/// A file of a watched folder that did not load, with why.
 #[derive(Debug, Serialize)]
 pub struct FileErrorView {
     pub file: String,
     pub error: String,
 }
 
+impl From<(std::path::PathBuf, String)> for FileErrorView {
+    fn from((file, error): (std::path::PathBuf, String)) -> Self {
+        Self {
+            file: file.display().to_string(),
+            error,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct WebhookList {
     pub webhooks: Vec<WebhookView>,
+    pub file_errors: Vec<FileErrorView>,
+}
+
+/// A workflow the engine serves (`/api/workflows`): what it is, where it comes
+/// from, what starting it needs (`inputs`: the required state fields) and its
+/// nodes. `yaml` only on `GET /api/workflows/{name}`.
+#[derive(Debug, Serialize)]
+pub struct WorkflowView {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    /// `schema_1.0` or `shorthand`.
+    pub format: &'static str,
+    /// `file` (the workflows folder) or `api` (registered).
+    pub source: &'static str,
+    /// The folder file a `file` workflow comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The folder file a registration names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
+    pub inputs: Vec<String>,
+    pub state: std::collections::BTreeMap<String, StateFieldView>,
+    pub nodes: Vec<WorkflowNodeView>,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yaml: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StateFieldView {
+    /// The type as configurable-agents writes it (`str`, `list[str]`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkflowNodeView {
+    pub id: String,
+    /// `llm`, `log`, `template`, `http`, `forward`, `task`, `ask` or `workflow`.
+    pub kind: &'static str,
+}
+
+impl WorkflowView {
+    /// The view of `l`; with its YAML when `with_yaml`.
+    pub fn new(l: &Loaded, with_yaml: bool) -> Self {
+        use switchyard_core::workflow::Format;
+        let w = &l.workflow;
+        let (source, file, config_path) = match &l.origin {
+            WorkflowOrigin::File(p) => ("file", Some(p.display().to_string()), None),
+            WorkflowOrigin::Api { config_path } => ("api", None, config_path.clone()),
+        };
+        Self {
+            name: w.name.clone(),
+            title: w.title.clone(),
+            description: w.description.clone(),
+            version: w.version.clone(),
+            format: match w.format {
+                Format::Schema1 => "schema_1.0",
+                Format::Shorthand => "shorthand",
+            },
+            source,
+            file,
+            config_path,
+            inputs: w
+                .state
+                .fields
+                .iter()
+                .filter(|(_, f)| f.required)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            state: w
+                .state
+                .fields
+                .iter()
+                .map(|(name, f)| {
+                    (
+                        name.clone(),
+                        StateFieldView {
+                            ty: f.ty.to_string(),
+                            required: f.required,
+                            default: f.default.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            nodes: w
+                .nodes
+                .iter()
+                .map(|n| WorkflowNodeView {
+                    id: n.id.clone(),
+                    kind: n.kind.name(),
+                })
+                .collect(),
+            updated_at: rfc3339(l.updated_at),
+            yaml: with_yaml.then(|| l.yaml.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkflowList {
+    pub workflows: Vec<WorkflowView>,
+    /// Folder files, and registrations, that did not load.
     pub file_errors: Vec<FileErrorView>,
 }
 

@@ -27,3 +27,4 @@ mod send;
 mod smtp;
 mod story;
 mod stream;
+mod workflows_api;

@@ -600,7 +600,8 @@ async fn commands_api(kind: Kind) {
     app.stop().await;
 }
 
-async fn wait_until<F: std::future::Future<Output = bool>>(
+/// Polls `check` until it holds, failing the test after 15 s.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
     mut check: impl FnMut() -> F,
     what: &str,
 ) {

@@ -15,6 +15,7 @@ pub mod runs;
 pub mod stream;
 pub mod tasks;
 pub mod webhooks;
+pub mod workflows;
 
 use crate::http::error::ApiError;
 

@@ -8,7 +8,7 @@ use axum::Json;
 
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Path};
-use crate::http::views::{FileErrorView, WebhookList, WebhookView};
+use crate::http::views::{WebhookList, WebhookView};
 use crate::state::AppState;
 
 /// `GET /api/webhooks`: every webhook, and config files that could not be loaded.
@@ -20,14 +20,7 @@ pub async fn list(State(st): State<AppState>) -> Json<WebhookList> {
             .iter()
             .map(|e| WebhookView::new(e, None, st.engine.webhook_warnings(e)))
             .collect(),
-        file_errors: r
-            .file_errors()
-            .into_iter()
-            .map(|(p, error)| FileErrorView {
-                file: p.display().to_string(),
-                error,
-            })
-            .collect(),
+        file_errors: r.file_errors().into_iter().map(Into::into).collect(),
     })
 }
 
