@@ -21,6 +21,7 @@ mod receiver;
 mod refusals;
 mod replicas;
 mod routing;
+mod runs;
 mod security;
 mod seed000;
 mod send;

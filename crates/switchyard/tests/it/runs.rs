@@ -27,23 +27,6 @@ both_stores!(
 
 /// Serves `yamls` as registered workflows.
 pub async fn serve(app: &TestApp, yamls: &[&str]) {
-    if std::env::var("SY_DIRECT").is_ok() {
-        let mut m = std::collections::HashMap::new();
-        for yaml in yamls {
-            let wf = switchyard_core::workflow::parse(yaml, None).expect("a valid workflow");
-            m.insert(
-                wf.name.clone(),
-                std::sync::Arc::new(switchyard_engine::workflows::Loaded {
-                    workflow: std::sync::Arc::new(wf),
-                    yaml: yaml.to_string(),
-                    origin: switchyard_engine::workflows::Origin::Api { config_path: None },
-                    updated_at: 0,
-                }),
-            );
-        }
-        app.state.engine.workflows.set_stored(m);
-        return;
-    }
     for yaml in yamls {
         let wf = switchyard_core::workflow::parse(yaml, None).expect("a valid workflow");
         let (status, body) = post(
