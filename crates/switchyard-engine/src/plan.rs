@@ -99,7 +99,8 @@ fn apply(
     }
     if m.action == Action::RunWorkflow {
         // Its inputs are its templates; it has no message.
-        let entry = crate::runs::trigger::plan_command_run(p, event, payload, &m);
+        let entry =
+            crate::runs::trigger::plan_command_run(p.workflows, p.run_timeout, event, payload, &m);
         if let (Value::Object(out), Value::Object(entry)) = (&mut out, entry) {
             out.extend(entry);
         }

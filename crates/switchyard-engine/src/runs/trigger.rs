@@ -8,7 +8,7 @@ use switchyard_store::{Effect, NewEvent};
 
 use super::{bad_inputs, failed_run, inputs_object, new_run, Trigger};
 use crate::error::{Error, Result};
-use crate::plan::Planner;
+use crate::workflows::Workflows;
 use crate::Engine;
 
 /// The matched entry of a run an event started.
@@ -61,7 +61,8 @@ impl Engine {
 /// is recorded as a failed run saying why, so the sender's event is still
 /// accepted and the failure is visible.
 pub(crate) fn plan_command_run(
-    p: Planner<'_>,
+    workflows: &Workflows,
+    run_timeout: std::time::Duration,
     event: &mut NewEvent,
     payload: &Value,
     m: &Match,
@@ -86,7 +87,7 @@ pub(crate) fn plan_command_run(
         Ok(i) => Value::Object(i.clone()),
         Err(_) => json!({}),
     };
-    let run = match (p.workflows.get(&name), inputs) {
+    let run = match (workflows.get(&name), inputs) {
         (None, _) => failed_run(
             &name,
             &shown,
@@ -95,7 +96,7 @@ pub(crate) fn plan_command_run(
         ),
         (_, Err(why)) => failed_run(&name, &shown, why, trigger),
         (Some(loaded), Ok(inputs)) => {
-            match new_run(&loaded, &inputs, trigger.clone(), p.run_timeout) {
+            match new_run(&loaded, &inputs, trigger.clone(), run_timeout) {
                 Ok(run) => run,
                 Err(errs) => failed_run(
                     &name,

@@ -87,7 +87,145 @@ both_stores!(
     sigterm_drains_and_exits_cleanly,
     sigkill_during_deliveries_loses_no_message,
     sigkill_loses_no_acknowledged_decision,
+    sigkill_mid_node_reruns_only_that_node,
 );
+
+/// Workflow runs survive a SIGKILL in the middle of a node: after a restart each
+/// run goes on from its last completed node — the completed `prepare` node never
+/// runs again; the `call` node that was in flight runs again (recorded as an
+/// interrupted attempt, without using up its retries: it has none), with the same
+/// `Idempotency-Key` — and every run succeeds.
+async fn sigkill_mid_node_reruns_only_that_node(kind: Kind) {
+    let rx = Receiver::start().await;
+    let n = 4;
+    // The first requests hang until the server is killed under them.
+    rx.script(vec![
+        Reply::json(serde_json::json!({"ok": 1}))
+            .delay(Duration::from_secs(60));
+        n
+    ]);
+    rx.set_default(Reply::json(serde_json::json!({"ok": 2})));
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, pg) = db_url_for(kind, dir.path()).await;
+    let env = [
+        ("SWITCHYARD_DELIVERY_ALLOW", "127.0.0.1"),
+        // A killed runner's claims run out quickly (the lease plus the node's timeout).
+        ("SWITCHYARD_RUN_CLAIM_LEASE", "1s"),
+    ];
+    let server = Server::start_with(&db_url, dir.path(), &env);
+    let client = reqwest::Client::new();
+    let yaml = format!(
+        r#"
+schema_version: "1.0"
+flow: {{name: crashy}}
+state:
+  fields:
+    i: {{type: int, required: true}}
+    note: {{type: str, default: ""}}
+    ok: {{type: int, default: 0}}
+nodes:
+  - id: prepare
+    kind: template
+    template: "run {{{{ state.i }}}}"
+    outputs: [note]
+  - id: call
+    kind: http
+    request: {{method: POST, url: "{}/call", body: {{i: "{{{{ state.i }}}}"}}}}
+    outputs: {{ok: body.ok}}
+    retries: 0
+    timeout: 3
+edges:
+  - {{from: START, to: prepare}}
+  - {{from: prepare, to: call}}
+  - {{from: call, to: END}}
+"#,
+        rx.url
+    );
+    let r = client
+        .post(format!("{}/api/workflows", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"name": "crashy", "yaml": yaml}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = client
+            .post(format!("{}/api/workflows/crashy/runs", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"inputs": {"i": i}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let body: serde_json::Value = r.json().await.unwrap();
+        ids.push(body["run_id"].as_str().unwrap().to_owned());
+    }
+    // Every run is inside `call` (its request arrived) when the process dies.
+    rx.wait_for(n, Duration::from_secs(30)).await;
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    let restarted = Server::start_with(&db_url, dir.path(), &env);
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let run = loop {
+            let r = client
+                .get(format!("{}/api/runs/{id}/wait?timeout=10", restarted.base))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap();
+            let run: serde_json::Value = r.json().await.unwrap();
+            if run["status"] != "running" && run["status"] != "pending" {
+                break run;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {id} never finished: {run:#}"
+            );
+        };
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(run["state"]["ok"], 2);
+        let steps: Vec<(String, String)> = run["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["node_id"].as_str().unwrap().into(),
+                    s["status"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("prepare", "succeeded"),
+            ("call", "failed"),
+            ("call", "succeeded"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(steps, want, "{run:#}");
+        assert!(run["nodes"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"));
+        // Both requests of the node run carried one key.
+        let keys: Vec<String> = rx
+            .requests()
+            .iter()
+            .filter_map(|r| r.header("idempotency-key").map(str::to_owned))
+            .filter(|k| k.starts_with(id.as_str()))
+            .collect();
+        assert_eq!(keys, vec![format!("{id}:call:1"); 2]);
+    }
+    drop(restarted);
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
+}
 
 /// Checkpoint decisions answered 200 keep their effects through a SIGKILL: after a
 /// restart each is still decided and its callback arrives; a checkpoint whose
