@@ -356,7 +356,9 @@ async fn send(ctx: &SendCtx, req: ApiRequest, provider_check: Option<&str>) -> A
     out
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A request error as one line: what failed (timed out, could not connect) and its
+/// causes, without the URL (which may carry credentials in its user part).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut msg = if e.is_timeout() {
         "timed out".to_owned()
