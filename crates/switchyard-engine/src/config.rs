@@ -7,7 +7,7 @@
 //! write-back tokens [`switchyard_core::writeback::Credentials`] (redacted `Debug`),
 //! and the database URL a [`DatabaseUrl`] that shows no password.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,45 +85,7 @@ pub struct Config {
     /// `OTEL_SERVICE_NAME`: the traces' `service.name`; `switchyard` when `None`.
     pub otlp_service_name: Option<String>,
     /// The OpenAI-compatible endpoints workflow `llm` nodes call.
-    pub llm: LlmConfig,
-}
-
-/// The chat-completions endpoints workflow `llm` nodes call ([`crate::llm`]): one
-/// per provider name a node's `llm.provider` may give, and the default for every
-/// other node. The endpoint is the operator's (often Ollama on localhost), so it
-/// is not subject to the delivery SSRF guard.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    /// `SWITCHYARD_LLM_BASE_URL`, `SWITCHYARD_LLM_API_KEY`, `SWITCHYARD_LLM_MODEL`:
-    /// for nodes whose provider is unnamed or not configured here.
-    pub default: Endpoint,
-    /// `[llm.providers.NAME]` in the configuration file, by provider name.
-    pub providers: BTreeMap<String, Endpoint>,
-    /// `SWITCHYARD_LLM_RECORD`: whether prompts and answers are kept on the node's
-    /// record (tokens and timing always are).
-    pub record: bool,
-}
-
-impl Default for LlmConfig {
-    fn default() -> Self {
-        Self {
-            default: Endpoint::default(),
-            providers: BTreeMap::new(),
-            record: true,
-        }
-    }
-}
-
-/// One OpenAI-compatible endpoint. `Debug` shows no key.
-#[derive(Debug, Clone, Default)]
-pub struct Endpoint {
-    /// The part before `/chat/completions`: `https://api.openai.com/v1`,
-    /// `http://127.0.0.1:11434/v1` (Ollama).
-    pub base_url: Option<String>,
-    /// Sent as `Authorization: Bearer KEY`; no header without one (Ollama, vLLM).
-    pub api_key: Option<SecretString>,
-    /// The model of nodes that name none.
-    pub model: Option<String>,
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// The notification channels' settings: the default targets of a checkpoint
@@ -618,7 +580,7 @@ impl Config {
             otlp_endpoint: None,
             otlp_traces_endpoint: None,
             otlp_service_name: None,
-            llm: LlmConfig::default(),
+            llm: crate::llm::LlmConfig::default(),
         }
     }
 
@@ -817,7 +779,7 @@ fn validate_notify(n: &NotifyConfig) -> Result<(), ConfigError> {
 
 /// Checks the LLM endpoints: base URLs are http(s) URLs, every provider has one,
 /// and a key or model that is set is not blank.
-fn validate_llm(l: &LlmConfig) -> Result<(), ConfigError> {
+fn validate_llm(l: &crate::llm::LlmConfig) -> Result<(), ConfigError> {
     let d = &l.default;
     if let Some(url) = &d.base_url {
         http_url(Key::LlmBaseUrl, url)?;
@@ -1125,6 +1087,8 @@ mod tests {
 
     #[test]
     fn llm_settings_are_checked() {
+        use crate::llm::{Endpoint, LlmConfig};
+
         let ollama = || Endpoint {
             base_url: Some("http://127.0.0.1:11434/v1".into()),
             api_key: None,

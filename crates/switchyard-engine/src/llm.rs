@@ -16,15 +16,14 @@
 //! nor the URL's user part is in any message, and a body echoing the key has it
 //! replaced.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-pub use crate::config::{Endpoint, LlmConfig};
-use crate::delivery::send::describe;
-use crate::delivery::ssrf::USER_AGENT;
+use crate::delivery::ssrf::{describe_error, USER_AGENT};
 use crate::error::StartError;
 
 /// How long connecting to an endpoint may take, whatever the node's timeout.
@@ -33,6 +32,44 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const EXCERPT_CHARS: usize = 300;
 /// The name of the structured-output schema sent to the model.
 const SCHEMA_NAME: &str = "node_output";
+
+/// The chat-completions endpoints workflow `llm` nodes call (`Config::llm`): one
+/// per provider name a node's `llm.provider` may give, and the default for every
+/// other node. The endpoint is the operator's (often Ollama on localhost), so it
+/// is not subject to the delivery SSRF guard.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// `SWITCHYARD_LLM_BASE_URL`, `SWITCHYARD_LLM_API_KEY`, `SWITCHYARD_LLM_MODEL`:
+    /// for nodes whose provider is unnamed or not configured here.
+    pub default: Endpoint,
+    /// `[llm.providers.NAME]` in the configuration file, by provider name.
+    pub providers: BTreeMap<String, Endpoint>,
+    /// `SWITCHYARD_LLM_RECORD`: whether prompts and answers are kept on the node's
+    /// record (tokens and timing always are).
+    pub record: bool,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            default: Endpoint::default(),
+            providers: BTreeMap::new(),
+            record: true,
+        }
+    }
+}
+
+/// One OpenAI-compatible endpoint. `Debug` shows no key.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    /// The part before `/chat/completions`: `https://api.openai.com/v1`,
+    /// `http://127.0.0.1:11434/v1` (Ollama).
+    pub base_url: Option<String>,
+    /// Sent as `Authorization: Bearer KEY`; no header without one (Ollama, vLLM).
+    pub api_key: Option<SecretString>,
+    /// The model of nodes that name none.
+    pub model: Option<String>,
+}
 
 /// A handle on the configured endpoints; cheap to clone (one connection pool).
 #[derive(Debug, Clone)]
@@ -259,7 +296,7 @@ impl LlmClient {
             } else {
                 LlmError::Transport {
                     url: url.to_owned(),
-                    message: redact(&describe(&e), key),
+                    message: redact(&describe_error(&e), key),
                 }
             }
         };

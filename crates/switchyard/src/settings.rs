@@ -21,8 +21,9 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use switchyard_core::{providers, Secret};
-use switchyard_engine::config::{env_var_for, Endpoint, Key, LlmConfig, SmtpConfig, SmtpTls};
+use switchyard_engine::config::{env_var_for, Key, SmtpConfig, SmtpTls};
 use switchyard_engine::delivery::{parse_schedule, ssrf, writeback};
+use switchyard_engine::llm::{Endpoint, LlmConfig};
 use switchyard_engine::Config;
 
 /// The environment variable naming the configuration file.
