@@ -84,6 +84,8 @@ pub struct Config {
     pub otlp_traces_endpoint: Option<String>,
     /// `OTEL_SERVICE_NAME`: the traces' `service.name`; `switchyard` when `None`.
     pub otlp_service_name: Option<String>,
+    /// The OpenAI-compatible endpoints workflow `llm` nodes call.
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// The notification channels' settings: the default targets of a checkpoint
@@ -265,6 +267,11 @@ pub enum Key {
     OtlpEndpoint,
     OtlpTracesEndpoint,
     OtlpServiceName,
+    LlmBaseUrl,
+    LlmApiKey,
+    LlmModel,
+    /// The `[llm.providers.NAME]` tables (file only; the problem names the provider).
+    LlmProviders,
     /// Not settable; checked because a float can be anything.
     Jitter,
     /// A provider's write-back API base (`github`, `gitlab`, `jira`, `slack`, `linear`).
@@ -308,6 +315,9 @@ impl Key {
         Key::OtlpEndpoint,
         Key::OtlpTracesEndpoint,
         Key::OtlpServiceName,
+        Key::LlmBaseUrl,
+        Key::LlmApiKey,
+        Key::LlmModel,
         Key::ApiUrl("github"),
         Key::ApiUrl("gitlab"),
         Key::ApiUrl("jira"),
@@ -352,6 +362,10 @@ impl Key {
             Key::OtlpEndpoint => "otlp.endpoint".into(),
             Key::OtlpTracesEndpoint => "otlp.traces_endpoint".into(),
             Key::OtlpServiceName => "otlp.service_name".into(),
+            Key::LlmBaseUrl => "llm.base_url".into(),
+            Key::LlmApiKey => "llm.api_key".into(),
+            Key::LlmModel => "llm.model".into(),
+            Key::LlmProviders => "llm.providers".into(),
             Key::Jitter => "delivery.jitter".into(),
             Key::ApiUrl(p) => format!("providers.{p}.api_url"),
         }
@@ -394,7 +408,10 @@ impl Key {
             Key::OtlpEndpoint => "OTEL_EXPORTER_OTLP_ENDPOINT",
             Key::OtlpTracesEndpoint => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             Key::OtlpServiceName => "OTEL_SERVICE_NAME",
-            Key::Jitter => return None,
+            Key::LlmBaseUrl => "SWITCHYARD_LLM_BASE_URL",
+            Key::LlmApiKey => "SWITCHYARD_LLM_API_KEY",
+            Key::LlmModel => "SWITCHYARD_LLM_MODEL",
+            Key::Jitter | Key::LlmProviders => return None,
             Key::ApiUrl(p) => {
                 return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
             }
@@ -563,6 +580,7 @@ impl Config {
             otlp_endpoint: None,
             otlp_traces_endpoint: None,
             otlp_service_name: None,
+            llm: crate::llm::LlmConfig::default(),
         }
     }
 
@@ -655,6 +673,7 @@ impl Config {
         duration_in_range(Key::RejectionsRetention, self.rejections_retention, lo, hi)?;
         validate_delivery(&self.delivery)?;
         validate_notify(&self.notify)?;
+        validate_llm(&self.llm)?;
         self.validate_otlp()
     }
 
@@ -754,6 +773,46 @@ fn validate_notify(n: &NotifyConfig) -> Result<(), ConfigError> {
     }
     if let Some(url) = &n.crewai_api_url {
         http_url(Key::CrewaiApiUrl, url)?;
+    }
+    Ok(())
+}
+
+/// Checks the LLM endpoints: base URLs are http(s) URLs, every provider has one,
+/// and a key or model that is set is not blank.
+fn validate_llm(l: &crate::llm::LlmConfig) -> Result<(), ConfigError> {
+    let d = &l.default;
+    if let Some(url) = &d.base_url {
+        http_url(Key::LlmBaseUrl, url)?;
+    }
+    if d.api_key
+        .as_ref()
+        .is_some_and(|k| k.expose_secret().trim().is_empty())
+    {
+        return Err(ConfigError::new(Key::LlmApiKey, Problem::Empty));
+    }
+    if d.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(ConfigError::new(Key::LlmModel, Problem::Empty));
+    }
+    let invalid = |why: String| Err(ConfigError::new(Key::LlmProviders, Problem::Invalid(why)));
+    for (name, p) in &l.providers {
+        if name.trim().is_empty() {
+            return invalid("a provider name must not be blank".into());
+        }
+        let Some(url) = &p.base_url else {
+            return invalid(format!("provider {name:?} has no base_url"));
+        };
+        if let Err(e) = http_url(Key::LlmProviders, url) {
+            return invalid(format!("provider {name:?}: base_url {}", e.problem));
+        }
+        if p.api_key
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().trim().is_empty())
+        {
+            return invalid(format!("provider {name:?}: the API key is blank"));
+        }
+        if p.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+            return invalid(format!("provider {name:?}: model must not be blank"));
+        }
     }
     Ok(())
 }
@@ -1024,6 +1083,86 @@ mod tests {
         ] {
             assert!(!shown.contains(s), "{s} in {shown}");
         }
+    }
+
+    #[test]
+    fn llm_settings_are_checked() {
+        use crate::llm::{Endpoint, LlmConfig};
+
+        let ollama = || Endpoint {
+            base_url: Some("http://127.0.0.1:11434/v1".into()),
+            api_key: None,
+            model: Some("llama3.1".into()),
+        };
+        assert!(
+            LlmConfig::default().record,
+            "prompts are kept unless turned off"
+        );
+        assert_eq!(
+            key_of(|c| {
+                c.llm.default = Endpoint {
+                    base_url: Some("https://api.openai.com/v1".into()),
+                    api_key: Some("sk-hunter8".into()),
+                    model: Some("gpt-4o-mini".into()),
+                };
+                c.llm.providers.insert("ollama".into(), ollama());
+            }),
+            None
+        );
+        type Change = Box<dyn FnOnce(&mut LlmConfig)>;
+        let cases: Vec<(Key, Change)> = vec![
+            (
+                Key::LlmBaseUrl,
+                Box::new(|l| l.default.base_url = Some("127.0.0.1:11434/v1".into())),
+            ),
+            (
+                Key::LlmApiKey,
+                Box::new(|l| l.default.api_key = Some(" ".into())),
+            ),
+            (
+                Key::LlmModel,
+                Box::new(|l| l.default.model = Some("".into())),
+            ),
+            (
+                Key::LlmProviders,
+                Box::new(move |l| {
+                    l.providers.insert(
+                        "ollama".into(),
+                        Endpoint {
+                            base_url: None,
+                            ..ollama()
+                        },
+                    );
+                }),
+            ),
+        ];
+        for (key, change) in cases {
+            assert_eq!(key_of(|c| change(&mut c.llm)), Some(key));
+        }
+        let mut c = Config::new("sqlite://x.db", ".");
+        c.llm.providers.insert(
+            "vllm".into(),
+            Endpoint {
+                base_url: Some("ftp://gpu-box:8000/v1".into()),
+                ..ollama()
+            },
+        );
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "llm.providers is not valid: provider \"vllm\": base_url must be an http(s) URL \
+             (got \"ftp://gpu-box:8000/v1\": the scheme is not http or https)"
+        );
+        c.llm.providers.clear();
+        c.llm.default.api_key = Some("sk-hunter9".into());
+        c.llm.providers.insert(
+            "openai".into(),
+            Endpoint {
+                api_key: Some("sk-hunter10".into()),
+                ..ollama()
+            },
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
     }
 
     fn smtp() -> SmtpConfig {

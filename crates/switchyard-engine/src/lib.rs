@@ -30,6 +30,7 @@ pub mod hub;
 pub mod ingest;
 pub mod interactive;
 pub mod keys;
+pub mod llm;
 pub mod notices;
 pub mod notify;
 pub mod otlp;

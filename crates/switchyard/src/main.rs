@@ -129,6 +129,8 @@ struct ServeArgs {
     notify: NotifyArgs,
     #[command(flatten)]
     otlp: OtlpArgs,
+    #[command(flatten)]
+    llm: LlmArgs,
 }
 
 /// Where workflow runs' traces are exported (OpenTelemetry, OTLP/HTTP with protobuf).
@@ -145,6 +147,28 @@ struct OtlpArgs {
     /// The traces' service.name [env: OTEL_SERVICE_NAME; default: switchyard].
     #[arg(long)]
     otel_service_name: Option<String>,
+}
+
+/// The OpenAI-compatible endpoint workflow `llm` nodes call when their provider
+/// has no `[llm.providers.NAME]` table in the config file.
+#[derive(Debug, Clone, clap::Args)]
+struct LlmArgs {
+    /// Base URL of the chat-completions API, the part before /chat/completions
+    /// (https://api.openai.com/v1, http://127.0.0.1:11434/v1 for Ollama) [env:
+    /// SWITCHYARD_LLM_BASE_URL].
+    #[arg(long)]
+    llm_base_url: Option<String>,
+    /// Its API key, sent as a bearer token; none for Ollama or vLLM [env:
+    /// SWITCHYARD_LLM_API_KEY].
+    #[arg(long)]
+    llm_api_key: Option<String>,
+    /// The model of nodes that name none [env: SWITCHYARD_LLM_MODEL].
+    #[arg(long)]
+    llm_model: Option<String>,
+    /// Keep prompts and answers on each node's record, true or false [env:
+    /// SWITCHYARD_LLM_RECORD; default: true].
+    #[arg(long, value_name = "BOOL")]
+    llm_record: Option<bool>,
 }
 
 /// Where checkpoint notifications go, and the SMTP server e-mail goes through.
@@ -333,6 +357,11 @@ impl ServeArgs {
             o.otlp_traces_endpoint.clone(),
         );
         flag(&mut f, "otlp.service_name", o.otel_service_name.clone());
+        let l = &self.llm;
+        flag(&mut f, "llm.base_url", l.llm_base_url.clone());
+        flag(&mut f, "llm.api_key", l.llm_api_key.clone());
+        flag(&mut f, "llm.model", l.llm_model.clone());
+        flag(&mut f, "llm.record", l.llm_record);
         f
     }
 }

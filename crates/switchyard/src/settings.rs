@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::{providers, Secret};
 use switchyard_engine::config::{env_var_for, Key, SmtpConfig, SmtpTls};
 use switchyard_engine::delivery::{parse_schedule, ssrf, writeback};
+use switchyard_engine::llm::{Endpoint, LlmConfig};
 use switchyard_engine::Config;
 
 /// The environment variable naming the configuration file.
@@ -177,6 +178,10 @@ const TABLE: &[(&str, &str, &str)] = &[
         "OTEL_SERVICE_NAME",
         "--otel-service-name",
     ),
+    ("llm.base_url", "SWITCHYARD_LLM_BASE_URL", "--llm-base-url"),
+    ("llm.api_key", "SWITCHYARD_LLM_API_KEY", "--llm-api-key"),
+    ("llm.model", "SWITCHYARD_LLM_MODEL", "--llm-model"),
+    ("llm.record", "SWITCHYARD_LLM_RECORD", "--llm-record"),
 ];
 
 /// Every environment variable and the file keys it sets: [`TABLE`] and, per
@@ -247,6 +252,7 @@ struct Settings {
     smtp: SmtpSettings,
     notify: NotifySettings,
     otlp: OtlpSettings,
+    llm: LlmSettings,
     #[serde(default)]
     providers: BTreeMap<String, ProviderSettings>,
 }
@@ -262,6 +268,35 @@ struct OtlpSettings {
     traces_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     service_name: Option<String>,
+}
+
+/// `[llm]`: the default endpoint, whether prompts are recorded, and the named
+/// providers.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LlmSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    record: bool,
+    #[serde(default)]
+    providers: BTreeMap<String, LlmProviderSettings>,
+}
+
+/// `[llm.providers.NAME]`. The key is named by its environment variable, never
+/// written in the file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LlmProviderSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -415,6 +450,13 @@ impl Default for Settings {
                 traces_endpoint: None,
                 service_name: None,
             },
+            llm: LlmSettings {
+                base_url: None,
+                api_key: None,
+                model: None,
+                record: LlmConfig::default().record,
+                providers: BTreeMap::new(),
+            },
             providers: BTreeMap::new(),
         }
     }
@@ -480,7 +522,7 @@ pub fn load(
     let settings: Settings = figment
         .extract_lossy()
         .map_err(|e| Invalid(describe_figment_error(&e)))?;
-    let loaded = convert(settings, &figment)?;
+    let loaded = convert(settings, &figment, env)?;
     loaded
         .config
         .validate()
@@ -616,8 +658,13 @@ fn duration(figment: &Figment, key: &str, text: &str) -> Result<Duration, Invali
     })
 }
 
-/// Turns the merged settings into the engine's [`Config`] and the listen address.
-fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
+/// Turns the merged settings into the engine's [`Config`] and the listen address;
+/// `env` gives the variables `[llm.providers]` name for their keys.
+fn convert(
+    s: Settings,
+    figment: &Figment,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Invalid> {
     let named = |key: &str| name_for(figment, key).unwrap_or_else(|| key.to_owned());
     let host = s.host.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = host.parse().map_err(|_| {
@@ -767,7 +814,49 @@ fn convert(s: Settings, figment: &Figment) -> Result<Loaded, Invalid> {
     config.otlp_endpoint = set(s.otlp.endpoint);
     config.otlp_traces_endpoint = set(s.otlp.traces_endpoint);
     config.otlp_service_name = set(s.otlp.service_name);
+    config.llm = llm(s.llm, &named, env)?;
     Ok(Loaded { config, listen })
+}
+
+/// The LLM endpoints. A provider's key is read from the variable its
+/// `api_key_env` names, which must be set: a key that silently went missing
+/// would only show as 401s once a workflow runs. Blank values are unset ones.
+fn llm(
+    l: LlmSettings,
+    named: &dyn Fn(&str) -> String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LlmConfig, Invalid> {
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let mut providers = BTreeMap::new();
+    for (name, p) in l.providers {
+        let api_key = match given(p.api_key_env) {
+            None => None,
+            Some(var) => {
+                let key = given(env(var.trim())).ok_or_else(|| {
+                    Invalid(format!(
+                        "{} names {var}, which is not set",
+                        named(&format!("llm.providers.{name}.api_key_env"))
+                    ))
+                })?;
+                Some(SecretString::from(key))
+            }
+        };
+        let endpoint = Endpoint {
+            base_url: given(p.base_url),
+            api_key,
+            model: given(p.model),
+        };
+        providers.insert(name, endpoint);
+    }
+    Ok(LlmConfig {
+        default: Endpoint {
+            base_url: given(l.base_url),
+            api_key: given(l.api_key).map(SecretString::from),
+            model: given(l.model),
+        },
+        providers,
+        record: l.record,
+    })
 }
 
 /// The SMTP server, when `smtp.host` is set; its other settings are refused
@@ -1164,6 +1253,126 @@ mod tests {
     }
 
     #[test]
+    fn llm_settings_come_from_env_file_and_flags() {
+        // Nothing set: no endpoint, prompts recorded.
+        let c = load_with(&vec![], &[], None).unwrap();
+        assert!(c.llm.default.base_url.is_none() && c.llm.default.api_key.is_none());
+        assert!(c.llm.default.model.is_none() && c.llm.providers.is_empty());
+        assert!(c.llm.record);
+
+        let env = [
+            ("SWITCHYARD_LLM_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("SWITCHYARD_LLM_API_KEY", "sk-hunter2"),
+            ("SWITCHYARD_LLM_MODEL", "llama3.1"),
+            ("SWITCHYARD_LLM_RECORD", "false"),
+        ];
+        let c = load_with(&vec![], &env, None).unwrap();
+        let d = &c.llm.default;
+        assert_eq!(d.base_url.as_deref(), Some("http://127.0.0.1:11434/v1"));
+        assert_eq!(d.api_key.as_ref().unwrap().expose_secret(), "sk-hunter2");
+        assert_eq!(d.model.as_deref(), Some("llama3.1"));
+        assert!(!c.llm.record);
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let (_dir, path) = file(
+            r#"
+            [llm]
+            base_url = "https://api.openai.com/v1"
+            model = "gpt-4o-mini"
+            [llm.providers.google]
+            base_url = "https://generativelanguage.googleapis.com/v1beta/openai"
+            api_key_env = "GEMINI_API_KEY"
+            model = "gemini-2.0-flash"
+            [llm.providers.ollama]
+            base_url = "http://127.0.0.1:11434/v1"
+            "#,
+        );
+        let c = load_with(&vec![], &[("GEMINI_API_KEY", "gm-hunter3")], Some(&path)).unwrap();
+        assert_eq!(
+            c.llm.default.base_url.as_deref(),
+            Some("https://api.openai.com/v1")
+        );
+        let google = &c.llm.providers["google"];
+        assert_eq!(
+            google.api_key.as_ref().unwrap().expose_secret(),
+            "gm-hunter3"
+        );
+        assert_eq!(google.model.as_deref(), Some("gemini-2.0-flash"));
+        let ollama = &c.llm.providers["ollama"];
+        assert!(ollama.api_key.is_none() && ollama.model.is_none());
+        assert!(!format!("{c:?}").contains("hunter3"));
+
+        // The environment over the file, a flag over both.
+        let env = [
+            ("GEMINI_API_KEY", "gm"),
+            ("SWITCHYARD_LLM_MODEL", "gpt-4o"),
+            ("SWITCHYARD_LLM_RECORD", "false"),
+        ];
+        let c = load_with(&vec![], &env, Some(&path)).unwrap();
+        assert_eq!(c.llm.default.model.as_deref(), Some("gpt-4o"));
+        assert!(!c.llm.record);
+        let flags: Flags = vec![("llm.model", "o3-mini".into()), ("llm.record", true.into())];
+        let c = load_with(&flags, &env, Some(&path)).unwrap();
+        assert_eq!(c.llm.default.model.as_deref(), Some("o3-mini"));
+        assert!(c.llm.record);
+    }
+
+    #[test]
+    fn bad_llm_settings_are_named() {
+        let err = |flags: &Flags, env: &[(&str, &str)], file: Option<&Path>| {
+            load_with(flags, env, file).err().unwrap().to_string()
+        };
+        let e = err(
+            &vec![],
+            &[("SWITCHYARD_LLM_BASE_URL", "localhost:11434/v1")],
+            None,
+        );
+        assert!(
+            e.starts_with("SWITCHYARD_LLM_BASE_URL must be an http(s) URL"),
+            "{e}"
+        );
+        let flags: Flags = vec![("llm.base_url", "ftp://x".into())];
+        let e = err(&flags, &[], None);
+        assert!(
+            e.starts_with("--llm-base-url must be an http(s) URL"),
+            "{e}"
+        );
+        let e = err(&vec![], &[("SWITCHYARD_LLM_RECORD", "sometimes")], None);
+        assert!(e.starts_with("SWITCHYARD_LLM_RECORD: "), "{e}");
+
+        let (_dir, path) = file(
+            "[llm.providers.openai]\nbase_url = \"https://api.openai.com/v1\"\napi_key_env = \"OPENAI_API_KEY\"\n",
+        );
+        assert_eq!(
+            err(&vec![], &[], Some(&path)),
+            format!(
+                "llm.providers.openai.api_key_env in {} names OPENAI_API_KEY, which is not set",
+                path.display()
+            )
+        );
+        assert!(load_with(&vec![], &[("OPENAI_API_KEY", "sk")], Some(&path)).is_ok());
+
+        let (_dir, path) = file("[llm.providers.vllm]\nmodel = \"qwen\"\n");
+        assert_eq!(
+            err(&vec![], &[], Some(&path)),
+            format!(
+                "llm.providers in {} is not valid: provider \"vllm\" has no base_url",
+                path.display()
+            )
+        );
+        // A key is never written in the file.
+        let (_dir, path) = file(
+            "[llm.providers.openai]\nbase_url = \"https://api.openai.com/v1\"\napi_key = \"sk-in-file\"\n",
+        );
+        let e = err(&vec![], &[], Some(&path));
+        assert!(
+            e.starts_with("llm.providers.openai.api_key in ") && e.contains("unknown field"),
+            "{e}"
+        );
+        assert!(!e.contains("sk-in-file"), "{e}");
+    }
+
+    #[test]
     fn a_short_claim_timeout_is_raised_past_the_request_timeout() {
         let env = [
             ("SWITCHYARD_DELIVERY_TIMEOUT", "10s"),
@@ -1275,11 +1484,13 @@ mod tests {
             ("SWITCHYARD_SECRET_KEY".into(), key.into()),
             ("SWITCHYARD_ADMIN_KEY".into(), "admin-key-7f3a".into()),
             ("JIRA_API_USER".into(), "jira-user@example.com".into()),
+            ("SWITCHYARD_LLM_API_KEY".into(), "llm-key-7f3a".into()),
         ];
         let mut secrets = vec![
             "db-pass-7f3a".to_owned(),
             key.to_owned(),
             "admin-key-7f3a".to_owned(),
+            "llm-key-7f3a".to_owned(),
         ];
         for p in providers::ALL {
             let var = env_var_for(p.name());

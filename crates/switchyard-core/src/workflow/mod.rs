@@ -10,6 +10,7 @@
 //! schema has but Switchyard does not run (`tools`, `optimize`, memory, ...) is an
 //! error naming it, never silently skipped. docs/workflows.md is the user's reference.
 
+pub mod answer;
 pub mod expr;
 pub mod graph;
 mod load;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use crate::checkpoint::{Channel, Decision};
 pub use crate::routing::FieldError;
+pub use answer::{read_answer, AnswerError, AnswerProblem};
 pub use expr::{EvalError, Expr};
 pub use graph::{Edge, Graph, Next, Route, MAX_LOOP_ITERATIONS};
 pub use prompt::Prompt;
@@ -222,12 +224,25 @@ impl Outputs {
     }
 }
 
+/// One field a structured LLM node's answer must have: its name (an output), its
+/// type (from `output_schema`, else the state field's) and the description the
+/// model is shown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AnswerField<'a> {
+    pub name: &'a str,
+    pub ty: &'a FieldType,
+    pub description: Option<&'a String>,
+}
+
 impl Node {
-    /// The JSON schema a structured LLM node asks the model for: an object with one
-    /// property per output (from `output_schema`, else from the output fields'
-    /// state types), all required, nothing else. `None` for other nodes and for
-    /// plain-text LLM nodes.
-    pub fn output_json_schema(&self, state: &StateSchema) -> Option<Value> {
+    /// The fields a structured LLM node's answer must have, in output order; `None`
+    /// for other nodes and for plain-text LLM nodes. The one place both the schema
+    /// sent to the model and the reading of its answer ([`answer::read_answer`])
+    /// take them from, so the two cannot disagree.
+    pub(crate) fn answer_fields<'a>(
+        &'a self,
+        state: &'a StateSchema,
+    ) -> Option<Vec<AnswerField<'a>>> {
         let NodeKind::Llm {
             output_schema,
             structured: true,
@@ -236,31 +251,45 @@ impl Node {
         else {
             return None;
         };
-        let mut props = serde_json::Map::new();
-        let mut add = |name: &str, ty: &FieldType, description: Option<&String>| {
-            let mut s = ty.json_schema();
-            if let (Some(d), Value::Object(o)) = (description, &mut s) {
-                o.insert("description".into(), Value::String(d.clone()));
-            }
-            props.insert(name.to_owned(), s);
+        let field = |name, ty, description| AnswerField {
+            name,
+            ty,
+            description,
         };
-        match output_schema {
-            Some(OutputSchema::Object(fields)) => {
-                for f in fields {
-                    add(&f.name, &f.ty, f.description.as_ref());
-                }
-            }
-            Some(OutputSchema::Single { ty, description }) => {
-                for name in self.outputs.fields() {
-                    add(name, ty, description.as_ref());
-                }
-            }
+        Some(match output_schema {
+            Some(OutputSchema::Object(fields)) => fields
+                .iter()
+                .map(|f| field(f.name.as_str(), &f.ty, f.description.as_ref()))
+                .collect(),
+            Some(OutputSchema::Single { ty, description }) => self
+                .outputs
+                .fields()
+                .into_iter()
+                .map(|name| field(name, ty, description.as_ref()))
+                .collect(),
             None => {
+                let mut out = Vec::new();
                 for name in self.outputs.fields() {
                     let f = state.field(name)?;
-                    add(name, &f.ty, f.description.as_ref());
+                    out.push(field(name, &f.ty, f.description.as_ref()));
                 }
+                out
             }
+        })
+    }
+
+    /// The JSON schema a structured LLM node asks the model for: an object with one
+    /// property per output (from `output_schema`, else from the output fields'
+    /// state types), all required, nothing else. `None` for other nodes and for
+    /// plain-text LLM nodes.
+    pub fn output_json_schema(&self, state: &StateSchema) -> Option<Value> {
+        let mut props = serde_json::Map::new();
+        for f in self.answer_fields(state)? {
+            let mut s = f.ty.json_schema();
+            if let (Some(d), Value::Object(o)) = (f.description, &mut s) {
+                o.insert("description".into(), Value::String(d.clone()));
+            }
+            props.insert(f.name.to_owned(), s);
         }
         let required: Vec<Value> = props.keys().cloned().map(Value::String).collect();
         Some(serde_json::json!({

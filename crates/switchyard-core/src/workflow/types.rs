@@ -380,7 +380,7 @@ impl StateSchema {
 }
 
 /// A nested error (`[2]: expected str`) as a field error at `field[2]`.
-fn error_at(field: &str, e: &str) -> FieldError {
+pub(crate) fn error_at(field: &str, e: &str) -> FieldError {
     // The nested part of the path ends at the first ": " outside the path.
     if e.starts_with('[') || e.starts_with('.') {
         if let Some((path, msg)) = e.split_once(": ") {

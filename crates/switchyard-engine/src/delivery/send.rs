@@ -13,6 +13,7 @@ use switchyard_core::sig::{standard_secret_key, standard_signature_header};
 use switchyard_store::OutboxKind;
 use switchyard_store::{now_micros, Delivery, Sealer, Store};
 
+use super::ssrf::describe_error;
 use super::{notice, DeliveryConfig};
 use crate::config::NotifyConfig;
 use crate::registry::Registry;
@@ -311,7 +312,7 @@ async fn send(ctx: &SendCtx, req: ApiRequest, provider_check: Option<&str>) -> A
     }
     match builder.send().await {
         Err(e) => {
-            out.error = Some(describe(&e));
+            out.error = Some(describe_error(&e));
             // A refusal by the guard surfaces as a resolve error: not worth retrying.
             out.permanent = is_guard_refusal(&e);
         }
@@ -335,7 +336,7 @@ async fn send(ctx: &SendCtx, req: ApiRequest, provider_check: Option<&str>) -> A
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        out.error = Some(format!("reading the answer: {}", describe(&e)));
+                        out.error = Some(format!("reading the answer: {}", describe_error(&e)));
                         break;
                     }
                 }
@@ -354,24 +355,6 @@ async fn send(ctx: &SendCtx, req: ApiRequest, provider_check: Option<&str>) -> A
     }
     out.latency = t0.elapsed();
     out
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut msg = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
 }
 
 fn is_guard_refusal(e: &reqwest::Error) -> bool {

@@ -418,6 +418,25 @@ pub fn client(
         .build()
 }
 
+/// A request error as one line: what failed (timed out, could not connect) and its
+/// causes, without the URL (which may carry credentials in its user part).
+pub fn describe_error(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

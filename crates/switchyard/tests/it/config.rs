@@ -105,6 +105,25 @@ fn a_bad_value_exits_with_one_line_naming_its_key() {
         e.ends_with("--delivery-timeout must be between 1ms and 1h (got 2h)"),
         "{e}"
     );
+    let e = refused(dir.path(), &["--llm-base-url", "127.0.0.1:11434/v1"], &[]);
+    assert!(
+        e.starts_with("switchyard: invalid configuration: --llm-base-url must be an http(s) URL"),
+        "{e}"
+    );
+    let file = dir.path().join("llm.toml");
+    std::fs::write(
+        &file,
+        "[llm.providers.openai]\nbase_url = \"https://api.openai.com/v1\"\napi_key_env = \"OPENAI_API_KEY\"\n",
+    )
+    .unwrap();
+    let e = refused(dir.path(), &["--config", file.to_str().unwrap()], &[]);
+    assert!(
+        e.ends_with(&format!(
+            "llm.providers.openai.api_key_env in {} names OPENAI_API_KEY, which is not set",
+            file.display()
+        )),
+        "{e}"
+    );
 }
 
 #[test]
@@ -211,6 +230,7 @@ async fn the_start_up_log_shows_no_secret(kind: Kind) {
         "JIRA_API_TOKEN",
         "SLACK_API_TOKEN",
         "LINEAR_API_TOKEN",
+        "SWITCHYARD_LLM_API_KEY",
     ] {
         let value = format!("{}-7f3a", var.to_ascii_lowercase());
         secrets.push(value.clone());

@@ -15,6 +15,7 @@ mod hitl;
 mod http;
 mod hygiene;
 mod keys;
+mod llm;
 mod otlp;
 mod protections;
 mod receiver;

@@ -135,10 +135,15 @@ fn ok() -> Reply {
     Reply::status(200).body("ok")
 }
 
+/// A reply computed from the request it answers.
+type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
 struct Log {
     requests: Vec<Recorded>,
     script: VecDeque<Reply>,
     default: Reply,
+    /// When set, answers what the script does not cover instead of `default`.
+    responder: Option<Responder>,
 }
 
 struct Shared {
@@ -191,6 +196,7 @@ impl Receiver {
                 requests: Vec::new(),
                 script: VecDeque::new(),
                 default: ok(),
+                responder: None,
             }),
             arrived,
             in_flight: AtomicUsize::new(0),
@@ -226,7 +232,16 @@ impl Receiver {
 
     /// The reply for requests the script does not cover.
     pub fn set_default(&self, reply: Reply) {
-        self.shared.log().default = reply;
+        let mut log = self.shared.log();
+        log.default = reply;
+        log.responder = None;
+    }
+
+    /// Answers requests the script does not cover with `f` of each request,
+    /// instead of a fixed default (a fake API that reads what it is asked). `f`
+    /// runs under the receiver's lock, so it must not call the receiver.
+    pub fn set_responder(&self, f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        self.shared.log().responder = Some(Arc::new(f));
     }
 
     /// Everything recorded so far, in arrival order.
@@ -300,11 +315,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let (reply, count) = {
         let mut log = shared.log();
-        log.requests.push(recorded);
-        let reply = match log.script.pop_front() {
-            Some(r) => r,
-            None => log.default.clone(),
+        let reply = match (log.script.pop_front(), &log.responder) {
+            (Some(r), _) => r,
+            (None, Some(f)) => f(&recorded),
+            (None, None) => log.default.clone(),
         };
+        log.requests.push(recorded);
         (reply, log.requests.len())
     };
     shared.arrived.send_replace(count);
@@ -381,6 +397,29 @@ mod tests {
         assert_eq!(got[4].method, "GET");
         assert_eq!(got[4].path, "/x");
         assert!(got[4].body.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_responder_answers_from_the_request_after_the_script() {
+        let rx = Receiver::start().await;
+        rx.script(vec![Reply::status(503)]);
+        rx.set_responder(|r| Reply::status(200).body(format!("saw {}", r.path)));
+        let client = reqwest::Client::new();
+        let mut got = Vec::new();
+        for path in ["/a", "/b"] {
+            let res = client
+                .get(format!("{}{path}", rx.url))
+                .send()
+                .await
+                .unwrap();
+            got.push((res.status().as_u16(), res.text().await.unwrap()));
+        }
+        assert_eq!(got, [(503, String::new()), (200, "saw /b".to_owned())]);
+        // A fixed default replaces the responder.
+        rx.set_default(Reply::status(204));
+        let res = client.get(format!("{}/c", rx.url)).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+        assert_eq!(rx.count(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
