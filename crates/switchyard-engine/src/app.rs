@@ -42,6 +42,8 @@ pub struct Engine {
     pub workers: Workers,
     /// The client `http` nodes of workflow runs send with.
     pub runs_http: crate::runs::HttpNodes,
+    /// The LLM client of workflow runs' `llm` nodes.
+    pub llm: crate::llm::LlmClient,
     /// Where finished runs' traces go (OpenTelemetry; off without an endpoint).
     pub traces: crate::otlp::TraceExporter,
     /// Allow-lists, rate limits and the refusal cap (see [`crate::protect`]).
@@ -115,6 +117,7 @@ impl Engine {
         let outbox = outbox::Outbox::new(&config, registry.clone());
         let runs_http = crate::runs::HttpNodes::new(&config.delivery)?;
         let traces = crate::otlp::TraceExporter::from_config(&config);
+        let llm = crate::llm::LlmClient::new(&config.llm)?;
         let protections = Arc::new(Protections::new(
             config.trusted_proxies.clone(),
             config.rate_limit,
@@ -133,6 +136,7 @@ impl Engine {
             deliveries,
             workers,
             runs_http,
+            llm,
             traces,
             protections,
         };

@@ -270,6 +270,9 @@ pub enum Key {
     LlmBaseUrl,
     LlmApiKey,
     LlmModel,
+    RunTimeout,
+    RunClaimLease,
+    RunConcurrency,
     /// The `[llm.providers.NAME]` tables (file only; the problem names the provider).
     LlmProviders,
     /// Not settable; checked because a float can be anything.
@@ -318,6 +321,9 @@ impl Key {
         Key::LlmBaseUrl,
         Key::LlmApiKey,
         Key::LlmModel,
+        Key::RunTimeout,
+        Key::RunClaimLease,
+        Key::RunConcurrency,
         Key::ApiUrl("github"),
         Key::ApiUrl("gitlab"),
         Key::ApiUrl("jira"),
@@ -365,6 +371,9 @@ impl Key {
             Key::LlmBaseUrl => "llm.base_url".into(),
             Key::LlmApiKey => "llm.api_key".into(),
             Key::LlmModel => "llm.model".into(),
+            Key::RunTimeout => "runs.timeout".into(),
+            Key::RunClaimLease => "runs.claim_lease".into(),
+            Key::RunConcurrency => "runs.concurrency".into(),
             Key::LlmProviders => "llm.providers".into(),
             Key::Jitter => "delivery.jitter".into(),
             Key::ApiUrl(p) => format!("providers.{p}.api_url"),
@@ -411,6 +420,9 @@ impl Key {
             Key::LlmBaseUrl => "SWITCHYARD_LLM_BASE_URL",
             Key::LlmApiKey => "SWITCHYARD_LLM_API_KEY",
             Key::LlmModel => "SWITCHYARD_LLM_MODEL",
+            Key::RunTimeout => "SWITCHYARD_RUN_TIMEOUT",
+            Key::RunClaimLease => "SWITCHYARD_RUN_CLAIM_LEASE",
+            Key::RunConcurrency => "SWITCHYARD_RUN_CONCURRENCY",
             Key::Jitter | Key::LlmProviders => return None,
             Key::ApiUrl(p) => {
                 return Some(format!("SWITCHYARD_{}_API_URL", p.to_ascii_uppercase()))
@@ -674,6 +686,20 @@ impl Config {
         validate_delivery(&self.delivery)?;
         validate_notify(&self.notify)?;
         validate_llm(&self.llm)?;
+        let r = &self.runs;
+        duration_in_range(
+            Key::RunTimeout,
+            r.run_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(30 * 24 * 3600),
+        )?;
+        duration_in_range(
+            Key::RunClaimLease,
+            r.claim_lease,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        )?;
+        in_range(Key::RunConcurrency, r.max_concurrent, 1, 1024)?;
         self.validate_otlp()
     }
 
@@ -981,6 +1007,15 @@ mod tests {
                 Key::MaxInFlight,
                 Box::new(|c| c.delivery.max_in_flight = 100_001),
             ),
+            (
+                Key::RunTimeout,
+                Box::new(|c| c.runs.run_timeout = Duration::ZERO),
+            ),
+            (
+                Key::RunClaimLease,
+                Box::new(|c| c.runs.claim_lease = Duration::from_secs(3600)),
+            ),
+            (Key::RunConcurrency, Box::new(|c| c.runs.max_concurrent = 0)),
             (Key::Jitter, Box::new(|c| c.delivery.jitter = f64::NAN)),
             (Key::Jitter, Box::new(|c| c.delivery.jitter = 1.5)),
             (

@@ -131,6 +131,26 @@ struct ServeArgs {
     otlp: OtlpArgs,
     #[command(flatten)]
     llm: LlmArgs,
+    #[command(flatten)]
+    runs: RunArgs,
+}
+
+/// How workflow runs are carried out.
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
+    /// How long a run may take from its creation, waits included (1s..=30d) [env:
+    /// SWITCHYARD_RUN_TIMEOUT; default: 1day].
+    #[arg(long)]
+    run_timeout: Option<String>,
+    /// How long a runner's claim on a run lasts beyond the node's own timeout: after
+    /// a crash another process takes the run once it runs out (1s..=10m) [env:
+    /// SWITCHYARD_RUN_CLAIM_LEASE; default: 30s].
+    #[arg(long)]
+    run_claim_lease: Option<String>,
+    /// The most runs one process moves at once (1..=1024) [env:
+    /// SWITCHYARD_RUN_CONCURRENCY; default: 32].
+    #[arg(long)]
+    run_concurrency: Option<usize>,
 }
 
 /// Where workflow runs' traces are exported (OpenTelemetry, OTLP/HTTP with protobuf).
@@ -362,6 +382,10 @@ impl ServeArgs {
         flag(&mut f, "llm.api_key", l.llm_api_key.clone());
         flag(&mut f, "llm.model", l.llm_model.clone());
         flag(&mut f, "llm.record", l.llm_record);
+        let r = &self.runs;
+        flag(&mut f, "runs.timeout", r.run_timeout.clone());
+        flag(&mut f, "runs.claim_lease", r.run_claim_lease.clone());
+        flag(&mut f, "runs.concurrency", r.run_concurrency);
         f
     }
 }

@@ -182,6 +182,17 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("llm.api_key", "SWITCHYARD_LLM_API_KEY", "--llm-api-key"),
     ("llm.model", "SWITCHYARD_LLM_MODEL", "--llm-model"),
     ("llm.record", "SWITCHYARD_LLM_RECORD", "--llm-record"),
+    ("runs.timeout", "SWITCHYARD_RUN_TIMEOUT", "--run-timeout"),
+    (
+        "runs.claim_lease",
+        "SWITCHYARD_RUN_CLAIM_LEASE",
+        "--run-claim-lease",
+    ),
+    (
+        "runs.concurrency",
+        "SWITCHYARD_RUN_CONCURRENCY",
+        "--run-concurrency",
+    ),
 ];
 
 /// Every environment variable and the file keys it sets: [`TABLE`] and, per
@@ -253,8 +264,18 @@ struct Settings {
     notify: NotifySettings,
     otlp: OtlpSettings,
     llm: LlmSettings,
+    runs: RunSettings,
     #[serde(default)]
     providers: BTreeMap<String, ProviderSettings>,
+}
+
+/// `[runs]`: how workflow runs are carried out.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunSettings {
+    timeout: String,
+    claim_lease: String,
+    concurrency: usize,
 }
 
 /// Where workflow runs' traces go (OTLP/HTTP); nothing is exported without an
@@ -456,6 +477,11 @@ impl Default for Settings {
                 model: None,
                 record: LlmConfig::default().record,
                 providers: BTreeMap::new(),
+            },
+            runs: RunSettings {
+                timeout: humantime::format_duration(engine.runs.run_timeout).to_string(),
+                claim_lease: humantime::format_duration(engine.runs.claim_lease).to_string(),
+                concurrency: engine.runs.max_concurrent,
             },
             providers: BTreeMap::new(),
         }
@@ -811,6 +837,9 @@ fn convert(
         .map(SecretString::from);
     // Blank is unset, as for every variable (the OTel SDKs read them the same way).
     let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    config.runs.run_timeout = duration(figment, "runs.timeout", &s.runs.timeout)?;
+    config.runs.claim_lease = duration(figment, "runs.claim_lease", &s.runs.claim_lease)?;
+    config.runs.max_concurrent = s.runs.concurrency;
     config.otlp_endpoint = set(s.otlp.endpoint);
     config.otlp_traces_endpoint = set(s.otlp.traces_endpoint);
     config.otlp_service_name = set(s.otlp.service_name);
