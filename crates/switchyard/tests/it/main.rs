@@ -29,4 +29,5 @@ mod send;
 mod smtp;
 mod story;
 mod stream;
+mod workflow_examples;
 mod workflows_api;

@@ -13,12 +13,14 @@ use crate::both_stores;
 use crate::routing::wait_until;
 use crate::support::{Kind, TestApp};
 
-const EXAMPLES: &str = concat!(
+/// The example workflows (`../shared/examples/workflows/`, copied unchanged into the
+/// repository so a checkout alone holds them).
+pub const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/examples/workflows"
+    "/../switchyard-core/tests/fixtures/workflows"
 );
 
-fn example(name: &str) -> String {
+pub fn example(name: &str) -> String {
     std::fs::read_to_string(format!("{EXAMPLES}/{name}")).unwrap()
 }
 
