@@ -23,6 +23,7 @@ both_stores!(
     workflow_node_chains_a_child_run,
     cancel_and_restart,
     run_workflow_command_starts_a_run_from_github,
+    runs_are_announced_on_the_stream,
 );
 
 /// Serves `yamls` as registered workflows.
@@ -599,5 +600,30 @@ async fn run_workflow_command_starts_a_run_from_github(kind: Kind) {
         .await;
     assert_eq!(bad["status"], "failed");
     assert!(bad["error"].as_str().unwrap().contains("missing"), "{bad}");
+    app.stop().await;
+}
+
+async fn runs_are_announced_on_the_stream(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    serve(&app, &[COUNTER]).await;
+    let mut sse = crate::stream::Sse::open(&app, None).await;
+    let id = start(&app, "counter", json!({"n": 5})).await;
+    let mut seen = Vec::new();
+    loop {
+        let e = sse.next().await;
+        if e.data["payload"]["run_id"] != id.as_str() {
+            continue;
+        }
+        let node = e.data["payload"]["node"].as_str().unwrap_or_default().to_owned();
+        seen.push(format!("{} {node}", e.event).trim().to_owned());
+        if e.event == "run.finished" {
+            assert_eq!(e.data["payload"]["status"], "succeeded");
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        ["run.started", "run.node_finished inc", "run.node_finished small", "run.finished"]
+    );
     app.stop().await;
 }

@@ -18,20 +18,20 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// One SSE event.
 #[derive(Debug, Clone)]
-struct SseEvent {
-    id: String,
-    event: String,
-    data: Value,
+pub struct SseEvent {
+    pub id: String,
+    pub event: String,
+    pub data: Value,
 }
 
 /// An open `GET /api/stream`, read event by event.
-struct Sse {
+pub struct Sse {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buf: String,
 }
 
 impl Sse {
-    async fn open(app: &TestApp, last_event_id: Option<&str>) -> Sse {
+    pub async fn open(app: &TestApp, last_event_id: Option<&str>) -> Sse {
         let mut r = app
             .client
             .get(app.url("/api/stream"))
@@ -52,7 +52,7 @@ impl Sse {
     }
 
     /// The next event (keep-alive comments skipped); panics after [`WAIT`].
-    async fn next(&mut self) -> SseEvent {
+    pub async fn next(&mut self) -> SseEvent {
         tokio::time::timeout(WAIT, async {
             loop {
                 if let Some(end) = self.buf.find("\n\n") {
