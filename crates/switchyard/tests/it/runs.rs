@@ -24,6 +24,7 @@ both_stores!(
     cancel_and_restart,
     run_workflow_command_starts_a_run_from_github,
     runs_are_announced_on_the_stream,
+    another_replica_finishes_a_run,
 );
 
 /// Serves `yamls` as registered workflows.
@@ -603,6 +604,58 @@ async fn run_workflow_command_starts_a_run_from_github(kind: Kind) {
     app.stop().await;
 }
 
+/// Any replica takes a run: a run waiting on a task, left by a replica that
+/// stopped, is woken by the task's completion on another and finished there.
+async fn another_replica_finishes_a_run(kind: Kind) {
+    let a = TestApp::spawn(kind).await;
+    serve(&a, &[HANDOFF]).await;
+    let b = TestApp::replica_of(&a).await;
+    let id = start(&a, "handoff", json!({"incident": "split brain"})).await;
+    wait_for(&a, &id, "waiting").await;
+    a.stop().await;
+    // The workflow registered on `a` is served by `b` (the store's registrations).
+    let (status, leased) = post(
+        &b,
+        "/api/agents/fixer/tasks/lease",
+        json!({"max": 1, "wait_seconds": 10}),
+    )
+    .await;
+    assert_eq!(status, 200, "{leased}");
+    let task = &leased["tasks"][0];
+    let (status, _) = post(
+        &b,
+        &format!("/api/tasks/{}/complete", task["task_id"].as_str().unwrap()),
+        json!({"lease_id": task["lease_id"], "result": {"proposal": "fence", "risk": "high"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let run = wait_for(&b, &id, "succeeded").await;
+    assert_eq!(run["state"]["proposal"], "fence");
+    // Counted (the process's one recorder: other tests add to it, never take away).
+    let metrics = b
+        .client
+        .get(b.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in [
+        "switchyard_runs_started_total{",
+        "switchyard_runs_finished_total{",
+        "switchyard_node_duration_seconds",
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(family) && l.contains("handoff")),
+            "{family} missing: {metrics}"
+        );
+    }
+    b.stop().await;
+}
+
 async fn runs_are_announced_on_the_stream(kind: Kind) {
     let app = TestApp::spawn(kind).await;
     serve(&app, &[COUNTER]).await;
@@ -614,7 +667,10 @@ async fn runs_are_announced_on_the_stream(kind: Kind) {
         if e.data["payload"]["run_id"] != id.as_str() {
             continue;
         }
-        let node = e.data["payload"]["node"].as_str().unwrap_or_default().to_owned();
+        let node = e.data["payload"]["node"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         seen.push(format!("{} {node}", e.event).trim().to_owned());
         if e.event == "run.finished" {
             assert_eq!(e.data["payload"]["status"], "succeeded");
@@ -623,7 +679,12 @@ async fn runs_are_announced_on_the_stream(kind: Kind) {
     }
     assert_eq!(
         seen,
-        ["run.started", "run.node_finished inc", "run.node_finished small", "run.finished"]
+        [
+            "run.started",
+            "run.node_finished inc",
+            "run.node_finished small",
+            "run.finished"
+        ]
     );
     app.stop().await;
 }

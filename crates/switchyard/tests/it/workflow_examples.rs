@@ -80,11 +80,17 @@ async fn echo_puts_the_answer_in_the_state(kind: Kind) {
     );
     assert_eq!(req.body["model"], "test-model");
     assert_eq!(req.schema().unwrap()["required"], json!(["reply"]));
-    assert_eq!(req.header("idempotency-key"), Some(format!("{id}:repeat:1").as_str()));
+    assert_eq!(
+        req.header("idempotency-key"),
+        Some(format!("{id}:repeat:1").as_str())
+    );
     let step = &run["nodes"][0];
     assert_eq!(step["inputs"]["prompt"], req.prompt());
     assert_eq!(step["detail"]["model"], "test-model");
-    assert!(step["detail"]["input_tokens"].as_u64().unwrap() > 0, "{step}");
+    assert!(
+        step["detail"]["input_tokens"].as_u64().unwrap() > 0,
+        "{step}"
+    );
     app.stop().await;
 }
 
@@ -93,12 +99,21 @@ async fn triage_router_routes_by_severity_and_enforces_types(kind: Kind) {
     let (app, _dir) = app(kind, &fake, None).await;
     fake.push_json(json!({"severity": 0.95, "labels": ["db", "outage"]}));
     fake.push_json(json!({"page_text": "DB down"}));
-    let id = start(&app, "triage_router", json!({"title": "DB down", "body": "all 500s"})).await;
+    let id = start(
+        &app,
+        "triage_router",
+        json!({"title": "DB down", "body": "all 500s"}),
+    )
+    .await;
     let run = wait_for(&app, &id, "succeeded").await;
     assert_eq!(node_ids(&run), ["score", "page"]);
     assert_eq!(run["state"]["labels"], json!(["db", "outage"]));
     assert_eq!(run["state"]["page_text"], "DB down");
-    assert_eq!(fake.requests()[0].body["temperature"], 0.0, "the node's llm override");
+    assert_eq!(
+        fake.requests()[0].body["temperature"],
+        0.0,
+        "the node's llm override"
+    );
 
     fake.push_json(json!({"severity": 0.1, "labels": []}));
     fake.push_json(json!({"summary": "a typo"}));
@@ -122,7 +137,10 @@ async fn triage_router_routes_by_severity_and_enforces_types(kind: Kind) {
         .collect();
     assert_eq!(attempts, [1, 2, 3]);
     let error = run["error"].as_str().unwrap();
-    assert!(error.contains("severity") && error.contains("high"), "{error}");
+    assert!(
+        error.contains("severity") && error.contains("high"),
+        "{error}"
+    );
     app.stop().await;
 }
 
@@ -171,7 +189,10 @@ async fn slack_notification_runs_from_seed_003s_trigger(kind: Kind) {
         .client
         .post(app.url("/webhooks/generic?wait=30"))
         .header("content-type", "application/json")
-        .header("x-webhook-signature", hex::encode(hmac_sha256(GENERIC_SECRET.as_bytes(), body.as_bytes())))
+        .header(
+            "x-webhook-signature",
+            hex::encode(hmac_sha256(GENERIC_SECRET.as_bytes(), body.as_bytes())),
+        )
         .body(body)
         .send()
         .await
@@ -188,15 +209,24 @@ async fn slack_notification_runs_from_seed_003s_trigger(kind: Kind) {
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].body["model"], "gemini-1.5-flash");
-    assert!(reqs[0].schema().is_none(), "shorthand nodes ask for plain text");
-    assert!(reqs[1].prompt().contains("for #alerts"), "{}", reqs[1].prompt());
+    assert!(
+        reqs[0].schema().is_none(),
+        "shorthand nodes ask for plain text"
+    );
+    assert!(
+        reqs[1].prompt().contains("for #alerts"),
+        "{}",
+        reqs[1].prompt()
+    );
     app.stop().await;
 }
 
 async fn issue_digest_runs_from_a_github_issue(kind: Kind) {
     let _env = ENV_LOCK.lock().await;
     let github = Receiver::start().await;
-    github.set_default(Reply::json(json!([{"body": "it fails"}, {"body": "fixed in #9"}])));
+    github.set_default(Reply::json(
+        json!([{"body": "it fails"}, {"body": "fixed in #9"}]),
+    ));
     let chat = Receiver::start().await;
     std::env::set_var("GITHUB_API_URL", &github.url);
     std::env::set_var("GITHUB_API_TOKEN", "ghp-digest-secret");
@@ -222,7 +252,10 @@ async fn issue_digest_runs_from_a_github_issue(kind: Kind) {
         .header("content-type", "application/json")
         .header("x-github-event", "issues")
         .header("x-github-delivery", "dig-1")
-        .header("x-hub-signature-256", github_signature(GITHUB_SECRET, payload.as_bytes()))
+        .header(
+            "x-hub-signature-256",
+            github_signature(GITHUB_SECRET, payload.as_bytes()),
+        )
         .body(payload)
         .send()
         .await
@@ -231,14 +264,23 @@ async fn issue_digest_runs_from_a_github_issue(kind: Kind) {
     let answer: Value = r.json().await.unwrap();
     let id = answer["matched"][0]["run_id"].as_str().unwrap().to_owned();
     let run = wait_for(&app, &id, "succeeded").await;
-    assert_eq!(node_ids(&run), ["announce", "fetch_comments", "summarize", "format", "post"]);
+    assert_eq!(
+        node_ids(&run),
+        ["announce", "fetch_comments", "summarize", "format", "post"]
+    );
     assert_eq!(run["state"]["number"], 42);
     assert_eq!(run["state"]["comments"][1]["body"], "fixed in #9");
     assert_eq!(run["state"]["message"], "*acme/api#42*\n- fails\n- fixed");
     let fetched = &github.requests()[0];
     assert_eq!(fetched.path, "/repos/acme/api/issues/42/comments");
-    assert_eq!(fetched.header("authorization"), Some("Bearer ghp-digest-secret"));
-    assert!(!run.to_string().contains("ghp-digest-secret"), "the secret is redacted");
+    assert_eq!(
+        fetched.header("authorization"),
+        Some("Bearer ghp-digest-secret")
+    );
+    assert!(
+        !run.to_string().contains("ghp-digest-secret"),
+        "the secret is redacted"
+    );
     assert!(fake.requests()[0].prompt().contains("fixed in #9"));
     // The forward is a signed delivery through the outbox.
     let got = chat.wait_for(1, Duration::from_secs(20)).await;
@@ -254,9 +296,17 @@ async fn incident_handoff_chains_and_waits(kind: Kind) {
     fake.push_json(json!({"reply": "Acknowledged: disk full"}));
     let id = start(&app, "incident_handoff", json!({"incident": "disk full"})).await;
     let run = wait_for(&app, &id, "waiting").await;
-    assert_eq!(run["state"]["reply"], "Acknowledged: disk full", "the child's final state");
+    assert_eq!(
+        run["state"]["reply"], "Acknowledged: disk full",
+        "the child's final state"
+    );
     assert_eq!(run["children"][0]["workflow"], "echo");
-    let (status, leased) = post(&app, "/api/agents/fixer/tasks/lease", json!({"max": 1, "wait_seconds": 10})).await;
+    let (status, leased) = post(
+        &app,
+        "/api/agents/fixer/tasks/lease",
+        json!({"max": 1, "wait_seconds": 10}),
+    )
+    .await;
     assert_eq!(status, 200, "{leased}");
     let task = &leased["tasks"][0];
     let (status, _) = post(
@@ -279,7 +329,10 @@ async fn incident_handoff_chains_and_waits(kind: Kind) {
         {
             break cp.to_owned();
         }
-        assert!(tokio::time::Instant::now() < deadline, "no checkpoint: {run:#}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint: {run:#}"
+        );
         app.api_get(&format!("/api/runs/{id}/wait?timeout=1")).await;
     };
     let (_, c) = app.api_get(&format!("/api/checkpoints/{cp}")).await;
@@ -292,7 +345,10 @@ async fn incident_handoff_chains_and_waits(kind: Kind) {
     .await;
     assert_eq!(status, 200);
     let run = wait_for(&app, &id, "succeeded").await;
-    assert_eq!(node_ids(&run), ["acknowledge", "propose_fix", "approve_fix"]);
+    assert_eq!(
+        node_ids(&run),
+        ["acknowledge", "propose_fix", "approve_fix"]
+    );
     assert_eq!(run["state"]["decision"], "approve");
     assert_eq!(run["state"]["comment"], "ship it");
     assert_eq!(run["state"]["proposal"], "rotate logs");
