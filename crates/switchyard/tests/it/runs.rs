@@ -54,6 +54,26 @@ pub async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Leases `agent`'s next task and completes it with `result`; the task as leased.
+pub async fn complete_next_task(app: &TestApp, agent: &str, result: Value) -> Value {
+    let (status, leased) = post(
+        app,
+        &format!("/api/agents/{agent}/tasks/lease"),
+        json!({"max": 1, "wait_seconds": 10}),
+    )
+    .await;
+    assert_eq!(status, 200, "{leased}");
+    let task = leased["tasks"][0].clone();
+    let (status, done) = post(
+        app,
+        &format!("/api/tasks/{}/complete", task["task_id"].as_str().unwrap()),
+        json!({"lease_id": task["lease_id"], "result": result}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    task
+}
+
 /// Starts a run through the API; its id.
 pub async fn start(app: &TestApp, workflow: &str, inputs: Value) -> String {
     let (status, body) = post(
@@ -421,22 +441,13 @@ async fn task_node_waits_for_the_agent(kind: Kind) {
     let id = start(&app, "handoff", json!({"incident": "disk full"})).await;
     let run = wait_for(&app, &id, "waiting").await;
     assert_eq!(run["nodes"][0]["status"], "waiting");
-    let (status, leased) = post(
+    let task = complete_next_task(
         &app,
-        "/api/agents/fixer/tasks/lease",
-        json!({"max": 1, "wait_seconds": 10}),
+        "fixer",
+        json!({"proposal": "rotate logs", "risk": "low"}),
     )
     .await;
-    assert_eq!(status, 200, "{leased}");
-    let task = &leased["tasks"][0];
     assert_eq!(task["message"], "Propose a fix for: disk full");
-    let (status, done) = post(
-        &app,
-        &format!("/api/tasks/{}/complete", task["task_id"].as_str().unwrap()),
-        json!({"lease_id": task["lease_id"], "result": {"proposal": "rotate logs", "risk": "low"}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{done}");
     let run = wait_for(&app, &id, "succeeded").await;
     assert_eq!(run["state"]["proposal"], "rotate logs");
     assert_eq!(run["state"]["risk"], "low");
@@ -614,21 +625,7 @@ async fn another_replica_finishes_a_run(kind: Kind) {
     wait_for(&a, &id, "waiting").await;
     a.stop().await;
     // The workflow registered on `a` is served by `b` (the store's registrations).
-    let (status, leased) = post(
-        &b,
-        "/api/agents/fixer/tasks/lease",
-        json!({"max": 1, "wait_seconds": 10}),
-    )
-    .await;
-    assert_eq!(status, 200, "{leased}");
-    let task = &leased["tasks"][0];
-    let (status, _) = post(
-        &b,
-        &format!("/api/tasks/{}/complete", task["task_id"].as_str().unwrap()),
-        json!({"lease_id": task["lease_id"], "result": {"proposal": "fence", "risk": "high"}}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    complete_next_task(&b, "fixer", json!({"proposal": "fence", "risk": "high"})).await;
     let run = wait_for(&b, &id, "succeeded").await;
     assert_eq!(run["state"]["proposal"], "fence");
     // Counted (the process's one recorder: other tests add to it, never take away).

@@ -15,7 +15,7 @@ use crate::both_stores;
 use crate::llm::FakeLlm;
 use crate::otlp::{int_attr, span_named, str_attr, OtlpReceiver};
 use crate::receiver::{Receiver, Reply};
-use crate::runs::{post, start, wait_for};
+use crate::runs::{complete_next_task, post, start, wait_for};
 use crate::support::{github_signature, hmac_sha256, Kind, TestApp, GENERIC_SECRET, GITHUB_SECRET};
 use crate::workflows_api::EXAMPLES;
 
@@ -301,21 +301,12 @@ async fn incident_handoff_chains_and_waits(kind: Kind) {
         "the child's final state"
     );
     assert_eq!(run["children"][0]["workflow"], "echo");
-    let (status, leased) = post(
+    complete_next_task(
         &app,
-        "/api/agents/fixer/tasks/lease",
-        json!({"max": 1, "wait_seconds": 10}),
+        "fixer",
+        json!({"proposal": "rotate logs", "risk": "low"}),
     )
     .await;
-    assert_eq!(status, 200, "{leased}");
-    let task = &leased["tasks"][0];
-    let (status, _) = post(
-        &app,
-        &format!("/api/tasks/{}/complete", task["task_id"].as_str().unwrap()),
-        json!({"lease_id": task["lease_id"], "result": {"proposal": "rotate logs", "risk": "low"}}),
-    )
-    .await;
-    assert_eq!(status, 200);
     // Now the ask node: a checkpoint waiting for on-call.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let cp = loop {
