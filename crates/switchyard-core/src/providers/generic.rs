@@ -1,8 +1,9 @@
 //! The generic endpoint of seed 003: `POST /webhooks/generic` with
 //! `{"workflow_name": ..., "inputs": {...}}`, signed with
 //! `X-Webhook-Signature: <hex HMAC-SHA256 of the body>` when `WEBHOOK_SECRET` is set
-//! (a `sha256=` prefix is accepted too). Unsigned requests are accepted only when no
-//! secret is configured.
+//! (a `sha256=` prefix is accepted too; `X-Signature`, which configurable-agents' own
+//! code reads, is accepted when `X-Webhook-Signature` is absent). Unsigned requests
+//! are accepted only when no secret is configured.
 
 use crate::event::str_at;
 use crate::provider::{Inbound, ParseError, Provider, Secret, VerifyError};
@@ -11,20 +12,30 @@ use crate::{EventType, Normalized};
 
 pub struct Generic;
 
-/// Verifies `X-Webhook-Signature` (hex HMAC-SHA256 of the body, optional `sha256=`).
+/// Verifies `X-Webhook-Signature` — or, when it is absent, `X-Signature` (what
+/// configurable-agents' code reads) — as hex HMAC-SHA256 of the body, optional
+/// `sha256=`.
 pub(crate) fn verify_x_webhook_signature(
     req: &Inbound<'_>,
     secrets: &[Secret],
 ) -> Result<(), VerifyError> {
-    const H: &str = "x-webhook-signature";
     if secrets.is_empty() {
         return Ok(());
     }
-    let prefix = match req.header(H) {
+    // Sent at all (even twice, which the verifier refuses), the seed's header
+    // decides; an unsigned request is told about the seed's header.
+    let h = if !req.headers.contains_key("x-webhook-signature")
+        && req.headers.contains_key("x-signature")
+    {
+        "x-signature"
+    } else {
+        "x-webhook-signature"
+    };
+    let prefix = match req.header(h) {
         Some(v) if v.len() >= 7 && v[..7].eq_ignore_ascii_case("sha256=") => "sha256=",
         _ => "",
     };
-    sig::verify_body_hmac(req, secrets, H, prefix, Algorithm::Sha256, Encoding::Hex)
+    sig::verify_body_hmac(req, secrets, h, prefix, Algorithm::Sha256, Encoding::Hex)
 }
 
 /// A sender-chosen delivery id, for senders that supply one.
@@ -146,6 +157,22 @@ mod tests {
             &format!("sha256={}", sign("s3cret", SEED_BODY)),
         );
         assert_eq!(Generic.verify(&prefixed.inbound(), &secrets), Ok(()));
+        // configurable-agents' own code reads X-Signature.
+        let theirs = Req::new(SEED_BODY).header("x-signature", &sign("s3cret", SEED_BODY));
+        assert_eq!(Generic.verify(&theirs.inbound(), &secrets), Ok(()));
+        let theirs_bad = Req::new(SEED_BODY).header("x-signature", &sign("other", SEED_BODY));
+        assert_eq!(
+            Generic.verify(&theirs_bad.inbound(), &secrets),
+            Err(VerifyError::Mismatch)
+        );
+        // With both, X-Webhook-Signature decides: a wrong one is not rescued.
+        let both = Req::new(SEED_BODY)
+            .header("x-webhook-signature", &sign("other", SEED_BODY))
+            .header("x-signature", &sign("s3cret", SEED_BODY));
+        assert_eq!(
+            Generic.verify(&both.inbound(), &secrets),
+            Err(VerifyError::Mismatch)
+        );
         let bad = Req::new(SEED_BODY).header("x-webhook-signature", &sign("other", SEED_BODY));
         assert_eq!(
             Generic.verify(&bad.inbound(), &secrets),
