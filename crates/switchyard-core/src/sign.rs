@@ -187,7 +187,9 @@ pub fn default_event(provider: &str) -> &'static str {
         "sentry" => "issue.created",
         "linear" => "issue.create",
         "standard" => "invoice.paid",
-        "generic" => "workflow.run",
+        // Seed 003's `workflow.run` starts a workflow, which must be registered
+        // first; a plain event is accepted by any server.
+        "generic" => "test.ping",
         "crewai" => "checkpoint.required",
         _ => "test",
     }
@@ -281,10 +283,15 @@ pub fn sample(provider: &str, event: &str, delivery_id: &str, now: i64) -> Optio
             "type": event, "timestamp": rfc3339(now),
             "data": {"invoice_id": "in_1001", "amount": 4200, "currency": "eur"}
         }),
-        "generic" => json!({
+        // `--event workflow.run`: seed 003's body (its example workflow).
+        "generic" if event == "workflow.run" => json!({
             "workflow_name": "slack_notification", "webhook_id": delivery_id,
             "inputs": {"event_type": "test", "message": "Test webhook from switchyard send",
                        "slack_channel": "#general"}
+        }),
+        "generic" => json!({
+            "type": event, "id": delivery_id,
+            "message": "Test webhook from switchyard send"
         }),
         "crewai" => json!({
             "event_type": "checkpoint.required", "checkpoint_id": format!("cp-{delivery_id}"),

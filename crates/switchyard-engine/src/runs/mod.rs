@@ -309,19 +309,17 @@ impl Engine {
         }
         let cursor: Cursor = serde_json::from_str(&run.cursor).unwrap_or_default();
         let now = switchyard_store::now_micros();
+        // The step waiting or under way ends with the run.
+        let open = [cursor.wait.as_ref().map(|w| w.seq), cursor.in_flight];
         let mut steps = Vec::new();
-        if let Some(w) = &cursor.wait {
-            if let Some(mut step) = self
-                .store
-                .run_steps(run_id)
-                .await?
-                .into_iter()
-                .find(|s| s.seq == w.seq)
-            {
-                step.status = switchyard_store::StepStatus::Cancelled;
-                step.finished_at = Some(now);
-                step.error = Some(format!("cancelled by {who}"));
-                steps.push(step);
+        if open.iter().any(Option::is_some) {
+            for mut step in self.store.run_steps(run_id).await? {
+                if open.contains(&Some(step.seq)) {
+                    step.status = switchyard_store::StepStatus::Cancelled;
+                    step.finished_at = Some(now);
+                    step.error = Some(format!("cancelled by {who}"));
+                    steps.push(step);
+                }
             }
         }
         let error = format!("cancelled by {who}");
@@ -350,25 +348,32 @@ impl Engine {
         record_finished(&run.workflow, RunStatus::Cancelled);
         // What it waited for goes too.
         if let Some(w) = cursor.wait {
-            match w.on {
-                WaitOn::Checkpoint => {
-                    if let Err(e) = self.cancel_checkpoint(&w.id, who).await {
-                        tracing::debug!(checkpoint = %w.id, "not cancelled with its run: {e:?}");
-                    }
+            self.end_wait(&w, who, &error).await;
+        }
+        self.run_row(run_id).await
+    }
+
+    /// Ends what a run that stopped waiting waited for: its checkpoint is cancelled,
+    /// its task failed with `why`, its child run cancelled. Best effort: a thing that
+    /// finished meanwhile stays as it is.
+    pub(crate) async fn end_wait(&self, w: &Wait, who: &str, why: &str) {
+        match w.on {
+            WaitOn::Checkpoint => {
+                if let Err(e) = self.cancel_checkpoint(&w.id, who).await {
+                    tracing::debug!(checkpoint = %w.id, "not cancelled with its run: {e:?}");
                 }
-                WaitOn::Run => {
-                    if let Err(e) = Box::pin(self.cancel_run(&w.id, who)).await {
-                        tracing::debug!(run = %w.id, error = %e.message, "child run not cancelled");
-                    }
+            }
+            WaitOn::Run => {
+                if let Err(e) = Box::pin(self.cancel_run(&w.id, who)).await {
+                    tracing::debug!(run = %w.id, error = %e.message, "child run not cancelled");
                 }
-                WaitOn::Task => {
-                    if let Err(e) = self.store.cancel_task(&w.id, &error).await {
-                        tracing::warn!(task = %w.id, error = %e, "task not cancelled with its run");
-                    }
+            }
+            WaitOn::Task => {
+                if let Err(e) = self.store.cancel_task(&w.id, why).await {
+                    tracing::warn!(task = %w.id, error = %e, "task not cancelled with its run");
                 }
             }
         }
-        self.run_row(run_id).await
     }
 
     /// Starts the run again from the beginning with the same inputs: a new run

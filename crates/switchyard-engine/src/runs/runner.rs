@@ -208,7 +208,12 @@ impl<'a> Driver<'a> {
                     "the run timed out after {} s",
                     self.engine.config.runs.run_timeout.as_secs()
                 );
-                return self.fail_run(&cursor, why, Vec::new()).await;
+                let waited = cursor.wait.take();
+                self.fail_run(&cursor, why.clone(), Vec::new()).await?;
+                if let Some(w) = waited {
+                    Box::pin(self.engine.end_wait(&w, "the run's timeout", &why)).await;
+                }
+                return Ok(());
             }
             if let Some(wait) = cursor.wait.clone() {
                 match self.look_at_wait(&wait).await? {
@@ -534,12 +539,11 @@ impl<'a> Driver<'a> {
                 });
                 step.status = StepStatus::Waiting;
                 step.detail = Some(json!({"waiting_for": {"kind": on, "id": id}}).to_string());
-                let due_in = until.map_or(micros(WAIT_RECHECK), |u| (u - now).max(0));
                 let change = RunChange {
                     status: Some(RunStatus::Waiting),
                     cursor: Some(json!(cursor).to_string()),
                     wait_ref: Some(Some(id.clone())),
-                    due_in: Some(due_in.min(micros(WAIT_RECHECK))),
+                    due_in: Some(self.due_in(until, now)),
                     claim_for: Some(0),
                     ..RunChange::default()
                 };
@@ -661,14 +665,24 @@ impl<'a> Driver<'a> {
         })
     }
 
+    /// When a waiting run should be looked at even if nothing wakes it: its wait's
+    /// end, the run's deadline, or [`WAIT_RECHECK`], whichever comes first.
+    fn due_in(&self, until: Option<i64>, now: i64) -> i64 {
+        [until, self.run.deadline]
+            .into_iter()
+            .flatten()
+            .map(|t| (t - now).max(0))
+            .fold(micros(WAIT_RECHECK), i64::min)
+    }
+
     /// Puts a waiting run back to sleep until it is woken (or its wait runs out).
     async fn park(&self, cursor: &Cursor, until: Option<i64>) -> Result<(), Failure> {
         let now = switchyard_store::now_micros();
-        let due_in = until.map_or(micros(WAIT_RECHECK), |u| (u - now).max(0));
+        let due_in = self.due_in(until, now);
         let change = RunChange {
             status: Some(RunStatus::Waiting),
             cursor: Some(json!(cursor).to_string()),
-            due_in: Some(due_in.min(micros(WAIT_RECHECK))),
+            due_in: Some(due_in),
             claim_for: Some(0),
             ..RunChange::default()
         };

@@ -231,6 +231,14 @@ async fn media_and_malformed_bodies(kind: Kind) {
 
 async fn generic_and_crewai_follow_the_seeds(kind: Kind) {
     let app = TestApp::spawn(kind).await;
+    // Seed 003 registers its workflow first (an unknown one is 404).
+    let (status, body) = crate::runs::post(
+        &app,
+        "/api/workflows",
+        json!({"name": "slack_notification", "yaml": crate::workflows_api::example("slack_notification.yaml")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     // Seed 003's payload, signed as its Python sender does.
     let payload = r##"{"workflow_name": "slack_notification", "inputs": {"event_type": "test", "message": "Test webhook from curl", "slack_channel": "#general"}}"##;
     let sig = hex::encode(hmac_sha256(GENERIC_SECRET.as_bytes(), payload.as_bytes()));
@@ -307,6 +315,13 @@ async fn generic_and_crewai_follow_the_seeds(kind: Kind) {
 
     // With no WEBHOOK_SECRET, seed 003's unsigned curl works.
     let app = TestApp::spawn_with(kind, |c| c.provider_secrets.clear()).await;
+    let (status, body) = crate::runs::post(
+        &app,
+        "/api/workflows",
+        json!({"name": "slack_notification", "yaml": crate::workflows_api::example("slack_notification.yaml")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     let r = app
         .client
         .post(app.url("/webhooks/generic"))

@@ -1140,7 +1140,7 @@ async fn questions_are_listed_and_replies_need_a_channel(kind: Kind) {
     }
 
     // A generic event has no thread Switchyard can post on.
-    let body = r#"{"workflow_name": "w", "inputs": {}}"#;
+    let body = r#"{"type": "deploy.finished", "service": "api"}"#;
     let r = app
         .client
         .post(app.url("/webhooks/generic"))

@@ -231,9 +231,25 @@ edges:
   - {from: upper, to: END}
 "#;
 
+const BROKEN: &str = r#"
+schema_version: "1.0"
+flow: {name: broken}
+state:
+  fields:
+    out: {type: str, default: ""}
+nodes:
+  - id: leak
+    kind: template
+    template: "{{ secret('SY_NEVER_SET') }}"
+    outputs: [out]
+edges:
+  - {from: START, to: leak}
+  - {from: leak, to: END}
+"#;
+
 async fn seed_003_generic_trigger_waits_for_the_result(kind: Kind) {
     let app = TestApp::spawn(kind).await;
-    serve(&app, &[SHOUT]).await;
+    serve(&app, &[SHOUT, BROKEN]).await;
     let body = json!({"workflow_name": "shout", "inputs": {"message": "deployed"}, "webhook_id": "hook-1"});
     let (status, answer) = generic(&app, "?wait=20", &body).await;
     assert_eq!(status, 200, "{answer}");
@@ -251,6 +267,19 @@ async fn seed_003_generic_trigger_waits_for_the_result(kind: Kind) {
     assert_eq!(again["matched"][0]["run_id"], run_id.as_str());
     let (_, runs) = app.api_get("/api/runs?workflow=shout").await;
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    // A run that fails: ?wait answers 200 with the failure (the event was accepted).
+    let (status, failed) = generic(
+        &app,
+        "?wait=20",
+        &json!({"workflow_name": "broken", "inputs": {}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("SY_NEVER_SET"),
+        "{failed}"
+    );
     // Without ?wait: 202 with the run queued.
     let (status, queued) = generic(
         &app,
@@ -267,7 +296,16 @@ async fn seed_003_generic_trigger_waits_for_the_result(kind: Kind) {
 
 async fn generic_trigger_refusals_store_nothing(kind: Kind) {
     let app = TestApp::spawn(kind).await;
-    serve(&app, &[SHOUT]).await;
+    serve(&app, &[SHOUT, COUNTER]).await;
+    // A value that does not convert to its field's type.
+    let (status, e) = generic(
+        &app,
+        "",
+        &json!({"workflow_name": "counter", "inputs": {"n": "many"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.to_string().contains("inputs.n"), "{e}");
     let (status, e) = generic(&app, "", &json!({"workflow_name": "nope", "inputs": {}})).await;
     assert_eq!(status, 404, "{e}");
     assert!(
@@ -541,7 +579,18 @@ async fn workflow_node_chains_a_child_run(kind: Kind) {
 
 async fn cancel_and_restart(kind: Kind) {
     let app = TestApp::spawn(kind).await;
-    serve(&app, &[HANDOFF]).await;
+    serve(&app, &[HANDOFF, APPROVE]).await;
+    // Cancelling a run that waits on a checkpoint cancels the checkpoint.
+    let asking = start(&app, "approve", json!({"change": "v3"})).await;
+    let run = wait_for(&app, &asking, "waiting").await;
+    let cp = run["nodes"][0]["inputs"]["checkpoint_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = post(&app, &format!("/api/runs/{asking}/cancel"), json!({})).await;
+    assert_eq!(status, 200);
+    let (_, c) = app.api_get(&format!("/api/checkpoints/{cp}")).await;
+    assert_eq!(c["status"], "cancelled", "{c}");
     let id = start(&app, "handoff", json!({"incident": "x"})).await;
     wait_for(&app, &id, "waiting").await;
     let (status, run) = post(&app, &format!("/api/runs/{id}/cancel"), json!({})).await;
