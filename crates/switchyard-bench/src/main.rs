@@ -21,10 +21,15 @@
 //! `switchyard-bench hitl` is issue 10's human-in-the-loop benchmark: how soon a
 //! waiting checkpoint long-poll returns after a decision, and how many pending
 //! checkpoints with timers one server holds. See `hitl.rs`.
+//!
+//! `switchyard-bench runs` is issue 11's workflow benchmark: runs per second of a
+//! three-node workflow (template, http to a receiver in this process, template) and
+//! each run's latency from its own timestamps. See `runs.rs`.
 
 mod api;
 mod hitl;
 mod route;
+mod runs;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -70,6 +75,9 @@ enum Command {
     /// Human-in-the-loop benchmark: decision-to-wake latency of checkpoint waits, and
     /// how many pending checkpoints with timers one server holds.
     Hitl(hitl::HitlArgs),
+    /// Workflow benchmark: start runs of a three-node workflow (template, http to a
+    /// local receiver, template) as fast as they are accepted, and time them to the end.
+    Runs(runs::RunsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest(args),
         Command::Route(args) => route::run(args),
         Command::Hitl(args) => hitl::run(args),
+        Command::Runs(args) => runs::run(args),
     }
 }
 
