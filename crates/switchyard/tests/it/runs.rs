@@ -667,9 +667,10 @@ async fn run_workflow_command_starts_a_run_from_github(kind: Kind) {
 /// Any replica takes a run: a run waiting on a task, left by a replica that
 /// stopped, is woken by the task's completion on another and finished there.
 async fn another_replica_finishes_a_run(kind: Kind) {
-    let a = TestApp::spawn(kind).await;
+    let b = TestApp::spawn(kind).await;
+    // `a` is the replica that leaves: the database lives in `b`'s folder.
+    let a = TestApp::replica_of(&b).await;
     serve(&a, &[HANDOFF]).await;
-    let b = TestApp::replica_of(&a).await;
     let id = start(&a, "handoff", json!({"incident": "split brain"})).await;
     wait_for(&a, &id, "waiting").await;
     a.stop().await;
