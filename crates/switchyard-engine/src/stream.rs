@@ -1,6 +1,6 @@
 //! The live stream (`GET /api/stream` as Server-Sent Events, `/ws` as a WebSocket):
 //! checkpoint notices (`checkpoint.created`, `.decided`, `.expired`, `.reminded`,
-//! `.escalated`, `.cancelled`) read from the store's `stream` table, where each is
+//! `.escalated`, `.cancelled`), task notices and `event.received` read from the store's `stream` table, where each is
 //! written in the same transaction as the change it announces — so a notice is
 //! never sent for a change that did not commit, every replica's changes reach
 //! every replica's readers, and a reader that reconnects with the last id it saw
@@ -68,6 +68,7 @@ impl Engine {
         loop {
             let checkpoints = self.hub.checkpoints_changed();
             let tasks = self.hub.tasks_changed();
+            let events = self.hub.events_changed();
             let rows = self.store.stream_after(cursor, PAGE).await?;
             if !rows.is_empty() {
                 return Ok(Some(rows.into_iter().map(Notice::from).collect()));
@@ -75,6 +76,7 @@ impl Engine {
             tokio::select! {
                 _ = checkpoints => {},
                 _ = tasks => {},
+                _ = events => {},
                 _ = tokio::time::sleep(self.config.wait_fallback) => {},
                 _ = self.hub.closing() => return Ok(None),
             }
