@@ -29,5 +29,6 @@ mod send;
 mod smtp;
 mod story;
 mod stream;
+mod ui;
 mod workflow_examples;
 mod workflows_api;

@@ -126,4 +126,3 @@ pub async fn decide(
         Err(r) => Err(UiError(refused(&st, r))),
     }
 }
-

@@ -118,8 +118,9 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let ctx = context! { status => status.as_u16(), message => self.0.error.to_string() };
-        let html = templates::render("error.html", ctx)
-            .unwrap_or_else(|_| "<!doctype html><title>Error</title><p>Something went wrong.".into());
+        let html = templates::render("error.html", ctx).unwrap_or_else(|_| {
+            "<!doctype html><title>Error</title><p>Something went wrong.".into()
+        });
         (status, axum::response::Html(html)).into_response()
     }
 }
@@ -193,4 +194,3 @@ async fn overview(State(st): State<AppState>, v: Viewer) -> Result<Response, UiE
         context! { pending => pending, webhooks => webhooks, ..base(&v, "overview") },
     )
 }
-

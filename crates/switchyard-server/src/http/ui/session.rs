@@ -96,11 +96,7 @@ pub fn cookie(headers: &HeaderMap) -> Option<&str> {
 /// through a proxy that says it was (marking it Secure when it need not be costs
 /// nothing; missing it would send the session in clear).
 pub fn secure(st: &AppState, headers: &HeaderMap) -> bool {
-    st.engine
-        .config
-        .delivery
-        .public_url
-        .starts_with("https://")
+    st.engine.config.delivery.public_url.starts_with("https://")
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())

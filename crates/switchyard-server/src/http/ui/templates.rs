@@ -16,7 +16,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("overview.html", include_str!("templates/overview.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
-    ("webhook_row.html", include_str!("templates/webhook_row.html")),
+    (
+        "webhook_row.html",
+        include_str!("templates/webhook_row.html"),
+    ),
     ("toggle.html", include_str!("templates/toggle.html")),
     (
         "webhook_delete.html",
@@ -64,10 +67,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// `GET /ui/static/style.css`.
 pub async fn style() -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("assets/style.css"),
-    )
+    asset("text/css; charset=utf-8", include_str!("assets/style.css"))
 }
 
 /// `GET /ui/static/live.js`: live updates and in-place forms.

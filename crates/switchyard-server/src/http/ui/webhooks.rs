@@ -130,7 +130,9 @@ async fn set_enabled(
     if !v.may(&Method::POST, route) {
         return Err(forbidden("this key may not change webhooks"));
     }
-    st.engine.set_webhook_enabled(&v.who(), &id, enabled).await?;
+    st.engine
+        .set_webhook_enabled(&v.who(), &id, enabled)
+        .await?;
     Ok(back(&fields, "/ui/webhooks").into_response())
 }
 
