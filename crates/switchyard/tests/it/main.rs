@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod browser;
 mod checkpoints;
 mod config;
 mod crash;
