@@ -55,7 +55,10 @@ impl Driver {
                     return driver;
                 }
             }
-            assert!(Instant::now() < until, "chromedriver did not answer in time");
+            assert!(
+                Instant::now() < until,
+                "chromedriver did not answer in time"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -164,12 +167,18 @@ async fn dashboard_in_a_browser(kind: Kind) {
         wait_for(&c, "#event-list").await;
         mark(&c).await;
         let event_id = post_issue(&app, "gh1", 7).await;
-        wait_for(&c, &format!("#event-list tbody tr:first-child[id='{event_id}']")).await;
+        wait_for(
+            &c,
+            &format!("#event-list tbody tr:first-child[id='{event_id}']"),
+        )
+        .await;
         assert!(still_marked(&c).await, "the event list reloaded");
 
         // Approve decides in one click; a long-poll on the API sees it.
         c.goto(&app.url("/ui/inbox")).await.unwrap();
-        let waiting = app.client.get(app.url("/api/checkpoints/c1/wait?timeout=20"))
+        let waiting = app
+            .client
+            .get(app.url("/api/checkpoints/c1/wait?timeout=20"))
             .bearer_auth(ADMIN_KEY)
             .send();
         let click = async {
