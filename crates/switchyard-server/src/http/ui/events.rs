@@ -9,7 +9,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 use switchyard_store::EventQuery;
 
-use super::session::Viewer;
+use super::viewer::Viewer;
 use super::{base, forbidden, page, UiError};
 use crate::http::api::{check_cursor, next_cursor};
 use crate::http::error::{Path, Query};

@@ -11,7 +11,7 @@ use minijinja::{context, Value};
 use switchyard_core::checkpoint::DecisionInput;
 use switchyard_store::{CheckpointQuery, CheckpointStatus};
 
-use super::session::Viewer;
+use super::viewer::Viewer;
 use super::{base, forbidden, form, page, UiError};
 use crate::http::api::checkpoints::{refused, view};
 use crate::http::error::{ApiError, Body, Path};

@@ -5,7 +5,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 
-use super::session::{self, Viewer};
+use super::session;
+use super::viewer::Viewer;
 use super::{form, templates, UiError};
 use crate::http::error::Body;
 use crate::state::AppState;

@@ -15,6 +15,7 @@ mod inbox;
 mod login;
 pub mod session;
 mod templates;
+mod viewer;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ use minijinja::{context, Value};
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
-use session::Viewer;
+use viewer::Viewer;
 
 /// Every dashboard route, with the headers every page carries.
 pub fn routes() -> Router<AppState> {

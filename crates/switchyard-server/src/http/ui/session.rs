@@ -9,18 +9,15 @@
 //! request asks the engine again what that key stands for
 //! ([`switchyard_engine::Engine::principal_of_key`]), so revoking a key signs its
 //! sessions out on the next click. The CSRF token is a second MAC over the session
-//! token, so it needs no storage either and changes with each sign-in.
+//! token, so it needs no storage either and changes with each sign-in. Who is
+//! looking at a page, and what they may do there, is [`super::viewer`].
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use switchyard_core::sig::{ct_eq, hmac_sha256};
 use switchyard_engine::access::Principal;
 
-use crate::http::auth::{allowed, Allow};
 use crate::state::AppState;
 
 /// The cookie's name (issue 12).
@@ -75,8 +72,8 @@ pub fn verify(st: &AppState, token: &str, now: i64) -> Option<String> {
 }
 
 /// The CSRF token of a session: a MAC over the session token, compared in
-/// constant time by [`Viewer::check_csrf`].
-fn csrf_of(st: &AppState, session: &str) -> String {
+/// constant time by [`super::viewer::Viewer::check_csrf`].
+pub fn csrf_of(st: &AppState, session: &str) -> String {
     B64.encode(hmac_sha256(&key(st), &[b"csrf\0", session.as_bytes()]))
 }
 
@@ -135,51 +132,6 @@ pub async fn principal(st: &AppState, headers: &HeaderMap) -> Option<(Principal,
         Err(e) => {
             tracing::warn!(error = %e, "dashboard: checking a session's key failed");
             None
-        }
-    }
-}
-
-/// Who is looking at a dashboard page: extracted from the session cookie; without
-/// a valid one the request is sent to `/ui/login` (303).
-#[derive(Debug, Clone)]
-pub struct Viewer {
-    pub principal: Principal,
-    /// The hidden `csrf_token` every form of this session carries.
-    pub csrf: String,
-}
-
-impl Viewer {
-    /// Who, in the audit log and as a decision's `by`.
-    pub fn who(&self) -> String {
-        self.principal.key_id()
-    }
-
-    /// Whether the API would let this key call `method route` (as the router
-    /// spells it; [`crate::http::auth::RULES`]): the dashboard offers exactly what
-    /// the API allows, from the same table. Rules that depend on an agent or a task
-    /// are not the dashboard's business and count as refused.
-    pub fn may(&self, method: &Method, route: &str) -> bool {
-        let p = &self.principal;
-        let a: Allow = allowed(method, route);
-        p.is_admin() || a.read && p.can_read() || a.feedback && p.is_feedback()
-    }
-
-    /// Whether `given` is this session's CSRF token.
-    pub fn check_csrf(&self, given: &str) -> bool {
-        ct_eq(given.as_bytes(), self.csrf.as_bytes())
-    }
-}
-
-impl FromRequestParts<AppState> for Viewer {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        match principal(st, &parts.headers).await {
-            Some((principal, token)) => Ok(Viewer {
-                csrf: csrf_of(st, &token),
-                principal,
-            }),
-            None => Err(Redirect::to("/ui/login").into_response()),
         }
     }
 }

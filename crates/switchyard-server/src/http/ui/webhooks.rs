@@ -10,7 +10,7 @@ use serde::Serialize;
 use switchyard_engine::registry::Entry;
 use switchyard_store::EventQuery;
 
-use super::session::Viewer;
+use super::viewer::Viewer;
 use super::{back, base, forbidden, form, page, UiError};
 use crate::http::error::{Body, Path};
 use crate::http::views::{EventSummaryView, WebhookView};
