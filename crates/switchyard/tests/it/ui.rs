@@ -460,7 +460,54 @@ async fn events_and_the_inbox(kind: Kind) {
     app.stop().await;
 }
 
+const SHOUT: &str = r#"
+schema_version: "1.0"
+flow: {name: shout, description: "Shouts <loudly>"}
+state:
+  fields:
+    message: {type: str, required: true}
+    loud: {type: str, default: ""}
+nodes:
+  - id: upper
+    kind: template
+    template: "{{ state.message | upper }}!"
+    outputs: [loud]
+edges:
+  - {from: START, to: upper}
+  - {from: upper, to: END}
+"#;
+
+async fn workflows_and_a_run_timeline(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    crate::runs::serve(&app, &[SHOUT]).await;
+    let id = crate::runs::start(&app, "shout", json!({"message": "hello"})).await;
+    crate::runs::wait_for(&app, &id, "succeeded").await;
+    let (_, read) = app.make_key(&["read"]).await;
+    let mut b = Browser::new(&app);
+    b.login(&read).await;
+
+    let (s, html) = b.page("/ui/workflows").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("id=\"wf-shout\"") && html.contains("Shouts &lt;loudly&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("href=\"/ui/runs/{id}\"")) && html.contains("succeeded"),
+        "{html}"
+    );
+    let (s, html) = b.page(&format!("/ui/runs/{id}")).await;
+    assert_eq!(s, 200);
+    for part in ["<code>upper</code>", "template", "succeeded", "HELLO!"] {
+        assert!(html.contains(part), "{part} in {html}");
+    }
+    let (s, _) = b.page("/ui/runs/run_0000").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
 both_stores!(
+    workflows_and_a_run_timeline,
     sign_in_csrf_and_redirects,
     a_read_key_sees_no_write_controls,
     events_and_the_inbox

@@ -13,6 +13,7 @@
 mod events;
 mod inbox;
 mod login;
+mod runs;
 pub mod session;
 mod templates;
 mod viewer;
@@ -53,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/inbox", get(inbox::list))
         .route("/ui/inbox/{id}", get(inbox::detail))
         .route("/ui/inbox/{id}/decision", post(inbox::decide))
+        .route("/ui/workflows", get(runs::workflows))
+        .route("/ui/runs/{id}", get(runs::run))
         .layer(axum::middleware::map_response(security_headers))
 }
 

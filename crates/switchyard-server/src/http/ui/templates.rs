@@ -30,6 +30,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("inbox.html", include_str!("templates/inbox.html")),
     ("checkpoint.html", include_str!("templates/checkpoint.html")),
     ("decide.html", include_str!("templates/decide.html")),
+    ("workflows.html", include_str!("templates/workflows.html")),
+    ("run.html", include_str!("templates/run.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
