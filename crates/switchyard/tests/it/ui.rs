@@ -263,10 +263,26 @@ async fn sign_in_csrf_and_redirects(kind: Kind) {
         "issues.opened → create_task (planning)",
         "Recent Events (1)",
         ">Delete<",
+        ">Test<",
     ] {
         assert!(html.contains(part), "{part} in {html}");
     }
     assert!(!html.contains(SECRET));
+
+    // Test sends a signed sample through ingest and shows the stored event.
+    let r = b.post_form("/ui/webhooks/gh1/test", &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = b
+        .post_form("/ui/webhooks/gh1/test", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let at = location(&r);
+    let event_id = at.strip_prefix("/ui/events/").expect("to the event");
+    let (_, stored) = app.api_get(&format!("/api/events/{event_id}")).await;
+    assert_eq!(stored["event_type"], "issues.opened", "{stored}");
+    let (s, html) = b.page(&at).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("create_task"), "what matched: {html}");
 
     // The session opens the live stream, and only the stream.
     let r = b.get("/api/stream").await;
@@ -319,7 +335,9 @@ async fn a_read_key_sees_no_write_controls(kind: Kind) {
             "/enable\"",
             "/disable\"",
             "/delete\"",
+            "/test\"",
             ">Delete<",
+            ">Test<",
             "role=\"switch\"",
         ] {
             assert!(!html.contains(write), "{path} shows {write}: {html}");
@@ -333,6 +351,10 @@ async fn a_read_key_sees_no_write_controls(kind: Kind) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = b
         .post_form("/ui/webhooks/gh1/delete", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = b
+        .post_form("/ui/webhooks/gh1/test", &[("csrf_token", &csrf)])
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.api_get("/api/webhooks/gh1").await.1["enabled"], true);

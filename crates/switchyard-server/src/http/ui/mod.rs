@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/webhooks/{id}", get(webhooks::detail))
         .route("/ui/webhooks/{id}/enable", post(webhooks::enable))
         .route("/ui/webhooks/{id}/disable", post(webhooks::disable))
+        .route("/ui/webhooks/{id}/test", post(webhooks::test))
         .route(
             "/ui/webhooks/{id}/delete",
             get(webhooks::confirm_delete).post(webhooks::delete),

@@ -32,6 +32,7 @@ fn controls(v: &Viewer) -> Value {
     context! {
         toggle => v.may(&Method::POST, "/api/webhooks/{id}/enable"),
         delete => v.may(&Method::DELETE, "/api/webhooks/{id}"),
+        test => v.principal.is_admin(),
     }
 }
 
@@ -186,4 +187,73 @@ pub async fn delete(
     }
     st.engine.delete_webhook(&v.who(), &id).await?;
     Ok(axum::response::Redirect::to("/ui/webhooks").into_response())
+}
+
+/// `POST /ui/webhooks/{id}/test` (admin): sends a signed sample event for the
+/// webhook's provider (`switchyard_core::sign`, as `switchyard send` does) through
+/// the ingest path — resolve, verify, normalize, route, commit — and shows the
+/// stored event with what matched. The sender's protections (allow-list, rate
+/// limit) are not applied: the request comes from the operator, not a sender.
+pub async fn test(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    form(&v, &body)?;
+    if !v.principal.is_admin() {
+        return Err(forbidden("only an admin key may send test events"));
+    }
+    let e = st.engine.webhook(&id)?;
+    let provider = e.config.provider.as_str().to_owned();
+    let Some(secret) = e.secrets.first() else {
+        return Err(UiError(crate::http::error::ApiError::bad_request(
+            "no_secret",
+            "this webhook has no secret of its own to sign a test event with",
+        )));
+    };
+    let secret = String::from_utf8_lossy(secret.expose()).into_owned();
+    let now = switchyard_store::now_micros() / 1_000_000;
+    let delivery_id = format!("test-{}", switchyard_store::new_id("t"));
+    let event = switchyard_core::sign::default_event(&provider);
+    let sample = switchyard_core::sign::sample(&provider, event, &delivery_id, now)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "{}".into());
+    let signed = switchyard_core::sign::sign(
+        &provider,
+        &secret,
+        event,
+        sample.as_bytes(),
+        now,
+        &delivery_id,
+    )
+    .map_err(|e| crate::http::error::ApiError::bad_request("cannot_sign", e.to_string()))?;
+    let mut headers = axum::http::HeaderMap::new();
+    for (k, val) in &signed.headers {
+        if let (Ok(k), Ok(val)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            axum::http::HeaderValue::try_from(val.as_str()),
+        ) {
+            headers.append(k, val);
+        }
+    }
+    let endpoint = switchyard_engine::ingest::Endpoint::Stored {
+        provider: &provider,
+        webhook_id: &id,
+    };
+    let target = st
+        .engine
+        .resolve(endpoint)
+        .map_err(|r| UiError(r.error.into()))?;
+    let req = switchyard_engine::ingest::Request {
+        headers: &headers,
+        query: None,
+        body: &signed.body,
+    };
+    let accepted = st
+        .engine
+        .accept(&target, req)
+        .await
+        .map_err(|r| UiError(r.error.into()))?;
+    Ok(axum::response::Redirect::to(&format!("/ui/events/{}", accepted.event_id)).into_response())
 }
