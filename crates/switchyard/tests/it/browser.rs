@@ -98,6 +98,15 @@ async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
 }
 
+/// With `SWITCHYARD_TEST_SCREENSHOTS=DIR` (test-only), saves the page as
+/// `DIR/{name}.png`: how docs/dashboard/'s pictures are made.
+async fn screenshot(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("SWITCHYARD_TEST_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
 /// Marks the page's window: the mark is gone after any reload or navigation.
 async fn mark(c: &Client) {
     c.execute("window.__sy_mark = 'kept'; return null;", vec![])
@@ -157,6 +166,7 @@ async fn dashboard_in_a_browser(kind: Kind) {
         // ...and on again, so it takes events.
         wait_for(&c, "#wh-gh1 button.toggle[data-enabled=true]").await;
         assert!(still_marked(&c).await, "the toggle reloaded the page");
+        screenshot(&c, "webhooks").await;
         assert_eq!(app.api_get("/api/webhooks/gh1").await.1["enabled"], true);
         let (_, audit) = app.api_get("/api/audit?resource_id=gh1").await;
         // Created, then the two toggles, each an audit row.
@@ -173,9 +183,12 @@ async fn dashboard_in_a_browser(kind: Kind) {
         )
         .await;
         assert!(still_marked(&c).await, "the event list reloaded");
+        screenshot(&c, "events").await;
 
         // Approve decides in one click; a long-poll on the API sees it.
         c.goto(&app.url("/ui/inbox")).await.unwrap();
+        wait_for(&c, "#cp-c1").await;
+        screenshot(&c, "inbox").await;
         let waiting = app
             .client
             .get(app.url("/api/checkpoints/c1/wait?timeout=20"))
