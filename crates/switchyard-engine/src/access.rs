@@ -166,6 +166,43 @@ impl Engine {
         })
     }
 
+    /// The principal key `key_id` stands for now, without its secret: the
+    /// dashboard's session names a key id and asks again on every request, so a
+    /// revoked key (or a `WEBHOOK_API_KEY` no longer configured) signs its sessions
+    /// out at once. `None` for a key that is unknown or revoked.
+    pub async fn principal_of_key(&self, key_id: &str) -> Result<Option<Principal>> {
+        match key_id {
+            ADMIN_KEY_ID => Ok(Some(Principal::Key {
+                key_id: key_id.to_owned(),
+                scopes: vec![Scope::Admin],
+            })),
+            FEEDBACK_KEY_ID => Ok(self.access.has_feedback_key().then(|| Principal::Key {
+                key_id: key_id.to_owned(),
+                scopes: vec![Scope::Feedback],
+            })),
+            _ => {
+                let Some(key) = self
+                    .store
+                    .get_key(key_id)
+                    .await?
+                    .filter(|k| k.revoked_at.is_none())
+                else {
+                    return Ok(None);
+                };
+                let scopes = key
+                    .scopes
+                    .iter()
+                    .map(|s| Scope::parse(s))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::internal(format!("key {key_id}: stored scope: {e}")))?;
+                Ok(Some(Principal::Key {
+                    key_id: key.key_id,
+                    scopes,
+                }))
+            }
+        }
+    }
+
     /// The token a push of `task_id` carries.
     pub fn task_token(&self, task_id: &str) -> String {
         task_token(&self.sealer, task_id)

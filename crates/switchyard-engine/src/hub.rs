@@ -133,8 +133,8 @@ impl Changes {
             match e {
                 Effect::Task(_) => self.tasks = true,
                 Effect::Outbox(_) => self.outbox = true,
-                // The stream's readers wait on checkpoint changes, the only
-                // ones that write notices.
+                // The stream's readers wait on checkpoint, task and event
+                // changes, which are what write notices.
                 Effect::Run(_) | Effect::WakeRuns(_) => self.runs = true,
                 Effect::Question(_) | Effect::Notice(_) => {}
             }

@@ -282,6 +282,12 @@ impl Engine {
             self.plan_generic_run(&mut event, &n.payload)
                 .map_err(refuse)?;
         }
+        event.effects.push(crate::notices::event_received_notice(
+            &event.event_id,
+            &event.webhook_id,
+            &event.provider,
+            &event.event_type,
+        ));
         let (event_id, duplicate, matched) = match self.writer.submit(WriteOp::Event(event)).await {
             Ok(WriteOutcome::Event {
                 event_id,

@@ -233,6 +233,11 @@ impl Access {
         }
     }
 
+    /// Whether `WEBHOOK_API_KEY` is configured.
+    pub fn has_feedback_key(&self) -> bool {
+        self.feedback.is_some()
+    }
+
     /// The principal a token stands for without asking the store, if any.
     pub fn known(&self, token: &str) -> Option<Principal> {
         if let Some(task_id) = task_of_token(&self.task_key, token) {

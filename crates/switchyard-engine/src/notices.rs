@@ -23,6 +23,20 @@ pub fn task_created_notice(task_id: &str, agent: &str, event_id: &str, webhook_i
     )
 }
 
+/// `event.received`: written in the batch that stores the event (only a new one,
+/// as its other effects), so a dashboard's event list can show it at once.
+pub fn event_received_notice(
+    event_id: &str,
+    webhook_id: &str,
+    provider: &str,
+    event_type: &str,
+) -> Effect {
+    notice(
+        "event.received",
+        &json!({"event_id": event_id, "webhook_id": webhook_id, "provider": provider, "type": event_type}),
+    )
+}
+
 /// A notice for the stream, written as an effect of the change it announces.
 pub fn notice(event_type: &str, payload: &Value) -> Effect {
     Effect::Notice(NewNotice {

@@ -1,12 +1,13 @@
 //! The live stream (`GET /api/stream` as Server-Sent Events, `/ws` as a WebSocket):
 //! checkpoint notices (`checkpoint.created`, `.decided`, `.expired`, `.reminded`,
-//! `.escalated`, `.cancelled`) read from the store's `stream` table, where each is
-//! written in the same transaction as the change it announces — so a notice is
-//! never sent for a change that did not commit, every replica's changes reach
-//! every replica's readers, and a reader that reconnects with the last id it saw
-//! (`Last-Event-ID`) gets exactly what it missed, as long as it is younger than
-//! [`RETENTION`]. Readers are woken by the hub when a checkpoint changes here or
-//! (through [`crate::replicas`]) on another replica, and look again at least every
+//! `.escalated`, `.cancelled`), task notices and `event.received`, read from the
+//! store's `stream` table, where each is written in the same transaction as the
+//! change it announces — so a notice is never sent for a change that did not
+//! commit, every replica's changes reach every replica's readers, and a reader
+//! that reconnects with the last id it saw (`Last-Event-ID`) gets exactly what it
+//! missed, as long as it is younger than [`RETENTION`]. Readers are woken by the
+//! hub when a checkpoint, a task or an event changes here or (through
+//! [`crate::replicas`]) on another replica, and look again at least every
 //! `wait_fallback`.
 
 use std::time::Duration;
@@ -68,6 +69,7 @@ impl Engine {
         loop {
             let checkpoints = self.hub.checkpoints_changed();
             let tasks = self.hub.tasks_changed();
+            let events = self.hub.events_changed();
             let rows = self.store.stream_after(cursor, PAGE).await?;
             if !rows.is_empty() {
                 return Ok(Some(rows.into_iter().map(Notice::from).collect()));
@@ -75,6 +77,7 @@ impl Engine {
             tokio::select! {
                 _ = checkpoints => {},
                 _ = tasks => {},
+                _ = events => {},
                 _ = tokio::time::sleep(self.config.wait_fallback) => {},
                 _ = self.hub.closing() => return Ok(None),
             }

@@ -10,7 +10,7 @@ use crate::http::api::{
     questions, runs, stream, tasks, webhooks, workflows,
 };
 use crate::http::layers::{self, App};
-use crate::http::{auth, error, hitl, ingest, ops, seed000};
+use crate::http::{auth, error, hitl, ingest, ops, seed000, ui};
 use crate::state::AppState;
 
 /// Every route the server answers, in the layers every answer goes through.
@@ -122,7 +122,7 @@ pub fn router(state: AppState) -> impl App {
         .route("/webhook/crewai/human-input", post(seed000::human_input))
         .merge(seed000_guarded);
     let routes = Router::new()
-        .route("/", get(ops::health))
+        .route("/", get(ui::root))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/webhooks/{provider}", post(ingest::default_endpoint))
@@ -144,6 +144,8 @@ pub fn router(state: AppState) -> impl App {
             "/ui/confirm/{token}",
             get(hitl::confirm_page).post(hitl::confirm_post),
         )
+        // The dashboard (issue 12), signed in with a session cookie.
+        .merge(ui::routes())
         .nest("/api", api)
         .merge(seed000_open)
         .fallback(error::no_route)

@@ -1,5 +1,6 @@
 //! The `/api` guard: who is calling (`Authorization: Bearer <key>`, see
-//! `switchyard_engine::access`) and whether the route allows them.
+//! `switchyard_engine::access`; on `GET /api/stream` also the dashboard's session
+//! cookie) and whether the route allows them.
 //!
 //! Each route declares who besides an admin key may call it, in [`RULES`]; a route
 //! not listed there is for admin keys only, so a new route is closed until it says
@@ -221,13 +222,25 @@ pub async fn guard(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let Some(token) = token else {
-        return Err(ApiError::unauthorized(
-            "missing_api_key",
-            "send an API key as Authorization: Bearer <key>",
-        ));
+    let principal = match token {
+        Some(token) => state.engine.authenticate(token).await?,
+        None => match session_for_stream(
+            &state,
+            req.method(),
+            req.extensions().get::<MatchedPath>(),
+            req.headers(),
+        )
+        .await
+        {
+            Some(p) => p,
+            None => {
+                return Err(ApiError::unauthorized(
+                    "missing_api_key",
+                    "send an API key as Authorization: Bearer <key>",
+                ))
+            }
+        },
     };
-    let principal = state.engine.authenticate(token).await?;
     let (mut parts, body) = req.into_parts();
     if !principal.is_admin() {
         let route = parts
@@ -258,6 +271,24 @@ pub async fn guard(
     }
     parts.extensions.insert(principal);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The dashboard's session (its cookie) on `GET /api/stream`, the one `/api`
+/// route it opens: a page's script follows the live stream with it, and browsers'
+/// `EventSource` cannot send an `Authorization` header. SameSite=Strict keeps the
+/// cookie off other sites' requests, and a GET of the stream changes nothing.
+async fn session_for_stream(
+    state: &AppState,
+    method: &Method,
+    route: Option<&MatchedPath>,
+    headers: &http::HeaderMap,
+) -> Option<Principal> {
+    if method != Method::GET || route.map(MatchedPath::as_str) != Some("/api/stream") {
+        return None;
+    }
+    crate::http::ui::session::principal(state, headers)
+        .await
+        .map(|(p, _)| p)
 }
 
 /// Whether a non-admin `p` may call a route that allows `allow`; `param` reads the

@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod layers;
 pub mod ops;
 pub mod seed000;
+pub mod ui;
 pub mod views;

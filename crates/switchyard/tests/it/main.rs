@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod browser;
 mod checkpoints;
 mod config;
 mod crash;
@@ -29,5 +30,6 @@ mod send;
 mod smtp;
 mod story;
 mod stream;
+mod ui;
 mod workflow_examples;
 mod workflows_api;

@@ -1,0 +1,233 @@
+//! The dashboard in a real headless Chromium (issue 12), on both stores: sign in,
+//! toggle a webhook in place, an event posted to `/webhooks/...` appearing in an
+//! open event list, Approve in the inbox deciding the checkpoint (an API `wait`
+//! sees it), and a checkpoint decided through the API leaving an open inbox — the
+//! last three without a reload (a marker set in the page's `window` survives).
+//!
+//! Drives Debian's `chromium` through `chromedriver` (started here on a free port
+//! and killed by its PID) with fantoccini. Missing either binary fails the test:
+//! `.ci/run` installs them. Waits are WebDriver waits with a deadline, never sleeps.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::support::{Kind, TestApp, ADMIN_KEY};
+use crate::ui::{github_webhook, post_issue};
+
+/// How long any one thing may take to show in the browser.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A chromedriver process, killed (by its PID) when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port and waits (polling its status with a
+    /// deadline: an external process) until it answers.
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed (apt-get install chromium chromium-driver)");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(r) = client.get(format!("{}/status", driver.url)).send().await {
+                if r.status().is_success() {
+                    return driver;
+                }
+            }
+            assert!(
+                Instant::now() < until,
+                "chromedriver did not answer in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A headless Chromium session.
+    async fn session(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1200,900"]
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a chromium session (is chromium installed?)")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `css` to match in the page.
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+/// With `SWITCHYARD_TEST_SCREENSHOTS=DIR` (test-only), saves the page as
+/// `DIR/{name}.png`: how docs/dashboard/'s pictures are made.
+async fn screenshot(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("SWITCHYARD_TEST_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// Marks the page's window: the mark is gone after any reload or navigation.
+async fn mark(c: &Client) {
+    c.execute("window.__sy_mark = 'kept'; return null;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn still_marked(c: &Client) -> bool {
+    c.execute("return window.__sy_mark || null;", vec![])
+        .await
+        .unwrap()
+        == json!("kept")
+}
+
+async fn dashboard_in_a_browser(kind: Kind) {
+    let app = TestApp::spawn(kind).await;
+    github_webhook(&app, "gh1").await;
+    for id in ["c1", "c2"] {
+        let (s, b) = app
+            .api(
+                Method::POST,
+                "/api/checkpoints",
+                Some(json!({"checkpoint_id": id, "name": format!("deploy {id}"), "question": "Ship it?"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let driver = Driver::start().await;
+    let c = driver.session().await;
+    let run = async {
+        // Sign in.
+        c.goto(&app.url("/ui/webhooks")).await.unwrap();
+        let key = wait_for(&c, "#api_key").await;
+        key.send_keys(ADMIN_KEY).await.unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&c, "header .who").await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/ui/");
+
+        // Toggle a webhook off: the row changes in place.
+        c.goto(&app.url("/ui/webhooks")).await.unwrap();
+        mark(&c).await;
+        wait_for(&c, "#wh-gh1 button.toggle[data-enabled=true]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for(&c, "#wh-gh1 button.toggle[data-enabled=false]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        // ...and on again, so it takes events.
+        wait_for(&c, "#wh-gh1 button.toggle[data-enabled=true]").await;
+        assert!(still_marked(&c).await, "the toggle reloaded the page");
+        screenshot(&c, "webhooks").await;
+        assert_eq!(app.api_get("/api/webhooks/gh1").await.1["enabled"], true);
+        let (_, audit) = app.api_get("/api/audit?resource_id=gh1").await;
+        // Created, then the two toggles, each an audit row.
+        assert_eq!(audit["audit"].as_array().map(Vec::len), Some(3), "{audit}");
+
+        // An event posted now appears at the top of the open list.
+        c.goto(&app.url("/ui/events")).await.unwrap();
+        wait_for(&c, "#event-list").await;
+        mark(&c).await;
+        let event_id = post_issue(&app, "gh1", 7).await;
+        wait_for(
+            &c,
+            &format!("#event-list tbody tr:first-child[id='{event_id}']"),
+        )
+        .await;
+        assert!(still_marked(&c).await, "the event list reloaded");
+        screenshot(&c, "events").await;
+
+        // Approve decides in one click; a long-poll on the API sees it.
+        c.goto(&app.url("/ui/inbox")).await.unwrap();
+        wait_for(&c, "#cp-c1").await;
+        screenshot(&c, "inbox").await;
+        let waiting = app
+            .client
+            .get(app.url("/api/checkpoints/c1/wait?timeout=20"))
+            .bearer_auth(ADMIN_KEY)
+            .send();
+        let click = async {
+            wait_for(&c, "#cp-c1 button[data-decision=approve]")
+                .await
+                .click()
+                .await
+                .unwrap();
+        };
+        let (answer, ()) = tokio::join!(waiting, click);
+        let decided: Value = answer.unwrap().json().await.unwrap();
+        assert_eq!(decided["status"], "approved", "{decided}");
+        assert_eq!(decided["decided_by"], "admin", "{decided}");
+
+        // A decision made elsewhere leaves the open inbox without a reload.
+        wait_for(&c, "#inbox-list:not(:has(#cp-c1)) #cp-c2").await;
+        mark(&c).await;
+        let (s, b) = app
+            .api(
+                Method::POST,
+                "/api/checkpoints/c2/decision",
+                Some(json!({"decision": "reject", "by": "someone@example.com"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        wait_for(&c, "#inbox-list:not(:has(#cp-c2))").await;
+        assert!(still_marked(&c).await, "the inbox reloaded");
+    };
+    // Close the session whatever happened, then report.
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let _ = c.close().await;
+    drop(driver);
+    app.stop().await;
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
+
+both_stores!(dashboard_in_a_browser);
