@@ -27,6 +27,7 @@ both_stores!(
     issue_digest_runs_from_a_github_issue,
     incident_handoff_chains_and_waits,
     a_run_exports_its_trace,
+    prompts_and_answers_are_kept_unless_turned_off,
 );
 
 /// The environment variables `issue_digest` reads are the process's: the two
@@ -364,5 +365,38 @@ async fn a_run_exports_its_trace(kind: Kind) {
     assert_eq!(str_attr(node, "gen_ai.request.model"), Some("test-model"));
     assert!(int_attr(node, "gen_ai.usage.input_tokens").unwrap() > 0);
     assert!(int_attr(node, "gen_ai.usage.output_tokens").unwrap() > 0);
+    app.stop().await;
+}
+
+/// `SWITCHYARD_LLM_RECORD=false`: an LLM step keeps its model, tokens and timing,
+/// not the prompt or the answer.
+async fn prompts_and_answers_are_kept_unless_turned_off(kind: Kind) {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        format!("{EXAMPLES}/echo.yaml"),
+        dir.path().join("echo.yaml"),
+    )
+    .unwrap();
+    let (folder, base) = (dir.path().to_owned(), fake.base_url());
+    let app = TestApp::spawn_with(kind, move |c| {
+        c.workflows_dir = Some(folder);
+        c.llm.default.base_url = Some(base);
+        c.llm.default.model = Some("test-model".into());
+        c.llm.record = false;
+    })
+    .await;
+    fake.push_json(json!({"reply": "a private reply"}));
+    let id = start(&app, "echo", json!({"message": "a private message"})).await;
+    let run = wait_for(&app, &id, "succeeded").await;
+    let step = &run["nodes"][0];
+    assert_eq!(step["detail"]["model"], "test-model", "{step}");
+    assert!(step["detail"]["output_tokens"].as_u64().is_some(), "{step}");
+    assert!(step["inputs"].get("prompt").is_none(), "{step}");
+    assert!(step["detail"].get("answer").is_none(), "{step}");
+    assert!(!step["inputs"].to_string().contains("a private"), "{step}");
+    assert!(!step["detail"].to_string().contains("a private"), "{step}");
+    // The state itself is the run's result: it still holds the answer.
+    assert_eq!(run["state"]["reply"], "a private reply");
     app.stop().await;
 }
