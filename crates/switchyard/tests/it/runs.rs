@@ -453,7 +453,7 @@ async fn routes_take_the_right_branch_and_cycles_end(kind: Kind) {
     app.stop().await;
 }
 
-const HANDOFF: &str = r#"
+pub const HANDOFF: &str = r#"
 schema_version: "1.0"
 flow: {name: handoff}
 state:

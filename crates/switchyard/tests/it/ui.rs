@@ -525,6 +525,50 @@ async fn workflows_and_a_run_timeline(kind: Kind) {
     }
     let (s, _) = b.page("/ui/runs/run_0000").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(!html.contains("run-restart"), "a read key gets no Restart");
+
+    // An admin cancels a waiting run and restarts it.
+    crate::runs::serve(&app, &[crate::runs::HANDOFF]).await;
+    let waiting = crate::runs::start(&app, "handoff", json!({"incident": "x"})).await;
+    crate::runs::wait_for(&app, &waiting, "waiting").await;
+    let mut admin = Browser::new(&app);
+    admin.login(ADMIN_KEY).await;
+    let (_, html) = admin.page(&format!("/ui/runs/{waiting}")).await;
+    assert!(
+        html.contains("id=\"run-cancel\"") && !html.contains("id=\"run-restart\""),
+        "{html}"
+    );
+    let csrf = csrf_in(&html);
+    let r = admin
+        .post_form(&format!("/ui/runs/{waiting}/cancel"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no token, no cancel");
+    let r = admin
+        .post_form(
+            &format!("/ui/runs/{waiting}/cancel"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, run) = app.api_get(&format!("/api/runs/{waiting}")).await;
+    assert_eq!(run["status"], "cancelled");
+    let (_, html) = admin.page(&format!("/ui/runs/{waiting}")).await;
+    assert!(
+        html.contains("id=\"run-restart\"") && !html.contains("id=\"run-cancel\""),
+        "{html}"
+    );
+    let r = admin
+        .post_form(
+            &format!("/ui/runs/{waiting}/restart"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let new_run = location(&r);
+    let new_id = new_run.trim_start_matches("/ui/runs/");
+    assert_ne!(new_id, waiting);
+    let (_, run) = app.api_get(&format!("/api/runs/{new_id}")).await;
+    assert_eq!(run["restarted_from"], waiting.as_str());
     app.stop().await;
 }
 

@@ -57,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/inbox/{id}/decision", post(inbox::decide))
         .route("/ui/workflows", get(runs::workflows))
         .route("/ui/runs/{id}", get(runs::run))
+        .route("/ui/runs/{id}/cancel", post(runs::cancel))
+        .route("/ui/runs/{id}/restart", post(runs::restart))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -1,17 +1,18 @@
 //! `/ui/workflows` (the workflow definitions, the files that did not load, and
 //! recent runs) and `/ui/runs/{id}` (a run's node timeline: inputs, outputs,
-//! duration, error). Read-only in this slice.
+//! duration, error), with Cancel for a live run and Restart for a finished one —
+//! shown only to keys the API lets do them.
 
 use axum::extract::State;
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
 use switchyard_engine::runs::RunView;
 use switchyard_store::RunQuery;
 
 use super::viewer::Viewer;
-use super::{base, forbidden, page, UiError};
-use crate::http::error::Path;
+use super::{base, forbidden, form, page, UiError};
+use crate::http::error::{Body, Path};
 use crate::http::views::{FileErrorView, WorkflowView};
 use crate::state::AppState;
 
@@ -92,6 +93,8 @@ pub async fn run(
     page(
         "run.html",
         context! {
+            can_cancel => !r.status.is_terminal() && v.may(&Method::POST, "/api/runs/{id}/cancel"),
+            can_restart => r.status.is_terminal() && v.may(&Method::POST, "/api/runs/{id}/restart"),
             r => Value::from_serialize(&r),
             nodes => Value::from_serialize(&nodes),
             inputs => pretty(&r.inputs),
@@ -99,4 +102,36 @@ pub async fn run(
             ..base(&v, "workflows")
         },
     )
+}
+
+/// `POST /ui/runs/{id}/cancel` (`csrf_token`): cancels the run (and what it waits
+/// for), then shows it again.
+pub async fn cancel(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    form(&v, &body)?;
+    if !v.may(&Method::POST, "/api/runs/{id}/cancel") {
+        return Err(forbidden("this key may not cancel runs"));
+    }
+    st.engine.cancel_run(&id, &v.who()).await?;
+    Ok(Redirect::to(&format!("/ui/runs/{id}")).into_response())
+}
+
+/// `POST /ui/runs/{id}/restart` (`csrf_token`): starts the run again with the same
+/// inputs and shows the new run.
+pub async fn restart(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    form(&v, &body)?;
+    if !v.may(&Method::POST, "/api/runs/{id}/restart") {
+        return Err(forbidden("this key may not restart runs"));
+    }
+    let run = st.engine.restart_run(&id).await?;
+    Ok(Redirect::to(&format!("/ui/runs/{}", run.run_id)).into_response())
 }
