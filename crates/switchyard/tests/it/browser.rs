@@ -219,6 +219,26 @@ async fn dashboard_in_a_browser(kind: Kind) {
         assert_eq!(s, 200, "{b}");
         wait_for(&c, "#inbox-list:not(:has(#cp-c2))").await;
         assert!(still_marked(&c).await, "the inbox reloaded");
+
+        // A run's page follows the run: its task completed elsewhere, the page shows
+        // it succeeded without a reload.
+        crate::runs::serve(&app, &[crate::runs::HANDOFF]).await;
+        let run_id = crate::runs::start(&app, "handoff", json!({"incident": "disk"})).await;
+        crate::runs::wait_for(&app, &run_id, "waiting").await;
+        c.goto(&app.url(&format!("/ui/runs/{run_id}")))
+            .await
+            .unwrap();
+        wait_for(&c, "html[data-stream=open] #run-live").await;
+        mark(&c).await;
+        crate::runs::complete_next_task(&app, "fixer", json!({"proposal": "p", "risk": "r"})).await;
+        c.wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::XPath(
+                "//dd[@id='run-status' and normalize-space(text())='succeeded']",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("the run page never showed the run succeeded: {e}"));
+        assert!(still_marked(&c).await, "the run page reloaded");
     };
     // Close the session whatever happened, then report.
     let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;

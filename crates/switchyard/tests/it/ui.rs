@@ -526,6 +526,10 @@ async fn workflows_and_a_run_timeline(kind: Kind) {
     let (s, _) = b.page("/ui/runs/run_0000").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(!html.contains("run-restart"), "a read key gets no Restart");
+    assert!(
+        !html.contains("data-live"),
+        "a finished run's page does not follow the stream"
+    );
 
     // An admin cancels a waiting run and restarts it.
     crate::runs::serve(&app, &[crate::runs::HANDOFF]).await;
@@ -537,6 +541,10 @@ async fn workflows_and_a_run_timeline(kind: Kind) {
     assert!(
         html.contains("id=\"run-cancel\"") && !html.contains("id=\"run-restart\""),
         "{html}"
+    );
+    assert!(
+        html.contains("data-live=\"run.started run.node_finished run.finished\""),
+        "a live run's page follows the stream: {html}"
     );
     let csrf = csrf_in(&html);
     let r = admin

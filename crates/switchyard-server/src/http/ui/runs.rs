@@ -76,6 +76,8 @@ pub async fn run(
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     may_read(&v)?;
+    // Where the stream stands before the run is read: a live run's page follows it.
+    let stream_after = st.engine.stream_start(None).await?;
     let r = st.engine.run_view(&id).await?;
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     let nodes: Vec<serde_json::Value> = r
@@ -95,6 +97,8 @@ pub async fn run(
         context! {
             can_cancel => !r.status.is_terminal() && v.may(&Method::POST, "/api/runs/{id}/cancel"),
             can_restart => r.status.is_terminal() && v.may(&Method::POST, "/api/runs/{id}/restart"),
+            live => !r.status.is_terminal(),
+            stream_after => stream_after,
             r => Value::from_serialize(&r),
             nodes => Value::from_serialize(&nodes),
             inputs => pretty(&r.inputs),
