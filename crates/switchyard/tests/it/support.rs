@@ -177,6 +177,11 @@ impl Server {
     pub fn start_with(db_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            // What other tests of this process put in its environment for workflow
+            // runs (`workflow_examples`): not this server's configuration.
+            .env_remove("GITHUB_API_TOKEN")
+            .env_remove("GITHUB_API_URL")
+            .env_remove("DIGEST_WEBHOOK_URL")
             .envs(env.iter().copied())
             .env("DATABASE_URL", db_url)
             .env("SWITCHYARD_DATA_DIR", data_dir)

@@ -289,6 +289,9 @@ async fn issue_digest_runs_from_a_github_issue(kind: Kind) {
     assert_eq!(got[0].json()["text"], "*acme/api#42*\n- fails\n- fixed");
     assert!(got[0].header("webhook-signature").is_some());
     app.stop().await;
+    for var in ["GITHUB_API_URL", "GITHUB_API_TOKEN", "DIGEST_WEBHOOK_URL"] {
+        std::env::remove_var(var);
+    }
 }
 
 async fn incident_handoff_chains_and_waits(kind: Kind) {
