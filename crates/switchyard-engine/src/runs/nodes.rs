@@ -429,11 +429,15 @@ async fn http(
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
-            let why = match crate::delivery::ssrf::refusal(&e) {
-                Some(refused) => return Err(failed(format!("refused: {refused}"), false)),
-                None => e.to_string(),
-            };
-            return Err(failed(format!("request failed: {why}"), true));
+            if let Some(refused) = crate::delivery::ssrf::refusal(&e) {
+                return Err(failed(format!("refused: {refused}"), false));
+            }
+            // The node's own timeout, as the runner words it when it cuts a node short.
+            if e.is_timeout() {
+                let secs = ctx.wf.timeout_of(ctx.node);
+                return Err(failed(format!("timed out after {secs} s"), true));
+            }
+            return Err(failed(format!("request failed: {e}"), true));
         }
     };
     let status = resp.status().as_u16();

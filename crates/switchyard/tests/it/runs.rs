@@ -25,6 +25,7 @@ both_stores!(
     run_workflow_command_starts_a_run_from_github,
     runs_are_announced_on_the_stream,
     another_replica_finishes_a_run,
+    node_and_run_timeouts_fail_the_run,
 );
 
 /// Serves `yamls` as registered workflows.
@@ -733,5 +734,53 @@ async fn runs_are_announced_on_the_stream(kind: Kind) {
             "run.finished"
         ]
     );
+    app.stop().await;
+}
+
+/// A node that outlasts its `timeout` fails (here with no retries left), and a run
+/// waiting past the run timeout fails and ends what it waited for.
+async fn node_and_run_timeouts_fail_the_run(kind: Kind) {
+    let receiver = Receiver::start().await;
+    receiver.set_default(Reply::json(json!({"ok": true})).delay(Duration::from_secs(30)));
+    let slow = format!(
+        r#"
+schema_version: "1.0"
+flow: {{name: slow}}
+state:
+  fields:
+    ok: {{type: bool, default: false}}
+nodes:
+  - id: call
+    kind: http
+    request: {{method: GET, url: "{}/slow"}}
+    outputs: {{ok: body.ok}}
+    timeout: 1
+    retries: 0
+edges:
+  - {{from: START, to: call}}
+  - {{from: call, to: END}}
+"#,
+        receiver.url
+    );
+    let app = TestApp::spawn_with(kind, |c| c.runs.run_timeout = Duration::from_secs(3)).await;
+    serve(&app, &[&slow, HANDOFF]).await;
+    let id = start(&app, "slow", json!({})).await;
+    let run = wait_for(&app, &id, "failed").await;
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1 s"),
+        "{run:#}"
+    );
+    // The run timeout (3 s here) ends a run waiting on a task, and the task with it.
+    let id = start(&app, "handoff", json!({"incident": "slow agent"})).await;
+    let run = wait_for(&app, &id, "failed").await;
+    assert!(
+        run["error"].as_str().unwrap().contains("the run timed out"),
+        "{run:#}"
+    );
+    let (_, tasks) = app.api_get("/api/tasks?agent=fixer").await;
+    assert_eq!(tasks["tasks"][0]["status"], "failed", "{tasks}");
     app.stop().await;
 }
