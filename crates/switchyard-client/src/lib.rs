@@ -237,6 +237,12 @@ impl Client {
         self.get(&["api", "checkpoints", id]).await
     }
 
+    /// `POST /api/checkpoints` (an agent asking a person): the checkpoint created,
+    /// or the stored one when its `checkpoint_id` exists.
+    pub async fn create_checkpoint(&self, spec: &Value) -> Result<CheckpointView, Error> {
+        self.post(&["api", "checkpoints"], spec).await
+    }
+
     /// `POST /api/checkpoints/{id}/decision`: the checkpoint after the decision.
     pub async fn decide(
         &self,
@@ -334,7 +340,19 @@ impl Client {
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
-        self.answer(&url, req).await
+        let answer = self.answer(&url, req).await?;
+        let kind = answer
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !kind.starts_with("text/event-stream") {
+            return Err(Error::Unexpected {
+                url: url.to_string(),
+                reason: format!("a stream of content type {kind:?}, not text/event-stream"),
+            });
+        }
+        Ok(answer)
     }
 }
 

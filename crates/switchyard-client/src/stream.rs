@@ -22,6 +22,9 @@ pub use switchyard_engine::stream::Notice;
 /// What the notice stream yields.
 #[derive(Debug, Clone)]
 pub enum Update {
+    /// The stream is open: every notice committed from now on (or after the id
+    /// asked for) will come. Yielded on each connection, reconnections included.
+    Connected,
     /// A notice, in commit order.
     Notice(Notice),
     /// The connection dropped (the reason); the stream is being opened again from
@@ -109,26 +112,34 @@ async fn next(st: &mut State) -> Result<Update, Error> {
                     st.open = Some(Box::pin(answer.bytes_stream().eventsource()));
                     st.connected = true;
                     st.backoff = FIRST_BACKOFF;
+                    return Ok(Update::Connected);
                 }
                 Err(e) if !st.connected || e.is_refused() => return Err(e),
                 Err(_) => {
                     tokio::time::sleep(st.backoff).await;
                     st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+                    continue;
                 }
             }
-            continue;
         };
         match open.next().await {
             Some(Ok(event)) => {
                 if event.data.is_empty() {
                     continue;
                 }
-                let url = st.client.url(&["api", "stream"]);
-                let mut notice: Notice =
-                    serde_json::from_str(&event.data).map_err(|e| Error::Unexpected {
-                        url: url.to_string(),
-                        reason: format!("a notice that is not JSON: {e}"),
-                    })?;
+                let unexpected = |reason: String| Error::Unexpected {
+                    url: st.client.url(&["api", "stream"]).to_string(),
+                    reason,
+                };
+                let mut notice: Notice = serde_json::from_str(&event.data)
+                    .map_err(|e| unexpected(format!("a notice that is not JSON: {e}")))?;
+                // The SSE event name and the notice's type are one thing said twice.
+                if event.event != notice.event_type {
+                    return Err(unexpected(format!(
+                        "an SSE event {:?} carrying a {:?} notice",
+                        event.event, notice.event_type
+                    )));
+                }
                 notice.id = event.id;
                 if !notice.id.is_empty() {
                     st.last_id = Some(notice.id.clone());

@@ -10,7 +10,7 @@ pub enum DeliveriesCmd {
     /// List deliveries, newest first: `ID STATUS KIND DESTINATION ATTEMPTS CREATED
     /// LAST_ERROR`.
     List {
-        /// pending, delivered or dead.
+        /// pending, delivered or failed (dead-lettered).
         #[arg(long)]
         status: Option<String>,
         /// A destination id (dst_…), or the URL it stands for.
@@ -29,7 +29,7 @@ pub enum DeliveriesCmd {
     /// Show one delivery with every attempt, as JSON.
     Show { delivery_id: String },
     /// Send one delivery again now (`retry ID`), or every delivery the filter
-    /// selects (`retry --status dead --destination dst_… --since … --until …`).
+    /// selects (`retry --status failed --destination dst_… --since … --until …`).
     Retry(RetryArgs),
 }
 
@@ -38,7 +38,7 @@ pub struct RetryArgs {
     /// The delivery to send again; without it, the filter flags choose.
     #[arg(conflicts_with_all = ["status", "destination", "since", "until", "dry_run"])]
     delivery_id: Option<String>,
-    /// Filter: deliveries in this status (dead, pending, delivered).
+    /// Filter: deliveries in this status (failed, pending, delivered).
     #[arg(long)]
     status: Option<String>,
     /// Filter: deliveries to this destination id (dst_…).

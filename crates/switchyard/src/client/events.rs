@@ -104,8 +104,21 @@ struct TailLine<'a> {
 
 async fn tail(client: &Client, which: &Which, json: bool) -> Outcome {
     let mut notices = Box::pin(client.notices(None));
+    let mut connections = 0;
     while let Some(update) = notices.next().await {
         let n = match update? {
+            Update::Connected => {
+                connections += 1;
+                if connections == 1 {
+                    eprintln!(
+                        "switchyard: following events at {} (Ctrl-C to stop)",
+                        client.base_url()
+                    );
+                } else {
+                    eprintln!("switchyard: reconnected");
+                }
+                continue;
+            }
             Update::Notice(n) => n,
             Update::Lost(why) => {
                 eprintln!("switchyard: the stream dropped ({why}); reconnecting");

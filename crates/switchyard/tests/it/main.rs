@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod browser;
 mod checkpoints;
+mod cli;
 mod config;
 mod crash;
 mod delivery;

@@ -1,13 +1,15 @@
 //! The live stream on both stores: Server-Sent Events carry each checkpoint
 //! transition as it commits (on this replica and on another), a reconnect with
 //! `Last-Event-ID` gets exactly what was missed, a bad id is 400 and a missing key
-//! 401; the WebSocket carries the same notices.
+//! 401; the WebSocket carries the same notices. The SSE reader is the client
+//! crate's (`switchyard_client::Client::notices`), as `switchyard events tail` uses.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
+use switchyard_client::{Client, Update};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -16,7 +18,8 @@ use crate::support::{Kind, TestApp, ADMIN_KEY};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// One SSE event.
+/// One notice, as the stream sent it: its SSE id, its type (the SSE event name,
+/// which the client checks against the data) and its data.
 #[derive(Debug, Clone)]
 pub struct SseEvent {
     pub id: String,
@@ -24,65 +27,41 @@ pub struct SseEvent {
     pub data: Value,
 }
 
-/// An open `GET /api/stream`, read event by event.
+/// An open `GET /api/stream`, read notice by notice through the client crate.
 pub struct Sse {
-    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
-    buf: String,
+    notices: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<Update, switchyard_client::Error>> + Send>,
+    >,
 }
 
 impl Sse {
+    /// Opens the stream (after `last_event_id`, or from now) and returns once it is
+    /// open, so whatever commits next is on it.
     pub async fn open(app: &TestApp, last_event_id: Option<&str>) -> Sse {
-        let mut r = app
-            .client
-            .get(app.url("/api/stream"))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(id) = last_event_id {
-            r = r.header("last-event-id", id);
-        }
-        let r = r.send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(
-            r.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        Sse {
-            body: Box::pin(r.bytes_stream().map(|c| c.map(|b| b.to_vec()))),
-            buf: String::new(),
-        }
+        let client = Client::new(&app.base, Some(ADMIN_KEY.to_owned())).unwrap();
+        let mut notices = Box::pin(client.notices(last_event_id.map(str::to_owned)));
+        let first = tokio::time::timeout(WAIT, notices.next())
+            .await
+            .expect("the stream did not open within the wait");
+        assert!(matches!(first, Some(Ok(Update::Connected))), "{first:?}");
+        Sse { notices }
     }
 
-    /// The next event (keep-alive comments skipped); panics after [`WAIT`].
+    /// The next notice; panics after [`WAIT`] or if the connection drops.
     pub async fn next(&mut self) -> SseEvent {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Some(end) = self.buf.find("\n\n") {
-                    let block: String = self.buf.drain(..end + 2).collect();
-                    let (mut id, mut event, mut data) =
-                        (String::new(), String::new(), String::new());
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("id:") {
-                            id = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("event:") {
-                            event = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim());
-                        }
-                    }
-                    if !data.is_empty() {
-                        return SseEvent {
-                            id,
-                            event,
-                            data: serde_json::from_str(&data).unwrap(),
-                        };
-                    }
-                    continue;
-                }
-                let chunk = self.body.next().await.expect("the stream ended").unwrap();
-                self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            }
-        })
-        .await
-        .expect("no event within the wait")
+        let update = tokio::time::timeout(WAIT, self.notices.next())
+            .await
+            .expect("no event within the wait")
+            .expect("the stream ended")
+            .unwrap();
+        match update {
+            Update::Notice(n) => SseEvent {
+                id: n.id.clone(),
+                event: n.event_type.clone(),
+                data: serde_json::to_value(&n).unwrap(),
+            },
+            other => panic!("the stream dropped: {other:?}"),
+        }
     }
 }
 

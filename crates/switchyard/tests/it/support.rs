@@ -175,8 +175,20 @@ impl Server {
     }
 
     pub fn start_with(db_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::start_on(0, db_url, data_dir, env)
+    }
+
+    /// Starts `switchyard serve --port PORT` (a server coming back where another
+    /// was) and waits for its listening line.
+    pub fn start_on(
+        port: u16,
+        db_url: &str,
+        data_dir: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let port = port.to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(["serve", "--host", "127.0.0.1", "--port", &port])
             // What other tests of this process put in its environment for workflow
             // runs (`workflow_examples`): not this server's configuration.
             .env_remove("GITHUB_API_TOKEN")
