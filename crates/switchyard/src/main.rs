@@ -15,6 +15,7 @@ mod client;
 mod keys;
 mod send;
 mod settings;
+mod startup;
 mod webhooks;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (migrations run first).
+    #[command(after_long_help = startup::serve_help())]
     Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit.
     Migrate(StoreArgs),
@@ -499,12 +501,17 @@ async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
+    let providers = startup::providers_served(&config);
     let app = App::build(config).await.context("starting the store")?;
     tracing::info!(
         addr = %listener.local_addr()?,
         store = %store,
         secrets_for = ?configured,
         "switchyard listening"
+    );
+    eprintln!(
+        "{}",
+        startup::banner(listener.local_addr()?, &store, &providers)
     );
     app.run(listener, shutdown_signal()).await?;
     tracing::info!("switchyard stopped cleanly");

@@ -500,10 +500,81 @@ async fn events_tail_prints_each_event_and_reconnects(kind: Kind) {
     }
 }
 
+/// The start-up block: where it listens, the store without its password, the
+/// providers served, the dashboard; printed once.
+async fn serve_says_where_it_listens_once(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, pg) = db_url_for(kind, dir.path()).await;
+    const PASSWORD: &str = "Sup3rSecretPw";
+    let db_with_password = match kind {
+        Kind::Sqlite => db.clone(),
+        Kind::Postgres => {
+            // Trust auth: any password is accepted, and none may be shown.
+            let with = db.replacen("://postgres@", &format!("://postgres:{PASSWORD}@"), 1);
+            assert_ne!(with, db, "the test URL names user postgres: {db}");
+            with
+        }
+    };
+    let server = Server::start_with(&db_with_password, &dir.path().join("data"), &[]);
+    let dashboard = server
+        .log_line(&["  dashboard: "], WAIT)
+        .expect("a dashboard line");
+    assert_eq!(dashboard, format!("  dashboard: {}/ui/", server.base));
+    let log = server.log();
+    let at = log
+        .iter()
+        .position(|l| l == &format!("switchyard listening on {}", server.base))
+        .unwrap_or_else(|| panic!("{log:#?}"));
+    let store = &log[at + 1];
+    match kind {
+        Kind::Sqlite => assert_eq!(store, &format!("  store:     {db}")),
+        Kind::Postgres => {
+            assert!(
+                store.starts_with("  store:     postgres://postgres:"),
+                "{store}"
+            );
+            assert!(store.ends_with(&db[db.rfind('@').unwrap()..]), "{store}");
+        }
+    }
+    // Support's server has GitHub's secret only; generic, crewai, jira and notion
+    // take unsigned posts without one; the others are not served.
+    assert_eq!(
+        log[at + 2],
+        "  providers: github, generic (unsigned), crewai (unsigned), jira (unsigned), \
+         notion (unsigned)"
+    );
+    let c = Client::new(&server.base, Some(ADMIN_KEY.to_owned())).unwrap();
+    c.events(&Default::default()).await.unwrap();
+    let log = server.log();
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("switchyard listening on"))
+            .count(),
+        1
+    );
+    assert!(!log.iter().any(|l| l.contains(PASSWORD)), "{log:#?}");
+    drop(server);
+    if let Some(pg) = pg {
+        pg.drop_now().await;
+    }
+}
+
 both_stores!(
     client_commands_against_a_server,
-    events_tail_prints_each_event_and_reconnects
+    events_tail_prints_each_event_and_reconnects,
+    serve_says_where_it_listens_once
 );
+
+#[tokio::test]
+async fn serve_help_lists_provider_secrets_and_log_settings() {
+    let cwd = tempfile::tempdir().unwrap();
+    let help = expect(&run(&["serve", "--help"], cwd.path()).await, 0);
+    for p in switchyard_core::providers::ALL {
+        let var = switchyard_engine::config::env_var_for(p.name());
+        assert!(help.contains(&var), "{var} in {help}");
+    }
+    assert!(help.contains("SWITCHYARD_LOG ") && help.contains("SWITCHYARD_LOG_FORMAT"));
+}
 
 #[tokio::test]
 async fn completions_print_a_script() {

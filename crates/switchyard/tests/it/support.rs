@@ -238,6 +238,11 @@ impl Server {
         }
     }
 
+    /// Every line the process wrote to stderr so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.0.lock().expect("log lock").clone()
+    }
+
     /// The first stderr line containing every one of `needles`, waiting up to
     /// `timeout` for the process to write it.
     pub fn log_line(&self, needles: &[&str], timeout: Duration) -> Option<String> {
