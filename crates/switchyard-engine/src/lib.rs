@@ -24,6 +24,7 @@ pub mod config_dir;
 pub mod deliveries;
 pub mod delivery;
 pub mod error;
+pub mod events;
 pub mod executions;
 pub mod folder;
 pub mod hub;

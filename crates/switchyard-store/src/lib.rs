@@ -216,6 +216,9 @@ pub trait TaskStore: Send + Sync {
 
     /// Tasks newest first.
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>>;
+
+    /// The tasks the stored event `event_id` created, oldest first.
+    async fn tasks_of_event(&self, event_id: &str) -> Result<Vec<Task>>;
 }
 
 /// Questions asked on threads (answered by [`Store::write_batch`]).
@@ -253,6 +256,9 @@ pub trait DeliveryStore: Send + Sync {
 
     /// Deliveries newest first.
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>>;
+
+    /// The outbox messages written for the stored event `event_id`, oldest first.
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
 
     async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>>;
 
@@ -407,6 +413,10 @@ pub trait ExecutionStore: Send + Sync {
 
     /// The first `limit` timeline entries, oldest first.
     async fn execution_events(&self, kickoff_id: &str, limit: i64) -> Result<Vec<ExecutionEvent>>;
+
+    /// The timeline entry the stored event `event_id` made (its kickoff, and the
+    /// checkpoint it opened in `detail`), if it made one.
+    async fn execution_event(&self, event_id: &str) -> Result<Option<ExecutionEvent>>;
 
     /// How many checkpoints are in `status` (`/health`'s pending count).
     async fn count_checkpoints(&self, status: CheckpointStatus) -> Result<i64>;

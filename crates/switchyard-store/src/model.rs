@@ -57,6 +57,8 @@ pub enum Effect {
     Run(NewRun),
     /// Makes the runs waiting for this task, checkpoint or child run due now.
     WakeRuns(String),
+    /// The audit row of the change the other effects make (a replay).
+    Audit(NewAudit),
 }
 
 /// A notice for the live stream (`/api/stream`, `/ws`), stamped when it commits.
@@ -210,6 +212,12 @@ pub struct EventQuery {
     pub event_type: Option<String>,
     pub webhook_id: Option<String>,
     pub delivery_id: Option<String>,
+    /// Received at or after this time (Unix micros).
+    pub since: Option<i64>,
+    /// Received at or before this time (Unix micros).
+    pub until: Option<i64>,
+    /// Text the payload contains, ignoring case (`%` and `_` are plain characters).
+    pub text: Option<String>,
     pub before: Option<String>,
     pub limit: i64,
 }

@@ -213,6 +213,12 @@ impl DeliveryStore for PgStore {
         rows::all(rows)
     }
 
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>> {
+        let s = sql::of_event(event_id);
+        let rows: Vec<DeliveryRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
+
     async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>> {
         let s = sql::list_attempts(outbox_id);
         let rows: Vec<DeliveryAttemptRow> = query_as(&s).fetch_all(&self.reader).await.db()?;

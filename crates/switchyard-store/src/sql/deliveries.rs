@@ -37,6 +37,15 @@ pub(crate) fn get_by_key(idempotency_key: &str) -> Stmt<'_> {
     s
 }
 
+/// An event's outbox messages, oldest first (index `outbox_of_event`).
+pub(crate) fn of_event(event_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event_id = "
+    ));
+    s.push_bind(event_id).push(" ORDER BY outbox_id");
+    s
+}
+
 pub(crate) fn list(q: &DeliveryQuery) -> Stmt<'_> {
     let mut s = Stmt::new(format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE 1 = 1"));
     for (col, val) in [

@@ -8,10 +8,12 @@ mod support;
 
 mod architecture;
 mod browser;
+mod browser_events;
 mod checkpoints;
 mod config;
 mod crash;
 mod delivery;
+mod events;
 mod hitl;
 mod http;
 mod hygiene;
