@@ -905,3 +905,30 @@ pub struct WorkflowRecord {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// What retention deletes ([`crate::RetentionStore::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PruneKind {
+    /// Received events (by `received_at`).
+    Events,
+    /// Delivery attempts (by `started_at`).
+    Attempts,
+    /// Refused requests (by `at`).
+    Rejections,
+    /// Finished workflow runs and their steps (by `finished_at`).
+    Runs,
+}
+
+impl PruneKind {
+    pub const ALL: [PruneKind; 4] = [Self::Events, Self::Attempts, Self::Rejections, Self::Runs];
+
+    /// The name in settings and metrics: `events`, `attempts`, `rejections`, `runs`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Attempts => "attempts",
+            Self::Rejections => "rejections",
+            Self::Runs => "runs",
+        }
+    }
+}

@@ -6,6 +6,7 @@ use super::{chunks, Stmt};
 use crate::clock::Moment;
 use crate::model::{DeliveryQuery, FinishedAttempt};
 use crate::state::DbText;
+use crate::state::DeliveryStatus;
 
 pub(crate) const DELIVERY_COLUMNS: &str =
     "outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, \
@@ -70,6 +71,14 @@ pub(crate) fn next_due(now: Moment) -> Stmt<'static> {
     let mut s = Stmt::new("SELECT MIN(next_attempt_at) - ");
     s.push_bind(now)
         .push(" FROM outbox WHERE status = 'pending' AND kind <> 'run_workflow'");
+    s
+}
+
+/// How many messages the engine delivers have `status` (a workflow start waiting in
+/// the outbox is the runner's, not a delivery).
+pub(crate) fn count(status: DeliveryStatus) -> Stmt<'static> {
+    let mut s = Stmt::new("SELECT COUNT(*) FROM outbox WHERE kind <> 'run_workflow' AND status = ");
+    s.push_bind(status.as_str());
     s
 }
 

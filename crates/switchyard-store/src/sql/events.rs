@@ -125,9 +125,3 @@ pub(crate) fn list_rejections(limit: i64) -> Stmt<'static> {
     s.push_bind(limit);
     s
 }
-
-pub(crate) fn prune_rejections(before: i64) -> Stmt<'static> {
-    let mut s = Stmt::new("DELETE FROM rejections WHERE at < ");
-    s.push_bind(before);
-    s
-}

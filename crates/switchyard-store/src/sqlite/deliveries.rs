@@ -192,6 +192,12 @@ impl DeliveryStore for SqliteStore {
         Ok(due)
     }
 
+    async fn count_deliveries(&self, status: crate::state::DeliveryStatus) -> Result<i64> {
+        let s = sql::count(status);
+        let (n,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
+        Ok(n)
+    }
+
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>> {
         let s = sql::get(outbox_id);
         let row: Option<DeliveryRow> = query_as(&s).fetch_optional(&self.reader).await.db()?;

@@ -19,6 +19,7 @@ mod http;
 mod hygiene;
 mod keys;
 mod llm;
+mod observability;
 mod otlp;
 mod protections;
 mod receiver;
