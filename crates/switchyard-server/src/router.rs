@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> impl App {
         .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/webhooks/{id}/disable", post(webhooks::disable))
         .route(
+            "/webhooks/{id}/secret/rotate",
+            post(webhooks::rotate_secret),
+        )
+        .route(
             "/webhooks/{id}/commands",
             get(commands::list).post(commands::add),
         )
