@@ -287,6 +287,7 @@ impl Engine {
             &event.webhook_id,
             &event.provider,
             &event.event_type,
+            plan.matches,
         ));
         let (event_id, duplicate, matched) = match self.writer.submit(WriteOp::Event(event)).await {
             Ok(WriteOutcome::Event {

@@ -1,14 +1,17 @@
-//! The `switchyard` binary: `serve`, `migrate`, and admin verbs over the store.
-//! anyhow lives here, at the edge; the libraries return typed errors.
+//! The `switchyard` binary: `serve`, `migrate`, admin verbs over the store, and
+//! client commands that talk to a running server (`send`, `events`, `replay`,
+//! `deliveries`, `checkpoints`, `workflows`; see `client`). anyhow lives here, at
+//! the edge; the libraries return typed errors.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use figment::value::Value;
 use settings::Flags;
 use switchyard_server::App;
 
+mod client;
 mod keys;
 mod logging;
 mod send;
@@ -30,6 +33,8 @@ pub struct Cli {
     /// ./switchyard.toml when present].
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    server: client::ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +54,10 @@ enum Command {
     /// Manage API keys for /api (scopes: admin, read, agent:NAME, feedback).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    #[command(flatten)]
+    Client(client::ClientCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
 }
 
 // The flags carry no `env` and no defaults: the environment and the defaults are
@@ -425,12 +434,19 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // A client of a running server: no store, no server settings.
-    if let Command::Send(args) = &cli.command {
-        std::process::exit(send::run(args));
+    // Clients of a running server: no store, no server settings.
+    match &cli.command {
+        Command::Send(args) => std::process::exit(send::run(args, cli.server.server.as_deref())),
+        Command::Client(cmd) => std::process::exit(client::run(cmd, &cli.server)),
+        Command::Completions { shell } => {
+            std::process::exit(client::completions(*shell, Cli::command()))
+        }
+        _ => {}
     }
     let flags = match &cli.command {
-        Command::Send(_) => unreachable!("handled above"),
+        Command::Send(_) | Command::Client(_) | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
         Command::Serve(args) => args.flags(),
         Command::Migrate(args) => args.flags(),
         Command::Webhooks(cmd) => cmd.store().flags(),
@@ -462,7 +478,9 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Webhooks(cmd) => webhooks::run(cmd, &loaded.config).await,
             Command::Keys(cmd) => keys::run(cmd, &loaded.config).await,
-            Command::Send(_) => unreachable!("handled before the configuration is read"),
+            Command::Send(_) | Command::Client(_) | Command::Completions { .. } => {
+                unreachable!("handled before the configuration is read")
+            }
         }
     })
 }

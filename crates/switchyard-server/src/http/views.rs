@@ -235,7 +235,7 @@ pub struct StoreHealth {
 }
 
 /// An event in a list: no headers or payload.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventSummaryView {
     pub id: String,
     pub event_id: String,
@@ -268,14 +268,14 @@ impl From<&EventSummary> for EventSummaryView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventPage {
     pub events: Vec<EventSummaryView>,
     pub next_cursor: Option<String>,
 }
 
 /// One event with its headers (credentials redacted) and payload.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventView {
     #[serde(flatten)]
     pub summary: EventSummaryView,
@@ -455,7 +455,7 @@ impl WebhookView {
 }
 
 /// A file of a watched folder that did not load, with why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FileErrorView {
     pub file: String,
     pub error: String,
@@ -503,7 +503,7 @@ pub struct WorkflowView {
     pub yaml: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StateFieldView {
     /// The type as configurable-agents writes it (`str`, `list[str]`, ...).
     #[serde(rename = "type")]
@@ -742,7 +742,7 @@ impl From<&Question> for QuestionView {
 }
 
 /// An outbound message and what became of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeliveryView {
     pub id: String,
     pub delivery_id: String,
@@ -801,7 +801,7 @@ impl From<&Delivery> for DeliveryView {
 }
 
 /// One attempt at a delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AttemptView {
     pub attempt: i64,
     pub started_at: String,
@@ -825,7 +825,7 @@ impl From<&DeliveryAttempt> for AttemptView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliveryView>,
     pub next_cursor: Option<String>,
@@ -919,7 +919,7 @@ pub struct RotatedSecret {
 }
 
 /// An API key: never the key nor its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KeyView {
     pub key_id: String,
     pub name: String,
@@ -943,14 +943,14 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A key just created: the only answer that carries the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CreatedKeyView {
     #[serde(flatten)]
     pub view: KeyView,
     pub key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
@@ -992,14 +992,14 @@ pub struct AuditPage {
 pub use switchyard_engine::checkpoints::view::{CheckpointLinks, CheckpointView};
 
 /// A page of checkpoints, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CheckpointPage {
     pub checkpoints: Vec<CheckpointView>,
     pub next_cursor: Option<String>,
 }
 
 /// One step in a checkpoint's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HistoryView {
     pub at: String,
     pub kind: HistoryKind,
@@ -1021,7 +1021,7 @@ impl From<&HistoryEntry> for HistoryView {
 }
 
 /// `GET /api/checkpoints/{id}/history`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HistoryPage {
     pub checkpoint_id: String,
     pub history: Vec<HistoryView>,
@@ -1030,14 +1030,14 @@ pub struct HistoryPage {
 pub use switchyard_engine::runs::{RunView, StepView};
 
 /// A page of runs, newest first (without their steps).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunPage {
     pub runs: Vec<RunView>,
     pub next_cursor: Option<String>,
 }
 
 /// A run just started (`POST /api/workflows/{name}/runs`, a restart).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunStarted {
     pub run_id: String,
     pub status: switchyard_store::RunStatus,
