@@ -21,12 +21,12 @@ use serde_json::Value;
 
 pub use stream::{EventReceived, Notice, Update};
 pub use switchyard_server::http::views::{
-    CheckpointPage, CheckpointView, CreatedKeyView, DeliveryPage, DeliveryView, EventPage,
-    EventSummaryView, EventView, KeyList, KeyView, RunStarted, RunView,
+    CausedView, CheckpointPage, CheckpointView, CreatedKeyView, DeliveryPage, DeliveryView,
+    EventPage, EventSummaryView, EventView, KeyList, KeyView, ReplayView, RunStarted, RunView,
 };
 pub use types::{
-    ApiErrorBody, ApiErrorDetail, BulkRetry, BulkRetryAnswer, CheckpointFilter, Created,
-    DeliveryFilter, EventFilter, ReplayAnswer, WorkflowList, WorkflowSummary,
+    ApiErrorBody, ApiErrorDetail, BulkRetry, BulkRetryAnswer, CheckpointFilter, DeliveryFilter,
+    EventFilter, WorkflowList, WorkflowSummary,
 };
 
 /// Where a client talks to when told nothing else.
@@ -217,7 +217,7 @@ impl Client {
 
     /// `POST /api/events/{id}/replay`: routes a stored event again; what it created
     /// (or, with `dry_run`, would create).
-    pub async fn replay(&self, id: &str, dry_run: bool) -> Result<ReplayAnswer, Error> {
+    pub async fn replay(&self, id: &str, dry_run: bool) -> Result<ReplayView, Error> {
         self.post(
             &["api", "events", id, "replay"],
             &serde_json::json!({"dry_run": dry_run}),

@@ -123,25 +123,6 @@ pub struct BulkRetryAnswer {
     pub dry_run: bool,
 }
 
-/// The answer to `POST /api/events/{id}/replay`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplayAnswer {
-    pub event_id: String,
-    pub dry_run: bool,
-    pub created: Vec<Created>,
-}
-
-/// One thing a replay created (or would create).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Created {
-    /// `task`, `delivery`, `checkpoint`, `question` or `run`.
-    pub kind: String,
-    /// Its id; none in a dry run.
-    pub id: Option<String>,
-    pub command_id: Option<String>,
-    pub summary: String,
-}
-
 /// `GET /api/workflows`, as read back (`WorkflowList`'s workflows carry
 /// `&'static str` texts, so the server's view cannot be deserialized as it is).
 #[derive(Debug, Serialize, Deserialize)]

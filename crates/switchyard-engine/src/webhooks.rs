@@ -17,6 +17,7 @@ use switchyard_store::{new_id, now_micros, AuditAction, NewAudit, ResourceKind, 
 
 use crate::app::Engine;
 use crate::audit;
+pub use crate::delivery::engine::new_secret;
 use crate::error::{Error, Result};
 use crate::registry::{entry_from_record, Entry, Origin};
 
@@ -61,7 +62,9 @@ fn read_only(e: &Entry) -> Result<()> {
     }
 }
 
-fn parse_config(body: &[u8]) -> Result<WebhookConfig> {
+/// Parses and validates a `WebhookConfig` body without storing anything: what
+/// create and replace check first (422 `invalid_config` with every field problem).
+pub fn parse_config(body: &[u8]) -> Result<WebhookConfig> {
     let cfg = WebhookConfig::from_json(body).map_err(Error::invalid)?;
     let errs = cfg.validate();
     if errs.is_empty() {
@@ -95,8 +98,9 @@ impl Engine {
         self.registry.get(id).ok_or_else(|| not_found(id))
     }
 
-    /// Fails unless `id` is an API-defined webhook (a file's is read-only here).
-    fn editable_in_registry(&self, id: &str) -> Result<()> {
+    /// Fails unless `id` is an API-defined webhook (a file's is read-only here: 409
+    /// `defined_by_file`).
+    pub fn editable_in_registry(&self, id: &str) -> Result<()> {
         match self.registry.get(id) {
             Some(e) => read_only(&e),
             None => Ok(()),
@@ -185,7 +189,6 @@ impl Engine {
         entry_from_record(&record, &self.sealer).map_err(Error::internal)
     }
 
-    /// Creates a webhook from seed 002's `WebhookConfig` JSON.
     /// What an operator should know about how a webhook is protected: a signing
     /// provider with no secret anywhere (its endpoint answers 404 until one is
     /// set), or a webhook that accepts unsigned requests from any address.
@@ -212,6 +215,7 @@ impl Engine {
         }
     }
 
+    /// Creates a webhook from seed 002's `WebhookConfig` JSON.
     pub async fn create_webhook(&self, who: &str, body: &[u8]) -> Result<Saved> {
         let cfg = parse_config(body)?;
         let id = cfg.effective_id();
@@ -336,6 +340,53 @@ impl Engine {
             },
         )
         .await
+    }
+
+    /// Replaces a webhook's secrets with one new secret — `secret`, or a generated
+    /// `whsec_` one — returned once. The old secrets stop verifying at once: a
+    /// sender still signing with one is refused (401) until it is given the new one.
+    pub async fn rotate_webhook_secret(
+        &self,
+        who: &str,
+        id: &str,
+        secret: Option<String>,
+    ) -> Result<Saved> {
+        let secret = match secret {
+            Some(s) if s.is_empty() => {
+                return Err(Error::field(
+                    "secret",
+                    "must not be empty; leave it out to generate one",
+                ))
+            }
+            Some(s) => s,
+            None => new_secret(),
+        };
+        let (record, cfg) = self.editable(id).await?;
+        let before = audit::webhook(&record);
+        let entry = self
+            .save(
+                id,
+                cfg,
+                vec![self.sealer.seal(secret.as_bytes())],
+                record.api_token.clone(),
+                record.created_at,
+                |r| {
+                    audit::record(
+                        who,
+                        AuditAction::Rotate,
+                        ResourceKind::Webhook,
+                        id,
+                        Some(before),
+                        Some(audit::webhook(r)),
+                    )
+                },
+            )
+            .await?;
+        tracing::info!(webhook = %id, "webhook secret rotated");
+        Ok(Saved {
+            entry,
+            secret_once: Some(secret),
+        })
     }
 
     /// A webhook's commands, with their ids.

@@ -20,6 +20,8 @@ pub fn router(state: AppState) -> impl App {
     let api = Router::new()
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get))
+        .route("/events/{id}/caused", get(events::caused))
+        .route("/events/{id}/replay", post(events::replay))
         .route("/rejections", get(events::rejections))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
@@ -30,6 +32,10 @@ pub fn router(state: AppState) -> impl App {
         )
         .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/webhooks/{id}/disable", post(webhooks::disable))
+        .route(
+            "/webhooks/{id}/secret/rotate",
+            post(webhooks::rotate_secret),
+        )
         .route(
             "/webhooks/{id}/commands",
             get(commands::list).post(commands::add),

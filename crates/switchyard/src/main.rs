@@ -13,6 +13,7 @@ use switchyard_server::App;
 
 mod client;
 mod keys;
+mod logging;
 mod send;
 mod settings;
 mod startup;
@@ -144,6 +145,33 @@ struct ServeArgs {
     llm: LlmArgs,
     #[command(flatten)]
     runs: RunArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+    /// Log lines as text or json (one object a line, each carrying the request's
+    /// request_id); the filter is SWITCHYARD_LOG [env: SWITCHYARD_LOG_FORMAT;
+    /// default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+/// How long old rows are kept before the retention job deletes them: a duration
+/// (30d, 12h) within 1m..=10y, or 0 to keep forever.
+#[derive(Debug, Clone, clap::Args)]
+struct RetentionArgs {
+    /// Received events (never one with work still pending) [env:
+    /// SWITCHYARD_RETENTION_EVENTS; default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_events: Option<String>,
+    /// Delivery attempts [env: SWITCHYARD_RETENTION_ATTEMPTS; default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_attempts: Option<String>,
+    /// Refused requests [env: SWITCHYARD_RETENTION_REJECTIONS; default: 7days].
+    #[arg(long, value_name = "AGE")]
+    retention_rejections: Option<String>,
+    /// Finished workflow runs and their steps [env: SWITCHYARD_RETENTION_RUNS;
+    /// default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_runs: Option<String>,
 }
 
 /// How workflow runs are carried out.
@@ -258,13 +286,10 @@ struct ProtectionArgs {
     #[arg(long)]
     rate_limit_burst: Option<u32>,
     /// Refused requests recorded per client address a minute, 0..=100000 [env:
-    /// SWITCHYARD_REJECTIONS_PER_MINUTE; default: 60].
+    /// SWITCHYARD_REJECTIONS_PER_MINUTE; default: 60]; how long they are kept is
+    /// --retention-rejections.
     #[arg(long)]
     rejections_per_minute: Option<u32>,
-    /// How long refused requests are kept, 1m..=10y [env:
-    /// SWITCHYARD_REJECTIONS_RETENTION; default: 7days].
-    #[arg(long)]
-    rejections_retention: Option<humantime::Duration>,
 }
 
 /// How outbound messages are delivered.
@@ -351,8 +376,16 @@ impl ServeArgs {
         flag(&mut f, "rate_limit.per_second", p.rate_limit_per_second);
         flag(&mut f, "rate_limit.burst", p.rate_limit_burst);
         flag(&mut f, "rejections.per_minute", p.rejections_per_minute);
-        let retention = text(&p.rejections_retention);
-        flag(&mut f, "rejections.retention", retention);
+        let k = &self.retention;
+        flag(&mut f, "retention.events", k.retention_events.clone());
+        flag(&mut f, "retention.attempts", k.retention_attempts.clone());
+        flag(
+            &mut f,
+            "retention.rejections",
+            k.retention_rejections.clone(),
+        );
+        flag(&mut f, "retention.runs", k.retention_runs.clone());
+        flag(&mut f, "log_format", self.log_format.clone());
         let d = &self.delivery;
         flag(&mut f, "delivery.retry_schedule", d.retry_schedule.clone());
         let connect = text(&d.delivery_connect_timeout);
@@ -429,14 +462,7 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(loaded.log_format);
     if let Err(e) = apply_test_clock_skew(std::env::var(TEST_CLOCK_SKEW_ENV).ok().as_deref()) {
         eprintln!("switchyard: invalid configuration: {e}");
         std::process::exit(2);
@@ -493,7 +519,7 @@ fn load_config(flag: Option<&Path>, flags: &Flags) -> Result<settings::Loaded, s
 }
 
 async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
-    let settings::Loaded { config, listen } = loaded;
+    let settings::Loaded { config, listen, .. } = loaded;
     let configured: Vec<String> = config.provider_secrets.keys().cloned().collect();
     let store = config.database_url.to_string();
     // Bind first: a port in use fails before anything is generated or printed (the

@@ -136,6 +136,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order forms list them.
+    pub const ALL: [Action; 6] = [
+        Action::CreateTask,
+        Action::Comment,
+        Action::Ask,
+        Action::Respond,
+        Action::Forward,
+        Action::RunWorkflow,
+    ];
+
     /// The name used in configs and API answers (`create_task`).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -581,14 +591,7 @@ mod tests {
 
     #[test]
     fn action_names_round_trip() {
-        for a in [
-            Action::CreateTask,
-            Action::Comment,
-            Action::Ask,
-            Action::Respond,
-            Action::Forward,
-            Action::RunWorkflow,
-        ] {
+        for a in Action::ALL {
             let json = serde_json::to_value(a).unwrap();
             assert_eq!(json, serde_json::Value::String(a.as_str().into()));
             assert_eq!(serde_json::from_value::<Action>(json).unwrap(), a);

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::routing::{CommandConfig, FieldError};
 use switchyard_engine::delivery::engine::LiveState;
+use switchyard_engine::events::{CausedItem, CausedKind, Replay};
 use switchyard_engine::interactive::Interacted;
 use switchyard_engine::registry::{Entry, Origin};
 use switchyard_engine::time::rfc3339;
@@ -283,6 +284,57 @@ pub struct EventView {
     pub matched_command: Option<String>,
     pub task_id: Option<String>,
     pub response_sent: bool,
+}
+
+/// One thing an event caused (`GET /api/events/{id}/caused`) or a replay created
+/// (`created` of [`ReplayView`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CausedView {
+    pub kind: CausedKind,
+    /// Null for what a dry run would create.
+    pub id: Option<String>,
+    pub command_id: Option<String>,
+    pub summary: String,
+    /// Where it stands now; absent for what a replay just created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl From<&CausedItem> for CausedView {
+    fn from(c: &CausedItem) -> Self {
+        Self {
+            kind: c.kind,
+            id: c.id.clone(),
+            command_id: c.command_id.clone(),
+            summary: c.summary.clone(),
+            status: c.status.clone(),
+        }
+    }
+}
+
+/// `GET /api/events/{id}/caused`.
+#[derive(Debug, Serialize)]
+pub struct CausedList {
+    pub event_id: String,
+    pub caused: Vec<CausedView>,
+}
+
+/// `POST /api/events/{id}/replay`: what was created (on a dry run, what would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayView {
+    pub event_id: String,
+    pub dry_run: bool,
+    pub created: Vec<CausedView>,
+}
+
+impl From<&Replay> for ReplayView {
+    fn from(r: &Replay) -> Self {
+        Self {
+            event_id: r.event_id.clone(),
+            dry_run: r.dry_run,
+            created: r.created.iter().map(CausedView::from).collect(),
+        }
+    }
 }
 
 impl From<&Event> for EventView {

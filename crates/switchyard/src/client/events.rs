@@ -171,9 +171,10 @@ pub async fn replay(client: &Client, a: &ReplayArgs) -> Outcome {
         return Ok(());
     }
     for c in &answer.created {
+        let kind = serde_json::to_value(c.kind).unwrap_or_default();
         out(format_args!(
             "{}\t{}\t{}\t{}",
-            c.kind,
+            kind.as_str().unwrap_or("?"),
             or_dash(c.id.as_deref()),
             or_dash(c.command_id.as_deref()),
             c.summary

@@ -520,7 +520,7 @@ async fn serve_says_where_it_listens_once(kind: Kind) {
         .log_line(&["  dashboard: "], WAIT)
         .expect("a dashboard line");
     assert_eq!(dashboard, format!("  dashboard: {}/ui/", server.base));
-    let log = server.log();
+    let log = server.log_lines();
     let at = log
         .iter()
         .position(|l| l == &format!("switchyard listening on {}", server.base))
@@ -545,7 +545,7 @@ async fn serve_says_where_it_listens_once(kind: Kind) {
     );
     let c = Client::new(&server.base, Some(ADMIN_KEY.to_owned())).unwrap();
     c.events(&Default::default()).await.unwrap();
-    let log = server.log();
+    let log = server.log_lines();
     assert_eq!(
         log.iter()
             .filter(|l| l.starts_with("switchyard listening on"))

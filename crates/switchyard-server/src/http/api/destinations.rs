@@ -122,11 +122,12 @@ pub async fn secret(
     }))
 }
 
+/// `{"secret"?}`: the body of a secret rotation (destinations and webhooks).
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
-    /// The new secret (`whsec_...`); generated when absent.
-    secret: Option<String>,
+    /// The new secret; generated (`whsec_...`) when absent.
+    pub secret: Option<String>,
 }
 
 /// `POST /api/destinations/{id}/secret/rotate {"secret"?}`: a new secret signs from

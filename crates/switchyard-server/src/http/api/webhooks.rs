@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use super::destinations::RotateBody;
 use crate::http::auth::Caller;
-use crate::http::error::{ApiError, Body, Path};
+use crate::http::error::{ApiError, Body, OptionalJson, Path};
 use crate::http::views::{WebhookList, WebhookView};
 use crate::state::AppState;
 
@@ -111,5 +112,25 @@ pub async fn disable(
         &e,
         None,
         st.engine.webhook_warnings(&e),
+    )))
+}
+
+/// `POST /api/webhooks/{id}/secret/rotate {"secret"?}`: one new secret (given, or
+/// generated) replaces the webhook's secrets and is shown once; the old ones stop
+/// verifying at once.
+pub async fn rotate_secret(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<RotateBody>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let saved = st
+        .engine
+        .rotate_webhook_secret(&caller.who(), &id, b.secret)
+        .await?;
+    Ok(Json(WebhookView::new(
+        &saved.entry,
+        saved.secret_once.as_deref(),
+        st.engine.webhook_warnings(&saved.entry),
     )))
 }

@@ -17,6 +17,7 @@ mod runs;
 pub mod session;
 mod templates;
 mod viewer;
+mod webhook_form;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -41,7 +42,20 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/logout", post(login::logout))
         .route("/ui/static/style.css", get(templates::style))
         .route("/ui/static/live.js", get(templates::script))
+        .route("/ui/static/webhooks.js", get(templates::webhooks_script))
         .route("/ui/webhooks", get(webhooks::list))
+        .route(
+            "/ui/webhooks/new",
+            get(webhooks::new_form).post(webhooks::create),
+        )
+        .route(
+            "/ui/webhooks/{id}/edit",
+            get(webhooks::edit_form).post(webhooks::update),
+        )
+        .route(
+            "/ui/webhooks/{id}/rotate",
+            get(webhooks::confirm_rotate).post(webhooks::rotate),
+        )
         .route("/ui/webhooks/{id}", get(webhooks::detail))
         .route("/ui/webhooks/{id}/enable", post(webhooks::enable))
         .route("/ui/webhooks/{id}/disable", post(webhooks::disable))
@@ -52,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/events", get(events::list))
         .route("/ui/events/{id}", get(events::detail))
+        .route("/ui/events/{id}/replay", post(events::replay))
         .route("/ui/inbox", get(inbox::list))
         .route("/ui/inbox/{id}", get(inbox::detail))
         .route("/ui/inbox/{id}/decision", post(inbox::decide))

@@ -25,6 +25,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "webhook_delete.html",
         include_str!("templates/webhook_delete.html"),
     ),
+    (
+        "webhook_form.html",
+        include_str!("templates/webhook_form.html"),
+    ),
+    (
+        "webhook_rotate.html",
+        include_str!("templates/webhook_rotate.html"),
+    ),
     ("events.html", include_str!("templates/events.html")),
     ("event.html", include_str!("templates/event.html")),
     ("inbox.html", include_str!("templates/inbox.html")),
@@ -77,6 +85,15 @@ pub async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("assets/live.js"),
+    )
+}
+
+/// `GET /ui/static/webhooks.js`: the webhook form's rows added and removed in
+/// place, and the page that shows a secret once taking the webhook's own address.
+pub async fn webhooks_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/webhooks.js"),
     )
 }
 

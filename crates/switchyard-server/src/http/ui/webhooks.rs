@@ -1,18 +1,23 @@
 //! `/ui/webhooks` (seed 002's Webhooks tab) and `/ui/webhooks/{id}` (its detail
 //! view): the list with enable toggles, the detail with commands as
-//! `trigger → action (agent)` and recent events, and delete behind a confirmation.
+//! `trigger → action (agent)` and recent events, delete behind a confirmation, the
+//! create and edit form ([`super::webhook_form`]) and secret rotation. Every change
+//! is the engine call the API makes for it, so validation and audit are the API's.
 
 use axum::extract::State;
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
 use serde::Serialize;
+use switchyard_core::routing::Action;
 use switchyard_engine::registry::Entry;
+use switchyard_engine::{Error, ErrorKind};
 use switchyard_store::EventQuery;
 
 use super::viewer::Viewer;
+use super::webhook_form::{Form, Intent, Row as FormRow};
 use super::{back, base, forbidden, form, page, UiError};
-use crate::http::error::{Body, Path};
+use crate::http::error::{ApiError, Body, Path};
 use crate::http::views::{EventSummaryView, WebhookView};
 use crate::state::AppState;
 
@@ -33,17 +38,17 @@ fn controls(v: &Viewer) -> Value {
         toggle => v.may(&Method::POST, "/api/webhooks/{id}/enable"),
         delete => v.may(&Method::DELETE, "/api/webhooks/{id}"),
         test => v.principal.is_admin(),
+        create => v.may(&Method::POST, "/api/webhooks"),
+        edit => v.may(&Method::PUT, "/api/webhooks/{id}"),
+        rotate => v.may(&Method::POST, "/api/webhooks/{id}/secret/rotate"),
     }
 }
 
 async fn recent(st: &AppState, id: &str, limit: i64) -> Result<Vec<EventSummaryView>, UiError> {
     let q = EventQuery {
-        provider: None,
-        event_type: None,
         webhook_id: Some(id.to_owned()),
-        delivery_id: None,
-        before: None,
         limit,
+        ..EventQuery::default()
     };
     let rows = st.engine.store.list_events(&q).await?;
     Ok(rows.iter().map(EventSummaryView::from).collect())
@@ -103,16 +108,31 @@ pub async fn detail(
 ) -> Result<Response, UiError> {
     may_read(&v)?;
     let e = st.engine.webhook(&id)?;
-    let events = recent(&st, &id, 10).await?;
-    page(
+    detail_page(&st, &v, &e, None, StatusCode::OK).await
+}
+
+/// The detail view of `e`; `secret_once` is a secret just set, shown this once
+/// (only ever in the answer to the POST that set it).
+async fn detail_page(
+    st: &AppState,
+    v: &Viewer,
+    e: &Entry,
+    secret_once: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let events = recent(st, &e.webhook_id, 10).await?;
+    let mut r = page(
         "webhook.html",
         context! {
-            w => Value::from_serialize(&row(&st, &e).await?),
+            w => Value::from_serialize(&row(st, e).await?),
             events => Value::from_serialize(&events),
-            can => controls(&v),
-            ..base(&v, "webhooks")
+            can => controls(v),
+            secret_once => secret_once,
+            ..base(v, "webhooks")
         },
-    )
+    )?;
+    *r.status_mut() = status;
+    Ok(r)
 }
 
 async fn set_enabled(
@@ -186,7 +206,7 @@ pub async fn delete(
         return Err(forbidden("this key may not delete webhooks"));
     }
     st.engine.delete_webhook(&v.who(), &id).await?;
-    Ok(axum::response::Redirect::to("/ui/webhooks").into_response())
+    Ok(Redirect::to("/ui/webhooks").into_response())
 }
 
 /// `POST /ui/webhooks/{id}/test` (admin): sends a signed sample event for the
@@ -207,7 +227,7 @@ pub async fn test(
     let e = st.engine.webhook(&id)?;
     let provider = e.config.provider.as_str().to_owned();
     let Some(secret) = e.secrets.first() else {
-        return Err(UiError(crate::http::error::ApiError::bad_request(
+        return Err(UiError(ApiError::bad_request(
             "no_secret",
             "this webhook has no secret of its own to sign a test event with",
         )));
@@ -227,7 +247,7 @@ pub async fn test(
         now,
         &delivery_id,
     )
-    .map_err(|e| crate::http::error::ApiError::bad_request("cannot_sign", e.to_string()))?;
+    .map_err(|e| ApiError::bad_request("cannot_sign", e.to_string()))?;
     let mut headers = axum::http::HeaderMap::new();
     for (k, val) in &signed.headers {
         if let (Ok(k), Ok(val)) = (
@@ -255,5 +275,233 @@ pub async fn test(
         .accept(&target, req)
         .await
         .map_err(|r| UiError(r.error.into()))?;
-    Ok(axum::response::Redirect::to(&format!("/ui/events/{}", accepted.event_id)).into_response())
+    Ok(Redirect::to(&format!("/ui/events/{}", accepted.event_id)).into_response())
+}
+
+fn may(v: &Viewer, method: &Method, route: &str, what: &str) -> Result<(), UiError> {
+    if v.may(method, route) {
+        Ok(())
+    } else {
+        Err(forbidden(&format!("this key may not {what}")))
+    }
+}
+
+/// The form page: `f` as typed (with its errors), for a new webhook or for `editing`.
+fn form_page(
+    v: &Viewer,
+    editing: Option<&Entry>,
+    f: &Form,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let providers: Vec<&str> = switchyard_core::providers::ALL
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    let actions: Vec<&str> = Action::ALL.iter().map(Action::as_str).collect();
+    let summary: Vec<Value> = f
+        .summary()
+        .into_iter()
+        .map(|(id, label, message)| context! { id, label, message })
+        .collect();
+    let has_secret = editing.is_some_and(|e| !e.secrets.is_empty());
+    let mut r = page(
+        "webhook_form.html",
+        context! {
+            f => Value::from_serialize(f),
+            editing => editing.is_some(),
+            has_secret => has_secret,
+            summary => summary,
+            providers => providers,
+            actions => actions,
+            blank_row => Value::from_serialize(FormRow::blank()),
+            ..base(v, "webhooks")
+        },
+    )?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// A form the engine refused: invalid fields (422, as the API answers) or an id
+/// taken (409) go beside their fields; anything else is an error page.
+fn refused(
+    v: &Viewer,
+    editing: Option<&Entry>,
+    mut f: Form,
+    e: Error,
+) -> Result<Response, UiError> {
+    let status = crate::http::error::status_of(e.kind);
+    match (e.kind, e.code) {
+        (ErrorKind::Invalid, _) => {
+            if e.fields.is_empty() {
+                f.other.push(e.message);
+            } else {
+                f.place(&e.fields);
+            }
+        }
+        (ErrorKind::Conflict, "webhook_exists") => {
+            let field = if f.webhook_id.is_empty() {
+                "name"
+            } else {
+                "webhook_id"
+            };
+            f.place(&[switchyard_core::routing::FieldError::new(field, e.message)]);
+        }
+        _ => return Err(e.into()),
+    }
+    form_page(v, editing, &f, status)
+}
+
+fn malformed(m: super::webhook_form::Malformed) -> UiError {
+    UiError(ApiError::bad_request("malformed_form", m.0))
+}
+
+/// Builds the body for `f` and, when it cannot reach the engine as typed
+/// (conditions that are not JSON), the form again with every problem: those and
+/// what the engine's validation (which stores nothing) says of the rest.
+fn body_or_problems(
+    f: &mut Form,
+    base: Option<&Entry>,
+    secret: Option<&str>,
+) -> Result<Vec<u8>, StatusCode> {
+    let (body, mut problems) = f.body(base.map(|e| &e.config), secret);
+    if problems.is_empty() {
+        return Ok(body);
+    }
+    if let Err(e) = switchyard_engine::webhooks::parse_config(&body) {
+        problems.extend(e.fields);
+    }
+    f.place(&problems);
+    Err(StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// `GET /ui/webhooks/new` (admin): the empty form.
+pub async fn new_form(v: Viewer) -> Result<Response, UiError> {
+    may(&v, &Method::POST, "/api/webhooks", "create webhooks")?;
+    form_page(&v, None, &Form::blank(), StatusCode::OK)
+}
+
+/// `POST /ui/webhooks/new`: "Add command" and "Remove command" show the form
+/// again as typed; saving creates the webhook as `POST /api/webhooks` does, then
+/// shows it with its secret, once (201). Nothing is stored unless all is valid.
+pub async fn create(
+    State(st): State<AppState>,
+    v: Viewer,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    let fields = form(&v, &body)?;
+    may(&v, &Method::POST, "/api/webhooks", "create webhooks")?;
+    let (mut f, intent) = Form::parse(&fields, false).map_err(malformed)?;
+    if intent != Intent::Save {
+        return form_page(&v, None, &f, StatusCode::OK);
+    }
+    let secret = match f.secret_mode.as_str() {
+        "generate" => Some(switchyard_engine::webhooks::new_secret()),
+        "set" => Some(f.secret.clone()),
+        _ => None,
+    };
+    let body = match body_or_problems(&mut f, None, secret.as_deref()) {
+        Ok(b) => b,
+        Err(status) => return form_page(&v, None, &f, status),
+    };
+    match st.engine.create_webhook(&v.who(), &body).await {
+        Ok(saved) => match saved.secret_once {
+            Some(s) => detail_page(&st, &v, &saved.entry, Some(&s), StatusCode::CREATED).await,
+            None => Ok(
+                Redirect::to(&format!("/ui/webhooks/{}", saved.entry.webhook_id)).into_response(),
+            ),
+        },
+        Err(e) => refused(&v, None, f, e),
+    }
+}
+
+/// Loads a webhook for a change: 409 `defined_by_file` (the engine's refusal) for
+/// one a config file defines.
+fn editable(st: &AppState, id: &str) -> Result<std::sync::Arc<Entry>, UiError> {
+    let e = st.engine.webhook(id)?;
+    st.engine.editable_in_registry(id)?;
+    Ok(e)
+}
+
+/// `GET /ui/webhooks/{id}/edit` (admin): the form, prefilled.
+pub async fn edit_form(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    may(&v, &Method::PUT, "/api/webhooks/{id}", "change webhooks")?;
+    let e = editable(&st, &id)?;
+    form_page(&v, Some(&e), &Form::of(&id, &e.config), StatusCode::OK)
+}
+
+/// `POST /ui/webhooks/{id}/edit`: as [`create`], replacing the definition as
+/// `PUT /api/webhooks/{id}` does (what the form does not show is kept), then back
+/// to the webhook's page.
+pub async fn update(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    let fields = form(&v, &body)?;
+    may(&v, &Method::PUT, "/api/webhooks/{id}", "change webhooks")?;
+    let e = editable(&st, &id)?;
+    let (mut f, intent) = Form::parse(&fields, true).map_err(malformed)?;
+    f.webhook_id = id.clone();
+    if intent != Intent::Save {
+        return form_page(&v, Some(&e), &f, StatusCode::OK);
+    }
+    let secret = (f.secret_mode == "set").then(|| f.secret.clone());
+    let body = match body_or_problems(&mut f, Some(&e), secret.as_deref()) {
+        Ok(b) => b,
+        Err(status) => return form_page(&v, Some(&e), &f, status),
+    };
+    match st.engine.replace_webhook(&v.who(), &id, &body).await {
+        Ok(_) => Ok(Redirect::to(&format!("/ui/webhooks/{id}")).into_response()),
+        Err(err) => refused(&v, Some(&e), f, err),
+    }
+}
+
+/// `GET /ui/webhooks/{id}/rotate` (admin): asks to confirm, saying what it breaks.
+pub async fn confirm_rotate(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    may(
+        &v,
+        &Method::POST,
+        "/api/webhooks/{id}/secret/rotate",
+        "rotate secrets",
+    )?;
+    let e = editable(&st, &id)?;
+    page(
+        "webhook_rotate.html",
+        context! { w => Value::from_serialize(row(&st, &e).await?), ..base(&v, "webhooks") },
+    )
+}
+
+/// `POST /ui/webhooks/{id}/rotate`: a generated secret replaces the webhook's
+/// (as `POST /api/webhooks/{id}/secret/rotate` does), shown once.
+pub async fn rotate(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<Response, UiError> {
+    form(&v, &body)?;
+    may(
+        &v,
+        &Method::POST,
+        "/api/webhooks/{id}/secret/rotate",
+        "rotate secrets",
+    )?;
+    let saved = st.engine.rotate_webhook_secret(&v.who(), &id, None).await?;
+    detail_page(
+        &st,
+        &v,
+        &saved.entry,
+        saved.secret_once.as_deref(),
+        StatusCode::OK,
+    )
+    .await
 }
