@@ -20,10 +20,10 @@ use crate::support::{Kind, TestApp, ADMIN_KEY};
 use crate::ui::{github_webhook, post_issue};
 
 /// How long any one thing may take to show in the browser.
-const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A chromedriver process, killed (by its PID) when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -31,7 +31,7 @@ struct Driver {
 impl Driver {
     /// Starts chromedriver on a free port and waits (polling its status with a
     /// deadline: an external process) until it answers.
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -64,7 +64,7 @@ impl Driver {
     }
 
     /// A headless Chromium session.
-    async fn session(&self) -> Client {
+    pub(crate) async fn session(&self) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -90,7 +90,7 @@ impl Drop for Driver {
 }
 
 /// Waits for `css` to match in the page.
-async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(DEADLINE)
         .for_element(Locator::Css(css))
@@ -100,7 +100,7 @@ async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
 
 /// With `SWITCHYARD_TEST_SCREENSHOTS=DIR` (test-only), saves the page as
 /// `DIR/{name}.png`: how docs/dashboard/'s pictures are made.
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     if let Some(dir) = std::env::var_os("SWITCHYARD_TEST_SCREENSHOTS") {
         let png = c.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
@@ -108,17 +108,33 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 /// Marks the page's window: the mark is gone after any reload or navigation.
-async fn mark(c: &Client) {
+pub(crate) async fn mark(c: &Client) {
     c.execute("window.__sy_mark = 'kept'; return null;", vec![])
         .await
         .unwrap();
 }
 
-async fn still_marked(c: &Client) -> bool {
+pub(crate) async fn still_marked(c: &Client) -> bool {
     c.execute("return window.__sy_mark || null;", vec![])
         .await
         .unwrap()
         == json!("kept")
+}
+
+/// Signs in with the admin key through the login form (from a page that
+/// sends there), landing on the overview.
+pub(crate) async fn sign_in(c: &Client, app: &TestApp) {
+    c.goto(&app.url("/ui/webhooks")).await.unwrap();
+    let key = wait_for(c, "#api_key").await;
+    key.send_keys(ADMIN_KEY).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "header .who").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/");
 }
 
 async fn dashboard_in_a_browser(kind: Kind) {
@@ -137,18 +153,7 @@ async fn dashboard_in_a_browser(kind: Kind) {
     let driver = Driver::start().await;
     let c = driver.session().await;
     let run = async {
-        // Sign in.
-        c.goto(&app.url("/ui/webhooks")).await.unwrap();
-        let key = wait_for(&c, "#api_key").await;
-        key.send_keys(ADMIN_KEY).await.unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_for(&c, "header .who").await;
-        assert_eq!(c.current_url().await.unwrap().path(), "/ui/");
+        sign_in(&c, &app).await;
 
         // Toggle a webhook off: the row changes in place.
         c.goto(&app.url("/ui/webhooks")).await.unwrap();

@@ -8,6 +8,7 @@ mod support;
 
 mod architecture;
 mod browser;
+mod browser_webhooks;
 mod checkpoints;
 mod config;
 mod crash;
@@ -31,5 +32,6 @@ mod smtp;
 mod story;
 mod stream;
 mod ui;
+mod ui_webhooks;
 mod workflow_examples;
 mod workflows_api;
