@@ -14,7 +14,7 @@
 //!    {"n": i}}`, each answered 202) over `--connections` keep-alive connections,
 //!    each with one request in flight, as fast as the server answers.
 //! 4. **finish** — meanwhile, and until every run has ended, reads the server's
-//!    `switchyard_runs_finished_total` counters from `/metrics` every `--poll-ms`.
+//!    `switchyard_workflow_runs_total` counters from `/metrics` every `--poll-ms`.
 //!    Not the run long-poll: every run change wakes every waiting long-poll
 //!    (`Hub::runs_changed` is one `Notify` for all runs), so thousands of parked
 //!    waits would each read their run again at every one of the ~8 writes a run
@@ -258,7 +258,7 @@ pub(crate) fn finished_counts(metrics: &str, workflow: &str) -> BTreeMap<String,
     let mut out = BTreeMap::new();
     let want = format!("workflow=\"{workflow}\"");
     for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("switchyard_runs_finished_total{") else {
+        let Some(rest) = line.strip_prefix("switchyard_workflow_runs_total{") else {
             continue;
         };
         let Some((labels, value)) = rest.split_once('}') else {
@@ -915,10 +915,10 @@ mod tests {
 
     #[test]
     fn finished_counters_are_read_per_workflow() {
-        let m = "# TYPE switchyard_runs_finished_total counter\n\
-                 switchyard_runs_finished_total{workflow=\"bench3-a\",status=\"succeeded\"} 1999\n\
-                 switchyard_runs_finished_total{workflow=\"bench3-a\",status=\"failed\"} 1\n\
-                 switchyard_runs_finished_total{workflow=\"bench3-a-smoke\",status=\"succeeded\"} 1\n";
+        let m = "# TYPE switchyard_workflow_runs_total counter\n\
+                 switchyard_workflow_runs_total{workflow=\"bench3-a\",status=\"succeeded\"} 1999\n\
+                 switchyard_workflow_runs_total{workflow=\"bench3-a\",status=\"failed\"} 1\n\
+                 switchyard_workflow_runs_total{workflow=\"bench3-a-smoke\",status=\"succeeded\"} 1\n";
         let c = finished_counts(m, "bench3-a");
         assert_eq!(c.get("succeeded"), Some(&1999));
         assert_eq!(c.get("failed"), Some(&1));

@@ -190,8 +190,22 @@ impl Engine {
             let (e, stop) = (engine.clone(), stop_loops.clone());
             engine
                 .workers
-                .spawn(&mut loops, "rejections-prune", stop.clone(), move || {
-                    prune_loop(e.clone(), stop.clone())
+                .spawn(&mut loops, "retention", stop.clone(), move || {
+                    crate::retention::run(e.clone(), stop.clone())
+                });
+        }
+        {
+            // Every family has its series from the start, and the gauges their
+            // value before the first scrape.
+            engine.zero_series();
+            if let Err(e) = engine.sample_gauges().await {
+                tracing::warn!(error = %e.message, "cannot read the metrics gauges");
+            }
+            let (e, stop) = (engine.clone(), stop_loops.clone());
+            engine
+                .workers
+                .spawn(&mut loops, "metrics", stop.clone(), move || {
+                    crate::telemetry::run(e.clone(), stop.clone())
                 });
         }
         {
@@ -248,29 +262,14 @@ impl Engine {
     }
 }
 
-/// Deletes refused requests past their retention now and then every hour, and
-/// forgets the rate-limit buckets of webhooks that are gone.
 /// The "checkpoint-timers" worker: fires due timers, then sleeps until the next
 /// one is due, a checkpoint changes (a new one may have an earlier timer), or stop.
 async fn run_timers(engine: Engine, stop: CancellationToken) {
     const MAX_NAP: Duration = Duration::from_secs(60);
-    /// The pending gauge is a `COUNT(*)`: at most this often, not on every change.
-    const GAUGE_EVERY: Duration = Duration::from_secs(10);
-    let mut counted: Option<tokio::time::Instant> = None;
     loop {
         let changed = engine.hub.checkpoints_changed();
         if let Err(e) = engine.fire_due_timers().await {
             tracing::warn!(error = %e.message, "checkpoint timers failed; trying again");
-        }
-        // The gauge counts what the store holds (every replica's checkpoints, and
-        // those from before a restart): at start, then at most every GAUGE_EVERY
-        // (on a change) and at least every MAX_NAP.
-        if counted.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
-            counted = Some(tokio::time::Instant::now());
-            match engine.pending_checkpoints().await {
-                Ok(n) => metrics::gauge!("switchyard_checkpoints_pending").set(n as f64),
-                Err(e) => tracing::debug!(error = %e.message, "cannot count pending checkpoints"),
-            }
         }
         let nap = match engine.store.next_timer_in().await {
             Ok(Some(us)) => Duration::from_micros(u64::try_from(us).unwrap_or(0)).min(MAX_NAP),
@@ -284,28 +283,6 @@ async fn run_timers(engine: Engine, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = changed => {},
             _ = tokio::time::sleep(nap) => {},
-        }
-    }
-}
-
-async fn prune_loop(e: Engine, stop: CancellationToken) {
-    loop {
-        match e.prune_rejections().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "old refused requests pruned"),
-            Err(err) => tracing::warn!(error = %err, "could not prune refused requests"),
-        }
-        match e.prune_stream().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "old stream notices pruned"),
-            Err(err) => tracing::warn!(error = %err, "could not prune stream notices"),
-        }
-        e.protections.retain_buckets(|id| {
-            e.registry.get(id).is_some() || switchyard_core::providers::by_name(id).is_some()
-        });
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
 }

@@ -67,8 +67,9 @@ pub struct Config {
     /// Refused requests one client address may record in the audit log a minute;
     /// the rest are only counted (`switchyard_rejections_unrecorded_total`).
     pub rejections_per_minute: u32,
-    /// How long refused requests stay in the audit log.
-    pub rejections_retention: Duration,
+    /// How long events, delivery attempts, refused requests and finished runs are
+    /// kept (see [`crate::retention`]).
+    pub retention: crate::retention::RetentionConfig,
     /// Where checkpoint notifications go by default, and the SMTP server e-mail
     /// goes through.
     pub notify: NotifyConfig,
@@ -247,7 +248,8 @@ pub enum Key {
     RateLimitPerSecond,
     RateLimitBurst,
     RejectionsPerMinute,
-    RejectionsRetention,
+    /// `[retention]`: how long rows of one kind are kept.
+    Retention(switchyard_store::PruneKind),
     PublicUrl,
     RetrySchedule,
     ConnectTimeout,
@@ -298,7 +300,10 @@ impl Key {
         Key::RateLimitPerSecond,
         Key::RateLimitBurst,
         Key::RejectionsPerMinute,
-        Key::RejectionsRetention,
+        Key::Retention(switchyard_store::PruneKind::Events),
+        Key::Retention(switchyard_store::PruneKind::Attempts),
+        Key::Retention(switchyard_store::PruneKind::Rejections),
+        Key::Retention(switchyard_store::PruneKind::Runs),
         Key::PublicUrl,
         Key::RetrySchedule,
         Key::ConnectTimeout,
@@ -348,7 +353,7 @@ impl Key {
             Key::RateLimitPerSecond => "rate_limit.per_second".into(),
             Key::RateLimitBurst => "rate_limit.burst".into(),
             Key::RejectionsPerMinute => "rejections.per_minute".into(),
-            Key::RejectionsRetention => "rejections.retention".into(),
+            Key::Retention(kind) => format!("retention.{}", kind.as_str()),
             Key::PublicUrl => "public_url".into(),
             Key::RetrySchedule => "delivery.retry_schedule".into(),
             Key::ConnectTimeout => "delivery.connect_timeout".into(),
@@ -397,7 +402,12 @@ impl Key {
             Key::RateLimitPerSecond => "SWITCHYARD_RATE_LIMIT_PER_SECOND",
             Key::RateLimitBurst => "SWITCHYARD_RATE_LIMIT_BURST",
             Key::RejectionsPerMinute => "SWITCHYARD_REJECTIONS_PER_MINUTE",
-            Key::RejectionsRetention => "SWITCHYARD_REJECTIONS_RETENTION",
+            Key::Retention(kind) => {
+                return Some(format!(
+                    "SWITCHYARD_RETENTION_{}",
+                    kind.as_str().to_ascii_uppercase()
+                ))
+            }
             Key::PublicUrl => "SWITCHYARD_PUBLIC_URL",
             Key::RetrySchedule => "SWITCHYARD_RETRY_SCHEDULE",
             Key::ConnectTimeout => "SWITCHYARD_DELIVERY_CONNECT_TIMEOUT",
@@ -494,11 +504,6 @@ pub const READ_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(3600));
 /// The range of [`Config::rejections_per_minute`] (0 records none).
 pub const REJECTIONS_PER_MINUTE_RANGE: (u32, u32) = (0, 100_000);
-/// The range of [`Config::rejections_retention`].
-pub const REJECTIONS_RETENTION_RANGE: (Duration, Duration) = (
-    Duration::from_secs(60),
-    Duration::from_secs(10 * 365 * 24 * 3600),
-);
 /// The range of [`Config::max_connections`].
 pub const MAX_CONNECTIONS_RANGE: (usize, usize) = (1, 100_000);
 
@@ -586,7 +591,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             rate_limit: None,
             rejections_per_minute: 60,
-            rejections_retention: Duration::from_secs(7 * 24 * 3600),
+            retention: crate::retention::RetentionConfig::default(),
             notify: NotifyConfig::default(),
             runs: crate::runs::RunsConfig::default(),
             otlp_endpoint: None,
@@ -681,8 +686,7 @@ impl Config {
         }
         let (lo, hi) = REJECTIONS_PER_MINUTE_RANGE;
         in_range(Key::RejectionsPerMinute, self.rejections_per_minute, lo, hi)?;
-        let (lo, hi) = REJECTIONS_RETENTION_RANGE;
-        duration_in_range(Key::RejectionsRetention, self.rejections_retention, lo, hi)?;
+        self.retention.validate()?;
         validate_delivery(&self.delivery)?;
         validate_notify(&self.notify)?;
         validate_llm(&self.llm)?;

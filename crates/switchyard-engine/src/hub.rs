@@ -136,7 +136,7 @@ impl Changes {
                 // The stream's readers wait on checkpoint, task and event
                 // changes, which are what write notices.
                 Effect::Run(_) | Effect::WakeRuns(_) => self.runs = true,
-                Effect::Question(_) | Effect::Notice(_) => {}
+                Effect::Question(_) | Effect::Notice(_) | Effect::Audit(_) => {}
             }
         }
     }

@@ -287,6 +287,7 @@ impl Engine {
             &event.webhook_id,
             &event.provider,
             &event.event_type,
+            plan.matches,
         ));
         let (event_id, duplicate, matched) = match self.writer.submit(WriteOp::Event(event)).await {
             Ok(WriteOutcome::Event {
@@ -325,7 +326,7 @@ impl Engine {
     /// disk), and refusals past `rejections_per_minute` for one address.
     pub async fn record_refusal(&self, r: &Refusal, status: u16, remote: Option<IpAddr>) {
         let reason = r.error.code;
-        metrics::counter!("switchyard_webhooks_rejected_total", "reason" => reason).increment(1);
+        metrics::counter!(crate::telemetry::WEBHOOKS_REJECTED, "reason" => reason).increment(1);
         tracing::info!(status, reason, webhook = ?r.webhook_id.as_deref().map(|w| cut(w, MAX_RECORDED_ID)), remote = ?remote, "request refused");
         if matches!(
             r.error.kind,
@@ -352,12 +353,6 @@ impl Engine {
         if let Err(e) = self.writer.submit(WriteOp::Rejection(rejection)).await {
             tracing::warn!(error = %e, "could not record a refused request in the audit log");
         }
-    }
-
-    /// Deletes refused requests older than `rejections_retention`; how many.
-    pub async fn prune_rejections(&self) -> Result<u64> {
-        let keep = self.config.rejections_retention.as_micros() as i64;
-        Ok(self.store.prune_rejections(now_micros() - keep).await?)
     }
 }
 

@@ -24,16 +24,19 @@ pub fn task_created_notice(task_id: &str, agent: &str, event_id: &str, webhook_i
 }
 
 /// `event.received`: written in the batch that stores the event (only a new one,
-/// as its other effects), so a dashboard's event list can show it at once.
+/// as its other effects), so a dashboard's event list can show it at once and
+/// `switchyard events tail` can print it with how many commands it `matched`.
 pub fn event_received_notice(
     event_id: &str,
     webhook_id: &str,
     provider: &str,
     event_type: &str,
+    matched: usize,
 ) -> Effect {
     notice(
         "event.received",
-        &json!({"event_id": event_id, "webhook_id": webhook_id, "provider": provider, "type": event_type}),
+        &json!({"event_id": event_id, "webhook_id": webhook_id, "provider": provider,
+                "type": event_type, "matched": matched}),
     )
 }
 

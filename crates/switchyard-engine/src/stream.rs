@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::StreamNotice;
 
@@ -27,8 +27,9 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PAGE: i64 = 200;
 
 /// A notice as the stream sends it: `{"event_type", "payload", "timestamp"}`,
-/// with its id beside it (the SSE `id:` field; `id` in a WebSocket message).
-#[derive(Debug, Clone, Serialize)]
+/// with its id beside it (the SSE `id:` field; `id` in a WebSocket message). A
+/// reader (the client crate) deserializes the data and sets `id` from the field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notice {
     #[serde(skip)]
     pub id: String,

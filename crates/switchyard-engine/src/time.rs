@@ -18,6 +18,25 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000).ok())
 }
 
+/// A form's time (an HTML `datetime-local` field: `YYYY-MM-DDTHH:MM`, seconds
+/// optional, read as UTC — the zone every page shows times in) or RFC 3339, as
+/// microseconds since the epoch, with the unit the text was given to: a time
+/// without seconds stands for its whole minute. `None` when it is neither.
+pub fn parse_form_time(s: &str) -> Option<(i64, i64)> {
+    use time::macros::format_description;
+    if let Some(t) = parse_rfc3339(s) {
+        return Some((t, 1));
+    }
+    let minute = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let second = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let (t, unit) = match time::PrimitiveDateTime::parse(s, minute) {
+        Ok(t) => (t, 60_000_000),
+        Err(_) => (time::PrimitiveDateTime::parse(s, second).ok()?, 1_000_000),
+    };
+    let micros = i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000).ok()?;
+    Some((micros, unit))
+}
+
 /// Seconds since the Unix epoch, for signature timestamp windows.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -37,5 +56,15 @@ mod tests {
             Some(1_500_000)
         );
         assert_eq!(super::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn reads_form_times() {
+        use super::parse_form_time as p;
+        assert_eq!(p("1970-01-01T00:01"), Some((60_000_000, 60_000_000)));
+        assert_eq!(p("1970-01-01T00:01:02"), Some((62_000_000, 1_000_000)));
+        assert_eq!(p("1970-01-01T00:00:01.5Z"), Some((1_500_000, 1)));
+        assert_eq!(p("1970-01-01"), None);
+        assert_eq!(p("1970-13-01T00:00"), None);
     }
 }

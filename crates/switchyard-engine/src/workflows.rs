@@ -111,6 +111,14 @@ impl Workflows {
         all.into_values().collect()
     }
 
+    /// The name of every workflow served, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let inner = self.read();
+        let all: std::collections::BTreeSet<&String> =
+            inner.files.keys().chain(inner.stored.keys()).collect();
+        all.into_iter().cloned().collect()
+    }
+
     /// Files of the folder (and registrations) that did not load, with why.
     pub fn file_errors(&self) -> Vec<(PathBuf, String)> {
         self.read()

@@ -56,11 +56,13 @@ impl App {
 
     /// Builds on a store that is already open and migrated.
     pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, ServeError> {
+        // The recorder first: the engine makes its zero series as it starts.
+        let metrics = ops::metrics_handle();
         let (engine, background) = Engine::start(config, store).await?;
         Ok(Self {
             state: AppState {
                 engine: Arc::new(engine),
-                metrics: ops::metrics_handle(),
+                metrics,
             },
             background,
         })

@@ -20,6 +20,8 @@ pub fn router(state: AppState) -> impl App {
     let api = Router::new()
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get))
+        .route("/events/{id}/caused", get(events::caused))
+        .route("/events/{id}/replay", post(events::replay))
         .route("/rejections", get(events::rejections))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(

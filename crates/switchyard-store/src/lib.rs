@@ -43,8 +43,8 @@ pub use state::{
 pub mod prelude {
     pub use crate::{
         AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
-        ExecutionStore, KeyStore, QuestionStore, RunStore, SettingStore, Store, StreamStore,
-        TaskStore, WebhookStore, WorkflowStore,
+        ExecutionStore, KeyStore, QuestionStore, RetentionStore, RunStore, SettingStore, Store,
+        StreamStore, TaskStore, WebhookStore, WorkflowStore,
     };
 }
 
@@ -67,6 +67,7 @@ pub trait Store:
     + StreamStore
     + WorkflowStore
     + RunStore
+    + RetentionStore
     + Send
     + Sync
     + 'static
@@ -125,9 +126,6 @@ pub trait EventStore: Send + Sync {
 
     /// Refused requests, newest first.
     async fn list_rejections(&self, limit: i64) -> Result<Vec<Rejection>>;
-
-    /// Deletes refused requests recorded before `before` (µs); how many.
-    async fn prune_rejections(&self, before: i64) -> Result<u64>;
 }
 
 /// Webhooks registered through the API or the CLI. Every change writes its
@@ -216,6 +214,9 @@ pub trait TaskStore: Send + Sync {
 
     /// Tasks newest first.
     async fn list_tasks(&self, q: &TaskQuery) -> Result<Vec<Task>>;
+
+    /// The tasks the stored event `event_id` created, oldest first.
+    async fn tasks_of_event(&self, event_id: &str) -> Result<Vec<Task>>;
 }
 
 /// Questions asked on threads (answered by [`Store::write_batch`]).
@@ -246,6 +247,10 @@ pub trait DeliveryStore: Send + Sync {
     /// database's clock (zero or less: due now); `None` when nothing is pending.
     async fn next_delivery_in(&self) -> Result<Option<i64>>;
 
+    /// How many messages have `status` (pending: the queue's depth, every
+    /// replica's).
+    async fn count_deliveries(&self, status: DeliveryStatus) -> Result<i64>;
+
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
 
     /// The message written under an idempotency key, if any.
@@ -253,6 +258,9 @@ pub trait DeliveryStore: Send + Sync {
 
     /// Deliveries newest first.
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>>;
+
+    /// The outbox messages written for the stored event `event_id`, oldest first.
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
 
     async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>>;
 
@@ -333,6 +341,16 @@ pub trait StreamStore: Send + Sync {
     async fn prune_stream(&self, before: i64) -> Result<u64>;
 }
 
+/// Retention: old rows deleted a small batch at a time, so no statement holds the
+/// writer long (see `sql/retention.rs` for what is never deleted).
+#[async_trait::async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes at most `limit` rows of `kind` older than `before` (Unix micros)
+    /// that no pending work needs, oldest first; how many went (runs: the runs, their
+    /// steps go with them).
+    async fn prune(&self, kind: PruneKind, before: i64, limit: i64) -> Result<u64>;
+}
+
 /// The audit log of configuration changes (written by the changes themselves).
 #[async_trait::async_trait]
 pub trait AuditStore: Send + Sync {
@@ -407,6 +425,10 @@ pub trait ExecutionStore: Send + Sync {
 
     /// The first `limit` timeline entries, oldest first.
     async fn execution_events(&self, kickoff_id: &str, limit: i64) -> Result<Vec<ExecutionEvent>>;
+
+    /// The timeline entry the stored event `event_id` made (its kickoff, and the
+    /// checkpoint it opened in `detail`), if it made one.
+    async fn execution_event(&self, event_id: &str) -> Result<Option<ExecutionEvent>>;
 
     /// How many checkpoints are in `status` (`/health`'s pending count).
     async fn count_checkpoints(&self, status: CheckpointStatus) -> Result<i64>;

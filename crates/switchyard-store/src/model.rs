@@ -57,6 +57,8 @@ pub enum Effect {
     Run(NewRun),
     /// Makes the runs waiting for this task, checkpoint or child run due now.
     WakeRuns(String),
+    /// The audit row of the change the other effects make (a replay).
+    Audit(NewAudit),
 }
 
 /// A notice for the live stream (`/api/stream`, `/ws`), stamped when it commits.
@@ -210,6 +212,12 @@ pub struct EventQuery {
     pub event_type: Option<String>,
     pub webhook_id: Option<String>,
     pub delivery_id: Option<String>,
+    /// Received at or after this time (Unix micros).
+    pub since: Option<i64>,
+    /// Received at or before this time (Unix micros).
+    pub until: Option<i64>,
+    /// Text the payload contains, ignoring case (`%` and `_` are plain characters).
+    pub text: Option<String>,
     pub before: Option<String>,
     pub limit: i64,
 }
@@ -896,4 +904,31 @@ pub struct WorkflowRecord {
     pub config_path: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// What retention deletes ([`crate::RetentionStore::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PruneKind {
+    /// Received events (by `received_at`).
+    Events,
+    /// Delivery attempts (by `started_at`).
+    Attempts,
+    /// Refused requests (by `at`).
+    Rejections,
+    /// Finished workflow runs and their steps (by `finished_at`).
+    Runs,
+}
+
+impl PruneKind {
+    pub const ALL: [PruneKind; 4] = [Self::Events, Self::Attempts, Self::Rejections, Self::Runs];
+
+    /// The name in settings and metrics: `events`, `attempts`, `rejections`, `runs`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Attempts => "attempts",
+            Self::Rejections => "rejections",
+            Self::Runs => "runs",
+        }
+    }
 }

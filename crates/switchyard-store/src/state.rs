@@ -193,6 +193,8 @@ text_enum! {
         Disable = "disable",
         /// A new signing secret.
         Rotate = "rotate",
+        /// An event routed again (what it created, counted).
+        Replay = "replay",
     }
 }
 
@@ -208,6 +210,8 @@ text_enum! {
         Key = "key",
         /// A workflow registered through the API.
         Workflow = "workflow",
+        /// A stored event (replayed).
+        Event = "event",
     }
 }
 

@@ -1,15 +1,19 @@
-//! The `switchyard` binary: `serve`, `migrate`, and admin verbs over the store.
-//! anyhow lives here, at the edge; the libraries return typed errors.
+//! The `switchyard` binary: `serve`, `migrate`, admin verbs over the store, and
+//! client commands that talk to a running server (`send`, `events`, `replay`,
+//! `deliveries`, `checkpoints`, `workflows`; see `client`). anyhow lives here, at
+//! the edge; the libraries return typed errors.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use figment::value::Value;
 use settings::Flags;
 use switchyard_server::App;
 
+mod client;
 mod keys;
+mod logging;
 mod send;
 mod settings;
 mod webhooks;
@@ -29,6 +33,8 @@ pub struct Cli {
     /// ./switchyard.toml when present].
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    server: client::ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +54,10 @@ enum Command {
     /// Manage API keys for /api (scopes: admin, read, agent:NAME, feedback).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    #[command(flatten)]
+    Client(client::ClientCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
 }
 
 // The flags carry no `env` and no defaults: the environment and the defaults are
@@ -133,6 +143,33 @@ struct ServeArgs {
     llm: LlmArgs,
     #[command(flatten)]
     runs: RunArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+    /// Log lines as text or json (one object a line, each carrying the request's
+    /// request_id); the filter is SWITCHYARD_LOG [env: SWITCHYARD_LOG_FORMAT;
+    /// default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+/// How long old rows are kept before the retention job deletes them: a duration
+/// (30d, 12h) within 1m..=10y, or 0 to keep forever.
+#[derive(Debug, Clone, clap::Args)]
+struct RetentionArgs {
+    /// Received events (never one with work still pending) [env:
+    /// SWITCHYARD_RETENTION_EVENTS; default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_events: Option<String>,
+    /// Delivery attempts [env: SWITCHYARD_RETENTION_ATTEMPTS; default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_attempts: Option<String>,
+    /// Refused requests [env: SWITCHYARD_RETENTION_REJECTIONS; default: 7days].
+    #[arg(long, value_name = "AGE")]
+    retention_rejections: Option<String>,
+    /// Finished workflow runs and their steps [env: SWITCHYARD_RETENTION_RUNS;
+    /// default: 30days].
+    #[arg(long, value_name = "AGE")]
+    retention_runs: Option<String>,
 }
 
 /// How workflow runs are carried out.
@@ -247,13 +284,10 @@ struct ProtectionArgs {
     #[arg(long)]
     rate_limit_burst: Option<u32>,
     /// Refused requests recorded per client address a minute, 0..=100000 [env:
-    /// SWITCHYARD_REJECTIONS_PER_MINUTE; default: 60].
+    /// SWITCHYARD_REJECTIONS_PER_MINUTE; default: 60]; how long they are kept is
+    /// --retention-rejections.
     #[arg(long)]
     rejections_per_minute: Option<u32>,
-    /// How long refused requests are kept, 1m..=10y [env:
-    /// SWITCHYARD_REJECTIONS_RETENTION; default: 7days].
-    #[arg(long)]
-    rejections_retention: Option<humantime::Duration>,
 }
 
 /// How outbound messages are delivered.
@@ -340,8 +374,16 @@ impl ServeArgs {
         flag(&mut f, "rate_limit.per_second", p.rate_limit_per_second);
         flag(&mut f, "rate_limit.burst", p.rate_limit_burst);
         flag(&mut f, "rejections.per_minute", p.rejections_per_minute);
-        let retention = text(&p.rejections_retention);
-        flag(&mut f, "rejections.retention", retention);
+        let k = &self.retention;
+        flag(&mut f, "retention.events", k.retention_events.clone());
+        flag(&mut f, "retention.attempts", k.retention_attempts.clone());
+        flag(
+            &mut f,
+            "retention.rejections",
+            k.retention_rejections.clone(),
+        );
+        flag(&mut f, "retention.runs", k.retention_runs.clone());
+        flag(&mut f, "log_format", self.log_format.clone());
         let d = &self.delivery;
         flag(&mut f, "delivery.retry_schedule", d.retry_schedule.clone());
         let connect = text(&d.delivery_connect_timeout);
@@ -392,12 +434,19 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // A client of a running server: no store, no server settings.
-    if let Command::Send(args) = &cli.command {
-        std::process::exit(send::run(args));
+    // Clients of a running server: no store, no server settings.
+    match &cli.command {
+        Command::Send(args) => std::process::exit(send::run(args, cli.server.server.as_deref())),
+        Command::Client(cmd) => std::process::exit(client::run(cmd, &cli.server)),
+        Command::Completions { shell } => {
+            std::process::exit(client::completions(*shell, Cli::command()))
+        }
+        _ => {}
     }
     let flags = match &cli.command {
-        Command::Send(_) => unreachable!("handled above"),
+        Command::Send(_) | Command::Client(_) | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
         Command::Serve(args) => args.flags(),
         Command::Migrate(args) => args.flags(),
         Command::Webhooks(cmd) => cmd.store().flags(),
@@ -411,14 +460,7 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(loaded.log_format);
     if let Err(e) = apply_test_clock_skew(std::env::var(TEST_CLOCK_SKEW_ENV).ok().as_deref()) {
         eprintln!("switchyard: invalid configuration: {e}");
         std::process::exit(2);
@@ -436,7 +478,9 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Webhooks(cmd) => webhooks::run(cmd, &loaded.config).await,
             Command::Keys(cmd) => keys::run(cmd, &loaded.config).await,
-            Command::Send(_) => unreachable!("handled before the configuration is read"),
+            Command::Send(_) | Command::Client(_) | Command::Completions { .. } => {
+                unreachable!("handled before the configuration is read")
+            }
         }
     })
 }
@@ -473,7 +517,7 @@ fn load_config(flag: Option<&Path>, flags: &Flags) -> Result<settings::Loaded, s
 }
 
 async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
-    let settings::Loaded { config, listen } = loaded;
+    let settings::Loaded { config, listen, .. } = loaded;
     let configured: Vec<String> = config.provider_secrets.keys().cloned().collect();
     let store = config.database_url.to_string();
     // Bind first: a port in use fails before anything is generated or printed (the

@@ -30,8 +30,8 @@ pub struct SendArgs {
     /// GITHUB_WEBHOOK_SECRET; WEBHOOK_SECRET for generic and crewai].
     #[arg(long)]
     secret: Option<String>,
-    /// Where to send it [default: $SWITCHYARD_URL (or http://127.0.0.1:8000) and the
-    /// provider's default endpoint, /webhooks/PROVIDER].
+    /// Where to send it [default: --server / $SWITCHYARD_URL (or
+    /// http://127.0.0.1:8000) and the provider's default endpoint, /webhooks/PROVIDER].
     #[arg(long)]
     url: Option<String>,
     /// The delivery id [default: a new one].
@@ -44,8 +44,9 @@ fn fail(code: i32, message: impl std::fmt::Display) -> i32 {
     code
 }
 
-/// Runs `send`; the process's exit code.
-pub fn run(args: &SendArgs) -> i32 {
+/// Runs `send` against `server` (the global `--server` / `SWITCHYARD_URL`) unless
+/// `--url` says where; the process's exit code.
+pub fn run(args: &SendArgs, server: Option<&str>) -> i32 {
     let provider = args.provider.as_str();
     let Some(p) = switchyard_core::providers::by_name(provider) else {
         return fail(2, format!("unknown provider {provider:?}"));
@@ -101,10 +102,9 @@ pub fn run(args: &SendArgs) -> i32 {
         Err(e) => return fail(2, e),
     };
     let url = args.url.clone().unwrap_or_else(|| {
-        let base = std::env::var("SWITCHYARD_URL")
-            .ok()
+        let base = server
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "http://127.0.0.1:8000".to_owned());
+            .unwrap_or(switchyard_client::DEFAULT_SERVER);
         format!("{}{}", base.trim_end_matches('/'), default_path(provider))
     });
     let rt = match tokio::runtime::Builder::new_current_thread()

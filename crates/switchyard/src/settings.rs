@@ -25,6 +25,9 @@ use switchyard_engine::config::{env_var_for, Key, SmtpConfig, SmtpTls};
 use switchyard_engine::delivery::{parse_schedule, ssrf, writeback};
 use switchyard_engine::llm::{Endpoint, LlmConfig};
 use switchyard_engine::Config;
+use switchyard_store::PruneKind;
+
+use crate::logging::LogFormat;
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "SWITCHYARD_CONFIG";
@@ -102,10 +105,26 @@ const TABLE: &[(&str, &str, &str)] = &[
         "--rejections-per-minute",
     ),
     (
-        "rejections.retention",
-        "SWITCHYARD_REJECTIONS_RETENTION",
-        "--rejections-retention",
+        "retention.events",
+        "SWITCHYARD_RETENTION_EVENTS",
+        "--retention-events",
     ),
+    (
+        "retention.attempts",
+        "SWITCHYARD_RETENTION_ATTEMPTS",
+        "--retention-attempts",
+    ),
+    (
+        "retention.rejections",
+        "SWITCHYARD_RETENTION_REJECTIONS",
+        "--retention-rejections",
+    ),
+    (
+        "retention.runs",
+        "SWITCHYARD_RETENTION_RUNS",
+        "--retention-runs",
+    ),
+    ("log_format", "SWITCHYARD_LOG_FORMAT", "--log-format"),
     (
         "delivery.retry_schedule",
         "SWITCHYARD_RETRY_SCHEDULE",
@@ -259,6 +278,9 @@ struct Settings {
     trusted_proxies: StringOrList,
     rate_limit: RateLimitSettings,
     rejections: RejectionSettings,
+    retention: RetentionSettings,
+    /// `text` or `json`.
+    log_format: String,
     delivery: DeliverySettings,
     smtp: SmtpSettings,
     notify: NotifySettings,
@@ -396,7 +418,26 @@ struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 struct RejectionSettings {
     per_minute: u32,
-    retention: String,
+}
+
+/// `[retention]`: how long each kind of row is kept, a duration (`30d`) or `0`
+/// (forever).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionSettings {
+    events: Age,
+    attempts: Age,
+    rejections: Age,
+    runs: Age,
+}
+
+/// A retention age as written: a duration, or the number `0` (a TOML file may
+/// write it bare).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Age {
+    Text(String),
+    Number(u64),
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -441,8 +482,19 @@ impl Default for Settings {
             },
             rejections: RejectionSettings {
                 per_minute: engine.rejections_per_minute,
-                retention: humantime::format_duration(engine.rejections_retention).to_string(),
             },
+            retention: {
+                let age = |kind| {
+                    Age::Text(humantime::format_duration(engine.retention.age(kind)).to_string())
+                };
+                RetentionSettings {
+                    events: age(PruneKind::Events),
+                    attempts: age(PruneKind::Attempts),
+                    rejections: age(PruneKind::Rejections),
+                    runs: age(PruneKind::Runs),
+                }
+            },
+            log_format: LogFormat::default().as_str().into(),
             delivery: DeliverySettings {
                 retry_schedule: "0,5s,5m,30m,2h,5h,10h,10h".into(),
                 connect_timeout: "5s".into(),
@@ -509,6 +561,8 @@ pub struct Loaded {
     pub config: Config,
     /// Where `serve` listens (`host`, `port`).
     pub listen: SocketAddr,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 /// The configuration file to read: `--config`, else `SWITCHYARD_CONFIG`, else
@@ -737,8 +791,33 @@ fn convert(
         (None, None) => None,
     };
     config.rejections_per_minute = s.rejections.per_minute;
-    config.rejections_retention =
-        duration(figment, "rejections.retention", &s.rejections.retention)?;
+    let r = &s.retention;
+    for (kind, age) in [
+        (PruneKind::Events, &r.events),
+        (PruneKind::Attempts, &r.attempts),
+        (PruneKind::Rejections, &r.rejections),
+        (PruneKind::Runs, &r.runs),
+    ] {
+        let key = format!("retention.{}", kind.as_str());
+        let age = match age {
+            Age::Text(text) => duration(figment, &key, text)?,
+            Age::Number(0) => Duration::ZERO,
+            Age::Number(n) => {
+                return Err(Invalid(format!(
+                    "{} must be a duration like 30d, or 0 to keep forever (got {n})",
+                    named(&key)
+                )))
+            }
+        };
+        config.retention.set(kind, age);
+    }
+    let log_format = LogFormat::parse(&s.log_format).ok_or_else(|| {
+        Invalid(format!(
+            "{} must be text or json (got {:?})",
+            named("log_format"),
+            s.log_format
+        ))
+    })?;
 
     for (name, p) in &s.providers {
         if providers::by_name(name).is_none() {
@@ -844,7 +923,11 @@ fn convert(
     config.otlp_traces_endpoint = set(s.otlp.traces_endpoint);
     config.otlp_service_name = set(s.otlp.service_name);
     config.llm = llm(s.llm, &named, env)?;
-    Ok(Loaded { config, listen })
+    Ok(Loaded {
+        config,
+        listen,
+        log_format,
+    })
 }
 
 /// The LLM endpoints. A provider's key is read from the variable its

@@ -167,7 +167,7 @@ impl std::fmt::Display for Action {
 
 /// One problem in a config, at a field path like `commands[1].conditions.labels`.
 /// The path is empty when the problem is the body as a whole (not JSON at all).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub path: String,
     pub message: String,

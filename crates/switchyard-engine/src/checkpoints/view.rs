@@ -1,7 +1,7 @@
 //! A checkpoint as every answer shows it: the API, the callbacks and webhook
 //! notifications, the live stream and the dashboard all serialize this one view.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::{Checkpoint, CheckpointStatus};
 
@@ -12,7 +12,7 @@ fn json_or_text(s: &str) -> Value {
 }
 
 /// Where a checkpoint's API calls and its dashboard page are.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CheckpointLinks {
     #[serde(rename = "self")]
     pub this: String,
@@ -24,7 +24,7 @@ pub struct CheckpointLinks {
 }
 
 /// A checkpoint: what was asked, and what became of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CheckpointView {
     pub checkpoint_id: String,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct CheckpointView {
     pub decision: Option<String>,
     pub context: Value,
     pub question: Option<String>,
-    pub decisions: Vec<&'static str>,
+    pub decisions: Vec<String>,
     pub expires_at: Option<String>,
     pub action: Option<Value>,
     pub action_digest: Option<String>,
@@ -73,7 +73,7 @@ impl CheckpointView {
             question: spec.as_ref().and_then(|s| s.question.clone()),
             decisions: spec
                 .as_ref()
-                .map(|s| s.allowed().iter().map(|d| d.as_str()).collect())
+                .map(|s| s.allowed().iter().map(|d| d.as_str().to_owned()).collect())
                 .unwrap_or_default(),
             expires_at: c.expires_at.map(rfc3339),
             action: spec

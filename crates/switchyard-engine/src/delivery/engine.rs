@@ -732,7 +732,7 @@ impl Dispatcher {
                     .and_then(|h| h.get("channel").and_then(Value::as_str).map(str::to_owned))
                 {
                     let outcome = if delivered { "sent" } else { "failed" };
-                    metrics::counter!("switchyard_notifications_total", "channel" => channel, "outcome" => outcome)
+                    metrics::counter!(crate::telemetry::NOTIFICATIONS, "channel" => channel, "outcome" => outcome)
                         .increment(1);
                 }
                 step
@@ -830,9 +830,9 @@ fn record_metrics(d: &Delivery, r: &AttemptResult, outcome: &AttemptOutcome) {
         AttemptOutcome::Dead => "dead",
         AttemptOutcome::Released { .. } => "released",
     };
-    metrics::counter!("switchyard_delivery_attempts_total", "kind" => d.kind.as_str(), "outcome" => outcome)
+    metrics::counter!(crate::telemetry::DELIVERY_ATTEMPTS, "kind" => d.kind.as_str(), "outcome" => outcome)
         .increment(1);
-    metrics::histogram!("switchyard_delivery_latency_seconds").record(r.latency.as_secs_f64());
+    metrics::histogram!(crate::telemetry::DELIVERY_LATENCY).record(r.latency.as_secs_f64());
 }
 
 /// Reads (creating when new) a destination's settings and signing keys.

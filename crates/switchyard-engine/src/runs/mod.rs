@@ -451,8 +451,7 @@ pub(crate) fn finished_effects(run: &Run, status: RunStatus, error: Option<&str>
 
 /// Counts a run's end.
 pub(crate) fn record_finished(workflow: &str, status: RunStatus) {
-    metrics::counter!("switchyard_runs_finished_total", "workflow" => workflow.to_owned(), "status" => status.as_str())
-        .increment(1);
+    crate::telemetry::run_finished(workflow, status);
 }
 
 pub(crate) fn micros(d: Duration) -> i64 {

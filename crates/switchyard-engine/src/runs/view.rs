@@ -1,7 +1,7 @@
 //! A run as every answer shows it: the run API, `?wait` at `/webhooks/generic`
 //! and the dashboard serialize this one view.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_store::{Run, RunStatus, RunStep, StepStatus};
 
@@ -12,7 +12,7 @@ fn json_of(s: &str) -> Value {
 }
 
 /// One node step: an attempt of a node (a loop's iterations are steps each).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
     pub node_id: String,
     pub kind: String,
@@ -22,7 +22,7 @@ pub struct StepView {
     pub inputs: Value,
     pub outputs: Value,
     /// Log lines, the prompt and answer, model and tokens, what it waits for.
-    #[serde(skip_serializing_if = "Value::is_null")]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub detail: Value,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -32,7 +32,7 @@ pub struct StepView {
 }
 
 /// A child run, as its parent lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChildView {
     pub run_id: String,
     pub workflow: String,
@@ -40,7 +40,7 @@ pub struct ChildView {
 }
 
 /// A run: what started it, where it stands, and each node step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunView {
     pub run_id: String,
     pub workflow: String,

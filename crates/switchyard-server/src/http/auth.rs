@@ -117,6 +117,8 @@ pub const RULES: &[(Method, &str, Allow)] = &[
     (Method::GET, "/ws", READ_FEEDBACK),
     (Method::GET, "/api/events", READ),
     (Method::GET, "/api/events/{id}", READ),
+    (Method::GET, "/api/events/{id}/caused", READ),
+    // POST /api/events/{id}/replay: admin keys only (not listed).
     (Method::GET, "/api/rejections", READ),
     (Method::GET, "/api/webhooks", READ),
     (Method::GET, "/api/webhooks/{id}", READ),

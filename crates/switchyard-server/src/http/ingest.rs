@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
+use switchyard_engine::telemetry;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -146,8 +147,7 @@ pub(crate) async fn receive(
         Ok(t) => t.provider.name(),
         Err(_) => "unknown",
     };
-    metrics::counter!("switchyard_webhooks_received_total", "provider" => provider_label)
-        .increment(1);
+    metrics::counter!(telemetry::WEBHOOKS_RECEIVED, "provider" => provider_label).increment(1);
     let result = match target {
         Ok(t) => match read_body(headers, body, engine.config.max_body_bytes).await {
             Ok(bytes) => {
@@ -166,7 +166,7 @@ pub(crate) async fn receive(
         Ok(received) => Ok(received),
         Err(refusal) => Err(refuse(st, refusal, client).await),
     };
-    metrics::histogram!("switchyard_ingest_duration_seconds", "provider" => provider_label)
+    metrics::histogram!(telemetry::INGEST_DURATION, "provider" => provider_label)
         .record(started.elapsed().as_secs_f64());
     result
 }

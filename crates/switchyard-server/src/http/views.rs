@@ -4,10 +4,11 @@
 //!
 //! Times are RFC 3339; stored JSON (payloads, headers, results) is shown as JSON.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::routing::{CommandConfig, FieldError};
 use switchyard_engine::delivery::engine::LiveState;
+use switchyard_engine::events::{CausedItem, CausedKind, Replay};
 use switchyard_engine::interactive::Interacted;
 use switchyard_engine::registry::{Entry, Origin};
 use switchyard_engine::time::rfc3339;
@@ -234,7 +235,7 @@ pub struct StoreHealth {
 }
 
 /// An event in a list: no headers or payload.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventSummaryView {
     pub id: String,
     pub event_id: String,
@@ -267,14 +268,14 @@ impl From<&EventSummary> for EventSummaryView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventPage {
     pub events: Vec<EventSummaryView>,
     pub next_cursor: Option<String>,
 }
 
 /// One event with its headers (credentials redacted) and payload.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventView {
     #[serde(flatten)]
     pub summary: EventSummaryView,
@@ -283,6 +284,57 @@ pub struct EventView {
     pub matched_command: Option<String>,
     pub task_id: Option<String>,
     pub response_sent: bool,
+}
+
+/// One thing an event caused (`GET /api/events/{id}/caused`) or a replay created
+/// (`created` of [`ReplayView`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CausedView {
+    pub kind: CausedKind,
+    /// Null for what a dry run would create.
+    pub id: Option<String>,
+    pub command_id: Option<String>,
+    pub summary: String,
+    /// Where it stands now; absent for what a replay just created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl From<&CausedItem> for CausedView {
+    fn from(c: &CausedItem) -> Self {
+        Self {
+            kind: c.kind,
+            id: c.id.clone(),
+            command_id: c.command_id.clone(),
+            summary: c.summary.clone(),
+            status: c.status.clone(),
+        }
+    }
+}
+
+/// `GET /api/events/{id}/caused`.
+#[derive(Debug, Serialize)]
+pub struct CausedList {
+    pub event_id: String,
+    pub caused: Vec<CausedView>,
+}
+
+/// `POST /api/events/{id}/replay`: what was created (on a dry run, what would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayView {
+    pub event_id: String,
+    pub dry_run: bool,
+    pub created: Vec<CausedView>,
+}
+
+impl From<&Replay> for ReplayView {
+    fn from(r: &Replay) -> Self {
+        Self {
+            event_id: r.event_id.clone(),
+            dry_run: r.dry_run,
+            created: r.created.iter().map(CausedView::from).collect(),
+        }
+    }
 }
 
 impl From<&Event> for EventView {
@@ -403,7 +455,7 @@ impl WebhookView {
 }
 
 /// A file of a watched folder that did not load, with why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FileErrorView {
     pub file: String,
     pub error: String,
@@ -451,7 +503,7 @@ pub struct WorkflowView {
     pub yaml: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StateFieldView {
     /// The type as configurable-agents writes it (`str`, `list[str]`, ...).
     #[serde(rename = "type")]
@@ -690,7 +742,7 @@ impl From<&Question> for QuestionView {
 }
 
 /// An outbound message and what became of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeliveryView {
     pub id: String,
     pub delivery_id: String,
@@ -749,7 +801,7 @@ impl From<&Delivery> for DeliveryView {
 }
 
 /// One attempt at a delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AttemptView {
     pub attempt: i64,
     pub started_at: String,
@@ -773,7 +825,7 @@ impl From<&DeliveryAttempt> for AttemptView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliveryView>,
     pub next_cursor: Option<String>,
@@ -867,7 +919,7 @@ pub struct RotatedSecret {
 }
 
 /// An API key: never the key nor its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KeyView {
     pub key_id: String,
     pub name: String,
@@ -891,14 +943,14 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A key just created: the only answer that carries the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CreatedKeyView {
     #[serde(flatten)]
     pub view: KeyView,
     pub key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
@@ -940,14 +992,14 @@ pub struct AuditPage {
 pub use switchyard_engine::checkpoints::view::{CheckpointLinks, CheckpointView};
 
 /// A page of checkpoints, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CheckpointPage {
     pub checkpoints: Vec<CheckpointView>,
     pub next_cursor: Option<String>,
 }
 
 /// One step in a checkpoint's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HistoryView {
     pub at: String,
     pub kind: HistoryKind,
@@ -969,7 +1021,7 @@ impl From<&HistoryEntry> for HistoryView {
 }
 
 /// `GET /api/checkpoints/{id}/history`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HistoryPage {
     pub checkpoint_id: String,
     pub history: Vec<HistoryView>,
@@ -978,14 +1030,14 @@ pub struct HistoryPage {
 pub use switchyard_engine::runs::{RunView, StepView};
 
 /// A page of runs, newest first (without their steps).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunPage {
     pub runs: Vec<RunView>,
     pub next_cursor: Option<String>,
 }
 
 /// A run just started (`POST /api/workflows/{name}/runs`, a restart).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunStarted {
     pub run_id: String,
     pub status: switchyard_store::RunStatus,

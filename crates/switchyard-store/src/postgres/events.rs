@@ -1,6 +1,6 @@
 //! Events and rejections on PostgreSQL.
 
-use super::{query, query_as, PgStore};
+use super::{query_as, PgStore};
 use crate::error::DbResultExt;
 use crate::model::{Event, EventQuery, EventSummary, Rejection};
 use crate::rows::{self, EventRow, EventSummaryRow, RejectionRow};
@@ -31,10 +31,5 @@ impl EventStore for PgStore {
         let s = sql::list_rejections(limit);
         let rows: Vec<RejectionRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
-    }
-
-    async fn prune_rejections(&self, before: i64) -> Result<u64> {
-        let s = sql::prune_rejections(before);
-        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected())
     }
 }

@@ -16,6 +16,7 @@ mod events;
 mod executions;
 mod keys;
 mod questions;
+mod retention;
 mod runs;
 mod settings;
 mod stream;

@@ -110,4 +110,10 @@ impl TaskStore for PgStore {
         let rows: Vec<TaskRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
     }
+
+    async fn tasks_of_event(&self, event_id: &str) -> Result<Vec<Task>> {
+        let s = sql::of_event(event_id, now());
+        let rows: Vec<TaskRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
 }

@@ -6,6 +6,7 @@ use super::{chunks, Stmt};
 use crate::clock::Moment;
 use crate::model::{DeliveryQuery, FinishedAttempt};
 use crate::state::DbText;
+use crate::state::DeliveryStatus;
 
 pub(crate) const DELIVERY_COLUMNS: &str =
     "outbox_id, kind, webhook_id, event_id, command_id, payload, status, idempotency_key, \
@@ -37,6 +38,15 @@ pub(crate) fn get_by_key(idempotency_key: &str) -> Stmt<'_> {
     s
 }
 
+/// An event's outbox messages, oldest first (index `outbox_of_event`).
+pub(crate) fn of_event(event_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE event_id = "
+    ));
+    s.push_bind(event_id).push(" ORDER BY outbox_id");
+    s
+}
+
 pub(crate) fn list(q: &DeliveryQuery) -> Stmt<'_> {
     let mut s = Stmt::new(format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE 1 = 1"));
     for (col, val) in [
@@ -61,6 +71,14 @@ pub(crate) fn next_due(now: Moment) -> Stmt<'static> {
     let mut s = Stmt::new("SELECT MIN(next_attempt_at) - ");
     s.push_bind(now)
         .push(" FROM outbox WHERE status = 'pending' AND kind <> 'run_workflow'");
+    s
+}
+
+/// How many messages the engine delivers have `status` (a workflow start waiting in
+/// the outbox is the runner's, not a delivery).
+pub(crate) fn count(status: DeliveryStatus) -> Stmt<'static> {
+    let mut s = Stmt::new("SELECT COUNT(*) FROM outbox WHERE kind <> 'run_workflow' AND status = ");
+    s.push_bind(status.as_str());
     s
 }
 

@@ -99,6 +99,11 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
             _ => {}
         }
     }
+    for e in effects {
+        if let Effect::Audit(a) = e {
+            out.push(super::audit::insert(a));
+        }
+    }
     // Stream notices last, in the order given (their `seq` is their order).
     let notices: Vec<&NewNotice> = effects
         .iter()

@@ -93,6 +93,20 @@ pub(crate) fn list(q: &EventQuery) -> Stmt<'_> {
             s.push(&format!(" AND {col} = ")).push_bind(v.as_str());
         }
     }
+    if let Some(since) = q.since {
+        s.push(" AND received_at >= ").push_bind(since);
+    }
+    if let Some(until) = q.until {
+        s.push(" AND received_at <= ").push_bind(until);
+    }
+    if let Some(text) = &q.text {
+        // Both sides lowered by the database, so they are lowered alike (SQLite's
+        // `lower` folds ASCII only); the text's own `\`, `%` and `_` are escaped
+        // there too, so they match only themselves.
+        s.push(" AND lower(payload) LIKE ('%' || replace(replace(replace(lower(")
+            .push_bind(text.as_str())
+            .push(r"), '\', '\\'), '%', '\%'), '_', '\_') || '%') ESCAPE '\'");
+    }
     if let Some(before) = &q.before {
         s.push(" AND event_id < ").push_bind(before.as_str());
     }
@@ -109,11 +123,5 @@ pub(crate) fn list_rejections(limit: i64) -> Stmt<'static> {
         "SELECT id, {REJECTION_COLUMNS} FROM rejections ORDER BY id DESC LIMIT "
     ));
     s.push_bind(limit);
-    s
-}
-
-pub(crate) fn prune_rejections(before: i64) -> Stmt<'static> {
-    let mut s = Stmt::new("DELETE FROM rejections WHERE at < ");
-    s.push_bind(before);
     s
 }

@@ -79,6 +79,15 @@ pub(crate) fn events(kickoff_id: &str, limit: i64) -> Stmt<'_> {
     s
 }
 
+/// The timeline entry a stored event made, if any.
+pub(crate) fn event(event_id: &str) -> Stmt<'_> {
+    let mut s = Stmt::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM execution_events WHERE event_id = "
+    ));
+    s.push_bind(event_id);
+    s
+}
+
 pub(crate) fn count_checkpoints(status: CheckpointStatus) -> Stmt<'static> {
     let mut s = Stmt::new("SELECT COUNT(*) FROM checkpoints WHERE status = ");
     s.push_bind(status.to_db());
@@ -132,6 +141,12 @@ macro_rules! execution_store {
                 let rows: Vec<ExecutionEventRow> =
                     query_as(&s).fetch_all(&self.reader).await.db()?;
                 rows::all(rows)
+            }
+            async fn execution_event(&self, event_id: &str) -> Result<Option<ExecutionEvent>> {
+                let s = sql::event(event_id);
+                let row: Option<ExecutionEventRow> =
+                    query_as(&s).fetch_optional(&self.reader).await.db()?;
+                rows::one(row)
             }
 
             async fn count_checkpoints(&self, status: CheckpointStatus) -> Result<i64> {

@@ -20,6 +20,7 @@ pub(crate) mod events;
 pub(crate) mod executions;
 pub(crate) mod keys;
 pub(crate) mod questions;
+pub(crate) mod retention;
 pub(crate) mod runs;
 pub(crate) mod settings;
 pub(crate) mod tasks;

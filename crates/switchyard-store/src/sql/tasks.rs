@@ -42,6 +42,16 @@ pub(crate) fn cancel<'a>(task_id: &'a str, error: &'a str, at: i64) -> Stmt<'a> 
     s
 }
 
+/// An event's tasks, oldest first (`tasks_origin` leads with `event_id`).
+pub(crate) fn of_event(event_id: &str, now: Moment) -> Stmt<'_> {
+    let mut s = Stmt::new("");
+    push_select(&mut s, now);
+    s.push(" WHERE event_id = ")
+        .push_bind(event_id)
+        .push(" ORDER BY task_id");
+    s
+}
+
 pub(crate) fn list(q: &TaskQuery, now: Moment) -> Stmt<'_> {
     let mut s = Stmt::new("SELECT * FROM (");
     push_select(&mut s, now);

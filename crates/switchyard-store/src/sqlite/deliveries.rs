@@ -192,6 +192,12 @@ impl DeliveryStore for SqliteStore {
         Ok(due)
     }
 
+    async fn count_deliveries(&self, status: crate::state::DeliveryStatus) -> Result<i64> {
+        let s = sql::count(status);
+        let (n,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
+        Ok(n)
+    }
+
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>> {
         let s = sql::get(outbox_id);
         let row: Option<DeliveryRow> = query_as(&s).fetch_optional(&self.reader).await.db()?;
@@ -206,6 +212,12 @@ impl DeliveryStore for SqliteStore {
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>> {
         let s = sql::list(q);
+        let rows: Vec<DeliveryRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
+        rows::all(rows)
+    }
+
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>> {
+        let s = sql::of_event(event_id);
         let rows: Vec<DeliveryRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
     }

@@ -15,6 +15,7 @@ mod events;
 mod executions;
 mod keys;
 mod questions;
+mod retention;
 mod runs;
 mod settings;
 mod stream;

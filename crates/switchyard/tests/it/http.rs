@@ -734,7 +734,8 @@ async fn concurrent_redeliveries_store_one_event(kind: Kind) {
 }
 
 /// The `switchyard_webhooks_*` and ingest-duration counts in a Prometheus text
-/// page, by series (`name{labels}`).
+/// page that are not zero, by series (`name{labels}`): the families are made at
+/// zero at start (tests/it/observability.rs checks those).
 fn ingest_series(text: &str) -> std::collections::BTreeMap<String, f64> {
     text.lines()
         .filter(|l| {
@@ -745,6 +746,7 @@ fn ingest_series(text: &str) -> std::collections::BTreeMap<String, f64> {
             let (series, value) = l.rsplit_once(' ')?;
             Some((series.to_owned(), value.parse().ok()?))
         })
+        .filter(|(_, v): &(String, f64)| *v != 0.0)
         .collect()
 }
 

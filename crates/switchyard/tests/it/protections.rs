@@ -304,11 +304,11 @@ async fn limits_and_allow_lists_are_validated(kind: Kind) {
 
 /// Refusals keep at most 128 bytes of the webhook id, at most
 /// `rejections_per_minute` rows per address, and are pruned after
-/// `rejections_retention`.
+/// `retention.rejections`.
 async fn refusals_are_cut_capped_and_pruned(kind: Kind) {
     let app = TestApp::spawn_with(kind, |c| {
         c.rejections_per_minute = 3;
-        c.rejections_retention = Duration::from_secs(3600);
+        c.retention.rejections = Duration::from_secs(3600);
     })
     .await;
     let long_id = "x".repeat(60_000);
@@ -347,7 +347,16 @@ async fn refusals_are_cut_capped_and_pruned(kind: Kind) {
             .count(),
         1
     );
-    assert_eq!(app.state.engine.prune_rejections().await.unwrap(), 1);
+    let pruned = app
+        .state
+        .engine
+        .prune_expired(
+            switchyard_store::PruneKind::Rejections,
+            switchyard_store::now_micros(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
     assert_eq!(rejections(&app).await.len(), 3);
     app.stop().await;
 }

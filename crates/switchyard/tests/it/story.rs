@@ -142,6 +142,111 @@ async fn listing_filters_and_pages(kind: Kind) {
         ..Default::default()
     };
     assert!(store.list_events(&q).await.unwrap().is_empty());
+    received_and_text_filters(&*store).await;
+}
+
+/// `since`/`until` bound the received time (inclusive); `text` finds a substring of
+/// the payload ignoring case, with `%`, `_` and `\` matching only themselves.
+async fn received_and_text_filters(store: &dyn switchyard_store::Store) {
+    let t0 = 1_800_000_000_000_000_i64;
+    let payloads = [
+        r#"{"title":"Disk FULL on web-1"}"#,
+        r#"{"title":"disk full on web-2"}"#,
+        r#"{"title":"100% done"}"#,
+        r#"{"title":"a_b and a\\b"}"#,
+        r#"{"title":"axb"}"#,
+    ];
+    let ops: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut e = event(&format!("evt_1{i:02}"), "tf", Some(&format!("t{i}")), "x");
+            e.received_at = t0 + i as i64 * 1_000_000;
+            e.payload = (*p).into();
+            WriteOp::Event(e)
+        })
+        .collect();
+    store.write_batch(&ops).await.unwrap();
+    let ids = |q: EventQuery| async move {
+        let rows = store.list_events(&q).await.unwrap();
+        rows.into_iter().map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    let base = || EventQuery {
+        webhook_id: Some("tf".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(EventQuery {
+            since: Some(t0 + 1_000_000),
+            until: Some(t0 + 3_000_000),
+            ..base()
+        })
+        .await,
+        ["evt_103", "evt_102", "evt_101"],
+        "both bounds inclusive"
+    );
+    assert_eq!(
+        ids(EventQuery {
+            since: Some(t0 + 4_000_001),
+            ..base()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some("DISK full".into()),
+            ..base()
+        })
+        .await,
+        ["evt_101", "evt_100"],
+        "case is ignored"
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some("0%".into()),
+            ..base()
+        })
+        .await,
+        ["evt_102"]
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some("a_b".into()),
+            ..base()
+        })
+        .await,
+        ["evt_103"],
+        "_ is not a wildcard"
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some(r"a\\b".into()),
+            ..base()
+        })
+        .await,
+        ["evt_103"]
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some("%".into()),
+            ..base()
+        })
+        .await,
+        ["evt_102"],
+        "% is not a wildcard"
+    );
+    assert_eq!(
+        ids(EventQuery {
+            text: Some("disk".into()),
+            until: Some(t0),
+            ..base()
+        })
+        .await,
+        ["evt_100"],
+        "filters combine"
+    );
 }
 
 async fn webhooks_and_settings(kind: Kind) {

@@ -205,10 +205,15 @@ impl Server {
                     more.notify_all();
                 }
                 if !sent {
-                    if let Some(i) = line.find("addr=") {
-                        let addr: String = line[i + 5..]
+                    // `addr=…` in text logs, `"addr":"…"` in JSON ones.
+                    let found = line
+                        .find("addr=")
+                        .map(|i| (i + 5, false))
+                        .or_else(|| line.find("\"addr\":\"").map(|i| (i + 8, true)));
+                    if let Some((i, json)) = found {
+                        let addr: String = line[i..]
                             .chars()
-                            .take_while(|c| !c.is_whitespace())
+                            .take_while(|c| !c.is_whitespace() && !(json && *c == '"'))
                             .collect();
                         let _ = tx.send(addr);
                         sent = true;
@@ -224,6 +229,11 @@ impl Server {
             base: format!("http://{addr}"),
             log,
         }
+    }
+
+    /// Every stderr line so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.0.lock().expect("log lock").clone()
     }
 
     /// The first stderr line containing every one of `needles`, waiting up to
@@ -512,4 +522,83 @@ pub fn test_audit() -> switchyard_store::NewAudit {
         None,
         None,
     )
+}
+
+/// The value of the series `name{labels}` in a Prometheus text page: the one line
+/// whose name is `name` and whose labels include every one of `labels` (`None`
+/// when there is none; two matching lines are a test's mistake).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, l) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if n != name {
+            continue;
+        }
+        if labels
+            .iter()
+            .all(|(k, v)| l.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
+        {
+            assert!(
+                found.is_none(),
+                "two series match {name} {labels:?}:\n{text}"
+            );
+            found = Some(value.parse().expect("a number"));
+        }
+    }
+    found
+}
+
+/// Runs one SQL statement on the database `at` (a test making rows look old, or
+/// writing what no service writes directly).
+pub async fn exec_sql(at: &StoreAt, sql: &str) {
+    use sqlx::Connection as _;
+    match at {
+        StoreAt::Sqlite(url) => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.expect(sql);
+            c.close().await.expect("close");
+        }
+        StoreAt::Postgres { url, schema } => {
+            let mut c = sqlx::postgres::PgConnection::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(&format!("SET search_path TO {schema}"))
+                .execute(&mut c)
+                .await
+                .expect("search_path");
+            sqlx::query(sql).execute(&mut c).await.expect(sql);
+            c.close().await.expect("close");
+        }
+    }
+}
+
+/// `SELECT COUNT(*) …` on the database `at`.
+pub async fn count_sql(at: &StoreAt, sql: &str) -> i64 {
+    use sqlx::Connection as _;
+    match at {
+        StoreAt::Sqlite(url) => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.expect(sql)
+        }
+        StoreAt::Postgres { url, schema } => {
+            let mut c = sqlx::postgres::PgConnection::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(&format!("SET search_path TO {schema}"))
+                .execute(&mut c)
+                .await
+                .expect("search_path");
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.expect(sql)
+        }
+    }
 }

@@ -64,9 +64,31 @@ impl Browser {
             .unwrap()
     }
 
+    /// Fills in and posts the sign-in form with `key`, as a browser does: the form
+    /// page first (its cookie and CSRF token), then the post with both.
+    pub async fn sign_in(&self, key: &str) -> reqwest::Response {
+        let form = self.get("/ui/login").await;
+        let form_cookie = form.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        let form_cookie = form_cookie.split(';').next().unwrap().to_owned();
+        let csrf = csrf_in(&form.text().await.unwrap());
+        self.client
+            .post(format!("{}/ui/login", self.base))
+            .header(COOKIE, form_cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("api_key", key)
+                    .append_pair("csrf_token", &csrf)
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Signs in with `key`; panics unless it is a 303 to `/ui/` with a cookie.
     pub async fn login(&mut self, key: &str) -> String {
-        let r = self.post_form("/ui/login", &[("api_key", key)]).await;
+        let r = self.sign_in(key).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&r), "/ui/");
         let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
@@ -168,12 +190,21 @@ async fn sign_in_csrf_and_redirects(kind: Kind) {
     assert_eq!(s, 200);
     assert!(html.contains("name=\"api_key\""), "{html}");
 
+    // A sign-in form posted from elsewhere (no form cookie, no token) signs
+    // nobody in, even with the right key (login CSRF).
+    let r = b.post_form("/ui/login", &[("api_key", ADMIN_KEY)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .starts_with("switchyard_session="));
     // A wrong key is refused; the admin key signs in with a strict cookie.
-    let r = b
-        .post_form("/ui/login", &[("api_key", "sy_key_nope")])
-        .await;
+    let r = b.sign_in("sy_key_nope").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers().get(SET_COOKIE).is_none());
+    assert!(!r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .starts_with("switchyard_session="));
     let set = b.login(ADMIN_KEY).await;
     for part in [
         "switchyard_session=",
@@ -388,7 +419,7 @@ async fn a_read_key_sees_no_write_controls(kind: Kind) {
 
     // An agent key cannot sign in at all.
     let (_, agent) = app.make_key(&["agent:planning"]).await;
-    let r = b.post_form("/ui/login", &[("api_key", &agent)]).await;
+    let r = b.sign_in(&agent).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

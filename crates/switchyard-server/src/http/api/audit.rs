@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use switchyard_store::{AuditAction, AuditQuery, ResourceKind};
 
-use super::{check_cursor, check_limit, next_cursor};
+use super::{check_cursor, check_limit, check_time, next_cursor};
 use crate::http::error::{ApiError, Query};
 use crate::http::views::{AuditPage, AuditView};
 use crate::state::AppState;
@@ -27,13 +27,12 @@ pub struct ListParams {
     limit: Option<i64>,
 }
 
-fn time(param: &'static str, v: Option<String>) -> Result<Option<i64>, ApiError> {
-    v.map(|s| {
-        switchyard_engine::time::parse_rfc3339(&s).ok_or_else(|| {
-            ApiError::bad_request("invalid_query", format!("{param} must be an RFC 3339 time"))
-        })
-    })
-    .transpose()
+/// `a, b, c`: the names a filter takes.
+fn names<T: std::fmt::Display>(all: &[T]) -> String {
+    all.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `GET /api/audit?resource_kind=&resource_id=&key_id=&action=&since=&until=`.
@@ -49,7 +48,7 @@ pub async fn list(
         .map_err(|_| {
             ApiError::bad_request(
                 "invalid_query",
-                "resource_kind must be webhook, command, agent, destination or key",
+                format!("resource_kind must be one of {}", names(ResourceKind::ALL)),
             )
         })?;
     let action = p
@@ -59,7 +58,7 @@ pub async fn list(
         .map_err(|_| {
             ApiError::bad_request(
                 "invalid_query",
-                "action must be create, update, delete, enable, disable or rotate",
+                format!("action must be one of {}", names(AuditAction::ALL)),
             )
         })?;
     let q = AuditQuery {
@@ -67,8 +66,8 @@ pub async fn list(
         resource_id: p.resource_id,
         key_id: p.key_id,
         action,
-        since: time("since", p.since)?,
-        until: time("until", p.until)?,
+        since: check_time("since", p.since)?,
+        until: check_time("until", p.until)?,
         before: check_cursor("aud", p.cursor)?,
         limit,
     };

@@ -1,14 +1,19 @@
 //! `/api/events` (the event log, newest first, filtered, a page at a time),
-//! `/api/events/{id}` and `/api/rejections` (the audit log of refused requests).
+//! `/api/events/{id}`, what it caused (`/api/events/{id}/caused`), replaying it
+//! (`POST /api/events/{id}/replay`, admin keys only) and `/api/rejections` (the
+//! audit log of refused requests).
 
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use switchyard_store::EventQuery;
 
-use super::{check_cursor, check_limit, next_cursor};
-use crate::http::error::{ApiError, Path, Query};
-use crate::http::views::{EventPage, EventSummaryView, EventView, RejectionList};
+use super::{check_cursor, check_limit, check_time, next_cursor};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, OptionalJson, Path, Query};
+use crate::http::views::{
+    CausedList, CausedView, EventPage, EventSummaryView, EventView, RejectionList, ReplayView,
+};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -18,12 +23,18 @@ pub struct ListParams {
     event_type: Option<String>,
     webhook_id: Option<String>,
     delivery_id: Option<String>,
+    /// RFC 3339; events received at or after it.
+    since: Option<String>,
+    /// RFC 3339; events received at or before it.
+    until: Option<String>,
+    /// Text the payload contains, ignoring case.
+    q: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
-/// `GET /api/events`.
+/// `GET /api/events?provider=&event_type=&webhook_id=&delivery_id=&since=&until=&q=`.
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -34,6 +45,9 @@ pub async fn list(
         event_type: p.event_type,
         webhook_id: p.webhook_id,
         delivery_id: p.delivery_id,
+        since: check_time("since", p.since)?,
+        until: check_time("until", p.until)?,
+        text: p.q.filter(|q| !q.is_empty()),
         before: check_cursor("evt", p.cursor)?,
         limit,
     };
@@ -49,13 +63,46 @@ pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    let e = st
-        .engine
-        .store
-        .get_event(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown_event", format!("no event {id:?}")))?;
+    let e = st.engine.event(&id).await?;
     Ok(Json(EventView::from(&e)))
+}
+
+/// `GET /api/events/{id}/caused`: the tasks, deliveries, questions, checkpoints
+/// and runs the event caused.
+pub async fn caused(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CausedList>, ApiError> {
+    let items = st.engine.caused(&id).await?;
+    Ok(Json(CausedList {
+        event_id: id,
+        caused: items.iter().map(CausedView::from).collect(),
+    }))
+}
+
+/// `dry_run`, in the query or the JSON body (either one saying true makes it dry).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayParams {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/events/{id}/replay` (`?dry_run=true` or `{"dry_run": true}`): routes
+/// the stored event again with its webhook's current commands; answers what was
+/// (or would be) created.
+pub async fn replay(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ReplayParams>,
+    OptionalJson(body): OptionalJson<ReplayParams>,
+) -> Result<Json<ReplayView>, ApiError> {
+    let r = st
+        .engine
+        .replay(&caller.who(), &id, q.dry_run || body.dry_run)
+        .await?;
+    Ok(Json(ReplayView::from(&r)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,16 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// A time parameter (`param`) as given: RFC 3339, else 400 `invalid_query`.
+pub fn check_time(param: &'static str, v: Option<String>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        switchyard_engine::time::parse_rfc3339(&s).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("{param} must be an RFC 3339 time"))
+        })
+    })
+    .transpose()
+}
+
 /// A `cursor` as given: one of this list's ids (`{prefix}_` and hex, as
 /// `next_cursor` hands them out), else 400 — a cursor that matches nothing would
 /// silently page from an arbitrary place.

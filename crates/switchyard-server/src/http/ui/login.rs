@@ -11,9 +11,25 @@ use super::{form, templates, UiError};
 use crate::http::error::Body;
 use crate::state::AppState;
 
-fn login_page(status: StatusCode, error: Option<&str>) -> Response {
-    match templates::render("login.html", context! { error => error }) {
-        Ok(html) => (status, Html(html)).into_response(),
+/// The sign-in form, with a fresh form cookie and the CSRF token that goes with it.
+fn login_page(
+    st: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let (cookie, csrf_token) = session::login_form(st, session::secure(st, headers));
+    match templates::render(
+        "login.html",
+        context! { error => error, csrf_token => csrf_token },
+    ) {
+        Ok(html) => {
+            let mut r = (status, Html(html)).into_response();
+            if let Ok(v) = cookie.parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
         Err(e) => UiError(crate::http::error::ApiError::internal(e)).into_response(),
     }
 }
@@ -23,16 +39,27 @@ pub async fn form_page(State(st): State<AppState>, headers: HeaderMap) -> Respon
     if session::principal(&st, &headers).await.is_some() {
         return Redirect::to("/ui/").into_response();
     }
-    login_page(StatusCode::OK, None)
+    login_page(&st, &headers, StatusCode::OK, None)
 }
 
-/// `POST /ui/login` (a form with `api_key`): a key that may read or decide signs
-/// in; anything else shows the form again with why (401 or 403).
+/// `POST /ui/login` (a form with `api_key` and the form's `csrf_token`): a key
+/// that may read or decide signs in; anything else shows the form again with why
+/// (401 or 403; 403 for a form this browser was not given).
 pub async fn submit(State(st): State<AppState>, headers: HeaderMap, Body(body): Body) -> Response {
-    let key = form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "api_key")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
+    let field = |name: &str| {
+        form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let login_page = |status, error| login_page(&st, &headers, status, error);
+    if !session::check_login_form(&st, &headers, &field("csrf_token")) {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or did not come from this server: try again."),
+        );
+    }
+    let key = field("api_key");
     if key.is_empty() {
         return login_page(StatusCode::UNAUTHORIZED, Some("Enter an API key."));
     }

@@ -66,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/events", get(events::list))
         .route("/ui/events/{id}", get(events::detail))
+        .route("/ui/events/{id}/replay", post(events::replay))
         .route("/ui/inbox", get(inbox::list))
         .route("/ui/inbox/{id}", get(inbox::detail))
         .route("/ui/inbox/{id}/decision", post(inbox::decide))

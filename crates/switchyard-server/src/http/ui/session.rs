@@ -22,6 +22,12 @@ use crate::state::AppState;
 
 /// The cookie's name (issue 12).
 pub const COOKIE: &str = "switchyard_session";
+/// The sign-in form's own cookie: a random nonce its CSRF token is a MAC of, so a
+/// form posted from another site (which cannot read or send it) cannot sign the
+/// browser in under someone else's key (login CSRF).
+pub const LOGIN_COOKIE: &str = "switchyard_login";
+/// How long a sign-in form stays good.
+const LOGIN_FORM_SECS: i64 = 3600;
 /// What [`switchyard_store::Sealer::derive_key`] derives the session key for.
 const PURPOSE: &str = "dashboard session";
 const VERSION: &str = "v1";
@@ -79,14 +85,44 @@ pub fn csrf_of(st: &AppState, session: &str) -> String {
 
 /// The session cookie's value in `headers`, if any.
 pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of cookie `name` in `headers`, if any.
+fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// A new sign-in form: its `Set-Cookie` value and the `csrf_token` it carries.
+pub fn login_form(st: &AppState, secure: bool) -> (String, String) {
+    let nonce = B64.encode(rand::random::<[u8; 16]>());
+    let cookie = format!(
+        "{LOGIN_COOKIE}={nonce}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_FORM_SECS}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    (cookie, login_csrf(st, &nonce))
+}
+
+fn login_csrf(st: &AppState, nonce: &str) -> String {
+    B64.encode(hmac_sha256(&key(st), &[b"login\0", nonce.as_bytes()]))
+}
+
+/// Whether a posted sign-in form's `csrf_token` belongs to the form this browser
+/// was given (its [`LOGIN_COOKIE`]).
+pub fn check_login_form(st: &AppState, headers: &HeaderMap, given: &str) -> bool {
+    match cookie_named(headers, LOGIN_COOKIE) {
+        Some(nonce) if nonce.len() <= MAX_TOKEN => {
+            ct_eq(given.as_bytes(), login_csrf(st, nonce).as_bytes())
+        }
+        _ => false,
+    }
 }
 
 /// Whether the cookie gets `Secure`: the public URL is https, or the request came

@@ -46,12 +46,9 @@ fn controls(v: &Viewer) -> Value {
 
 async fn recent(st: &AppState, id: &str, limit: i64) -> Result<Vec<EventSummaryView>, UiError> {
     let q = EventQuery {
-        provider: None,
-        event_type: None,
         webhook_id: Some(id.to_owned()),
-        delivery_id: None,
-        before: None,
         limit,
+        ..EventQuery::default()
     };
     let rows = st.engine.store.list_events(&q).await?;
     Ok(rows.iter().map(EventSummaryView::from).collect())

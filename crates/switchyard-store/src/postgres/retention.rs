@@ -1,0 +1,6 @@
+//! Retention on PostgreSQL: batched deletes of old rows (the statements and the glue
+//! are shared: [`crate::sql::retention::retention_store`]).
+
+use super::{query, query_as, PgStore};
+
+crate::sql::retention::retention_store!(PgStore);
