@@ -28,11 +28,10 @@ const PAUSE: Duration = Duration::from_millis(20);
 /// How often the worker looks for expired rows.
 const EVERY: Duration = Duration::from_secs(600);
 
-/// The range of a non-zero retention age (zero keeps forever).
-pub const RETENTION_RANGE: (Duration, Duration) = (
-    Duration::from_secs(60),
-    Duration::from_secs(10 * 365 * 24 * 3600),
-);
+/// The range of a non-zero retention age (zero keeps forever): a minute to ten
+/// years (of 365.25 days, as humantime counts them, so the bound reads `10years`).
+pub const RETENTION_RANGE: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(315_576_000));
 
 const DAY: u64 = 24 * 3600;
 

@@ -121,6 +121,22 @@ pub(crate) async fn still_marked(c: &Client) -> bool {
         == json!("kept")
 }
 
+/// Signs in with the admin key through the login form (from a page that
+/// sends there), landing on the overview.
+pub(crate) async fn sign_in(c: &Client, app: &TestApp) {
+    c.goto(&app.url("/ui/webhooks")).await.unwrap();
+    let key = wait_for(c, "#api_key").await;
+    key.send_keys(ADMIN_KEY).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "header .who").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/");
+}
+
 async fn dashboard_in_a_browser(kind: Kind) {
     let app = TestApp::spawn(kind).await;
     github_webhook(&app, "gh1").await;
@@ -137,18 +153,7 @@ async fn dashboard_in_a_browser(kind: Kind) {
     let driver = Driver::start().await;
     let c = driver.session().await;
     let run = async {
-        // Sign in.
-        c.goto(&app.url("/ui/webhooks")).await.unwrap();
-        let key = wait_for(&c, "#api_key").await;
-        key.send_keys(ADMIN_KEY).await.unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_for(&c, "header .who").await;
-        assert_eq!(c.current_url().await.unwrap().path(), "/ui/");
+        sign_in(&c, &app).await;
 
         // Toggle a webhook off: the row changes in place.
         c.goto(&app.url("/ui/webhooks")).await.unwrap();

@@ -50,7 +50,7 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn github_to(
+    pub(crate) async fn github_to(
         &self,
         path: &str,
         secret: &str,

@@ -103,18 +103,18 @@ impl Browser {
     }
 }
 
-fn unslash(html: &str) -> String {
+pub(crate) fn unslash(html: &str) -> String {
     html.replace("&#x2f;", "/")
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get(LOCATION)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
 }
 
-fn csrf_in(html: &str) -> String {
+pub(crate) fn csrf_in(html: &str) -> String {
     let at = html
         .find("name=\"csrf_token\" value=\"")
         .expect("a csrf_token field");

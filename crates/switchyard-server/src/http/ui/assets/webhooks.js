@@ -12,6 +12,11 @@
     history.replaceState(null, '', once.getAttribute('data-replace-url'));
   }
 
+  // A form that came back refused: start at the list of its problems (each
+  // links to its field).
+  var summary = document.getElementById('form-errors');
+  if (summary) { summary.focus(); }
+
   var rows = document.getElementById('command-rows');
   var template = document.getElementById('command-template');
   var add = document.getElementById('add-command');
