@@ -225,7 +225,7 @@ impl Server {
                     if let Some((i, json)) = found {
                         let addr: String = line[i..]
                             .chars()
-                            .take_while(|c| !c.is_whitespace() && !(json && *c == '"'))
+                            .take_while(|c| !(c.is_whitespace() || json && *c == '"'))
                             .collect();
                         let _ = tx.send(addr);
                         sent = true;
