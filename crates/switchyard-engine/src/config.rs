@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{providers, Secret};
+use switchyard_store::PruneKind;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -68,8 +69,8 @@ pub struct Config {
     /// the rest are only counted (`switchyard_rejections_unrecorded_total`).
     pub rejections_per_minute: u32,
     /// How long events, delivery attempts, refused requests and finished runs are
-    /// kept (see [`crate::retention`]).
-    pub retention: crate::retention::RetentionConfig,
+    /// kept (the "retention" worker deletes the rest).
+    pub retention: RetentionConfig,
     /// Where checkpoint notifications go by default, and the SMTP server e-mail
     /// goes through.
     pub notify: NotifyConfig,
@@ -591,7 +592,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             rate_limit: None,
             rejections_per_minute: 60,
-            retention: crate::retention::RetentionConfig::default(),
+            retention: RetentionConfig::default(),
             notify: NotifyConfig::default(),
             runs: crate::runs::RunsConfig::default(),
             otlp_endpoint: None,
@@ -903,6 +904,72 @@ fn validate_delivery(d: &crate::delivery::DeliveryConfig) -> Result<(), ConfigEr
         }
     }
     Ok(())
+}
+
+/// The range of a non-zero retention age (zero keeps forever): a minute to ten
+/// years (of 365.25 days, as humantime counts them, so the bound reads `10years`).
+pub const RETENTION_RANGE: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(315_576_000));
+
+const DAY: u64 = 24 * 3600;
+
+/// How long each kind of row is kept; [`Duration::ZERO`] keeps it forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Received events (`SWITCHYARD_RETENTION_EVENTS`, default 30 days).
+    pub events: Duration,
+    /// Delivery attempts (`SWITCHYARD_RETENTION_ATTEMPTS`, default 30 days).
+    pub attempts: Duration,
+    /// Refused requests (`SWITCHYARD_RETENTION_REJECTIONS`, default 7 days).
+    pub rejections: Duration,
+    /// Finished workflow runs and their steps (`SWITCHYARD_RETENTION_RUNS`,
+    /// default 30 days).
+    pub runs: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events: Duration::from_secs(30 * DAY),
+            attempts: Duration::from_secs(30 * DAY),
+            rejections: Duration::from_secs(7 * DAY),
+            runs: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// How long rows of `kind` are kept (zero: forever).
+    pub fn age(&self, kind: PruneKind) -> Duration {
+        match kind {
+            PruneKind::Events => self.events,
+            PruneKind::Attempts => self.attempts,
+            PruneKind::Rejections => self.rejections,
+            PruneKind::Runs => self.runs,
+        }
+    }
+
+    /// Sets how long rows of `kind` are kept.
+    pub fn set(&mut self, kind: PruneKind, age: Duration) {
+        match kind {
+            PruneKind::Events => self.events = age,
+            PruneKind::Attempts => self.attempts = age,
+            PruneKind::Rejections => self.rejections = age,
+            PruneKind::Runs => self.runs = age,
+        }
+    }
+
+    /// Each age is zero or within [`RETENTION_RANGE`].
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        let (lo, hi) = RETENTION_RANGE;
+        for kind in PruneKind::ALL {
+            let age = self.age(kind);
+            if !age.is_zero() {
+                duration_in_range(Key::Retention(kind), age, lo, hi)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

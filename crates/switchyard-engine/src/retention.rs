@@ -18,7 +18,6 @@ use switchyard_store::{now_micros, PruneKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Engine;
-use crate::config::{duration_in_range, ConfigError, Key};
 use crate::error::Result;
 
 /// Rows deleted per statement.
@@ -28,71 +27,7 @@ const PAUSE: Duration = Duration::from_millis(20);
 /// How often the worker looks for expired rows.
 const EVERY: Duration = Duration::from_secs(600);
 
-/// The range of a non-zero retention age (zero keeps forever): a minute to ten
-/// years (of 365.25 days, as humantime counts them, so the bound reads `10years`).
-pub const RETENTION_RANGE: (Duration, Duration) =
-    (Duration::from_secs(60), Duration::from_secs(315_576_000));
-
-const DAY: u64 = 24 * 3600;
-
-/// How long each kind of row is kept; [`Duration::ZERO`] keeps it forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionConfig {
-    /// Received events (`SWITCHYARD_RETENTION_EVENTS`, default 30 days).
-    pub events: Duration,
-    /// Delivery attempts (`SWITCHYARD_RETENTION_ATTEMPTS`, default 30 days).
-    pub attempts: Duration,
-    /// Refused requests (`SWITCHYARD_RETENTION_REJECTIONS`, default 7 days).
-    pub rejections: Duration,
-    /// Finished workflow runs and their steps (`SWITCHYARD_RETENTION_RUNS`,
-    /// default 30 days).
-    pub runs: Duration,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        Self {
-            events: Duration::from_secs(30 * DAY),
-            attempts: Duration::from_secs(30 * DAY),
-            rejections: Duration::from_secs(7 * DAY),
-            runs: Duration::from_secs(30 * DAY),
-        }
-    }
-}
-
-impl RetentionConfig {
-    /// How long rows of `kind` are kept (zero: forever).
-    pub fn age(&self, kind: PruneKind) -> Duration {
-        match kind {
-            PruneKind::Events => self.events,
-            PruneKind::Attempts => self.attempts,
-            PruneKind::Rejections => self.rejections,
-            PruneKind::Runs => self.runs,
-        }
-    }
-
-    /// Sets how long rows of `kind` are kept.
-    pub fn set(&mut self, kind: PruneKind, age: Duration) {
-        match kind {
-            PruneKind::Events => self.events = age,
-            PruneKind::Attempts => self.attempts = age,
-            PruneKind::Rejections => self.rejections = age,
-            PruneKind::Runs => self.runs = age,
-        }
-    }
-
-    /// Each age is zero or within [`RETENTION_RANGE`].
-    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
-        let (lo, hi) = RETENTION_RANGE;
-        for kind in PruneKind::ALL {
-            let age = self.age(kind);
-            if !age.is_zero() {
-                duration_in_range(Key::Retention(kind), age, lo, hi)?;
-            }
-        }
-        Ok(())
-    }
-}
+pub use crate::config::{RetentionConfig, RETENTION_RANGE};
 
 impl Engine {
     /// Deletes every row of `kind` that was past its retention at `now` (Unix
@@ -155,6 +90,9 @@ pub(crate) async fn run(e: Engine, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Key;
+
+    const DAY: u64 = 24 * 3600;
 
     #[test]
     fn ages_are_zero_or_in_range() {

@@ -519,6 +519,7 @@ fn load_config(flag: Option<&Path>, flags: &Flags) -> Result<settings::Loaded, s
 }
 
 async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
+    let text_logs = loaded.log_format == logging::LogFormat::Text;
     let settings::Loaded { config, listen, .. } = loaded;
     let configured: Vec<String> = config.provider_secrets.keys().cloned().collect();
     let store = config.database_url.to_string();
@@ -535,10 +536,14 @@ async fn serve(loaded: settings::Loaded) -> anyhow::Result<()> {
         secrets_for = ?configured,
         "switchyard listening"
     );
-    eprintln!(
-        "{}",
-        startup::banner(listener.local_addr()?, &store, &providers)
-    );
+    // The start-up block is for a person at a terminal; JSON logs stay one object per
+    // line (the "switchyard listening" event above carries the same facts).
+    if text_logs {
+        eprintln!(
+            "{}",
+            startup::banner(listener.local_addr()?, &store, &providers)
+        );
+    }
     app.run(listener, shutdown_signal()).await?;
     tracing::info!("switchyard stopped cleanly");
     Ok(())
