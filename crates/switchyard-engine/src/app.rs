@@ -191,7 +191,7 @@ impl Engine {
             engine
                 .workers
                 .spawn(&mut loops, "retention", stop.clone(), move || {
-                    crate::retention::run(e.clone(), stop.clone())
+                    e.clone().run_retention(stop.clone())
                 });
         }
         {
@@ -205,7 +205,7 @@ impl Engine {
             engine
                 .workers
                 .spawn(&mut loops, "metrics", stop.clone(), move || {
-                    crate::telemetry::run(e.clone(), stop.clone())
+                    e.clone().run_metrics(stop.clone())
                 });
         }
         {

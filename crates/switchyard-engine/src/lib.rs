@@ -27,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod executions;
 pub mod folder;
+mod gauges;
 pub mod hub;
 pub mod ingest;
 pub mod interactive;

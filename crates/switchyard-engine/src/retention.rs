@@ -56,7 +56,14 @@ impl Engine {
 /// The "retention" worker: at start and then every [`EVERY`], prunes each kind,
 /// the stream's old notices, and forgets the rate-limit buckets of webhooks that
 /// are gone.
-pub(crate) async fn run(e: Engine, stop: CancellationToken) {
+impl Engine {
+    /// The "retention" worker (see the module doc).
+    pub(crate) async fn run_retention(self, stop: CancellationToken) {
+        run_worker(self, stop).await
+    }
+}
+
+async fn run_worker(e: Engine, stop: CancellationToken) {
     loop {
         let now = now_micros();
         for kind in PruneKind::ALL {
