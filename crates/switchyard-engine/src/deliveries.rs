@@ -85,12 +85,35 @@ pub fn resolve_destination(s: &str) -> String {
     }
 }
 
+/// The audit log's resource id of a bulk retry: the destination it was limited
+/// to, else `*`.
+fn bulk_retry_id(filter: &DeliveryQuery) -> String {
+    filter
+        .destination_id
+        .clone()
+        .unwrap_or_else(|| "*".to_owned())
+}
+
 fn no_delivery(id: &str) -> Error {
     Error::not_found("unknown_delivery", format!("no delivery {id:?}"))
 }
 
 fn no_destination(id: &str) -> Error {
     Error::not_found("unknown_destination", format!("no destination {id:?}"))
+}
+
+/// Messages a bulk retry puts back in the queue per batch (one read and one
+/// update each), so a retry of a large selection never holds a long transaction.
+pub const RETRY_BATCH: i64 = 500;
+
+/// What a bulk retry selected and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkRetry {
+    /// Deliveries the filter selects that a retry touches (pending or dead-lettered).
+    pub matched: u64,
+    /// How many were put back in the queue (0 for a dry run; fewer than `matched`
+    /// when some were delivered meanwhile).
+    pub retried: u64,
 }
 
 /// A rotated signing secret.
@@ -102,6 +125,11 @@ pub struct Rotated {
 impl Engine {
     pub async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>> {
         Ok(self.store.list_deliveries(q).await?)
+    }
+
+    /// How many deliveries `q`'s filters select (its cursor and limit aside).
+    pub async fn count_deliveries(&self, q: &DeliveryQuery) -> Result<u64> {
+        Ok(self.store.count_deliveries(q).await?)
     }
 
     /// A delivery and every attempt at it.
@@ -128,6 +156,77 @@ impl Engine {
             ..Changes::default()
         });
         Ok(d)
+    }
+
+    /// Retries every delivery `filter` selects (its `status`, `destination_id`,
+    /// `kind` and creation time; cursor and limit ignored) that a single retry
+    /// would touch: pending or dead-lettered. At least a status or a destination
+    /// is required, so nothing retries everything by accident. A dry run only
+    /// counts. Otherwise the selection is walked newest first in batches of
+    /// [`RETRY_BATCH`], each put back in the queue at once, and one audit row
+    /// records the filter and the counts.
+    pub async fn retry_deliveries(
+        &self,
+        who: &str,
+        filter: &DeliveryQuery,
+        dry_run: bool,
+    ) -> Result<BulkRetry> {
+        if filter.status.is_none() && filter.destination_id.is_none() {
+            return Err(Error::bad_request(
+                "filter_required",
+                "give a status or a destination_id: a bulk retry never selects everything",
+            ));
+        }
+        let mut q = DeliveryQuery {
+            retryable: true,
+            before: None,
+            limit: RETRY_BATCH,
+            ..filter.clone()
+        };
+        if dry_run {
+            let matched = self.store.count_deliveries(&q).await?;
+            return Ok(BulkRetry {
+                matched,
+                retried: 0,
+            });
+        }
+        let mut done = BulkRetry {
+            matched: 0,
+            retried: 0,
+        };
+        loop {
+            let batch = self.store.list_deliveries(&q).await?;
+            let Some(last) = batch.last() else { break };
+            q.before = Some(last.outbox_id.clone());
+            let ids: Vec<String> = batch.iter().map(|d| d.outbox_id.clone()).collect();
+            done.matched += ids.len() as u64;
+            done.retried += self.store.retry_deliveries(&ids).await?;
+            self.hub.notify(Changes {
+                outbox: true,
+                ..Changes::default()
+            });
+            if (batch.len() as i64) < RETRY_BATCH {
+                break;
+            }
+        }
+        let row = audit::record(
+            who,
+            AuditAction::Retry,
+            ResourceKind::Delivery,
+            &bulk_retry_id(filter),
+            None,
+            Some(serde_json::json!({
+                "status": filter.status.map(|s| s.to_string()),
+                "destination_id": filter.destination_id,
+                "kind": filter.kind.map(|k| k.to_string()),
+                "since": filter.since.map(crate::time::rfc3339),
+                "until": filter.until.map(crate::time::rfc3339),
+                "matched": done.matched,
+                "retried": done.retried,
+            })),
+        );
+        self.store.record_audit(&row).await?;
+        Ok(done)
     }
 
     /// A destination by id, URL or key.
@@ -290,8 +389,14 @@ impl Engine {
         Ok((d.destination_id, n))
     }
 
-    /// The signing secret receivers verify with.
-    pub async fn destination_secret(&self, id: &str) -> Result<(String, Option<String>)> {
+    /// The signing secret receivers verify with, shown to `who`: the audit log
+    /// records each reveal (written before the secret is handed out, so a secret
+    /// is never shown unrecorded).
+    pub async fn destination_secret(
+        &self,
+        who: &str,
+        id: &str,
+    ) -> Result<(String, Option<String>)> {
         let d = self.destination(id).await?;
         let secret = match &d.secret {
             Some(s) => Some(
@@ -300,6 +405,15 @@ impl Engine {
             ),
             None => None,
         };
+        let row = audit::record(
+            who,
+            AuditAction::Reveal,
+            ResourceKind::Destination,
+            &d.destination_id,
+            None,
+            Some(audit::destination(&d)),
+        );
+        self.store.record_audit(&row).await?;
         Ok((d.destination_id, secret))
     }
 

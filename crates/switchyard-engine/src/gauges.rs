@@ -94,7 +94,10 @@ impl Engine {
     /// Reads the gauges from the store: the outbox's depth and the pending
     /// checkpoints.
     pub async fn sample_gauges(&self) -> crate::error::Result<()> {
-        let depth = self.store.count_deliveries(DeliveryStatus::Pending).await?;
+        let depth = self
+            .store
+            .count_with_status(DeliveryStatus::Pending)
+            .await?;
         metrics::gauge!(OUTBOX_DEPTH).set(depth as f64);
         let pending = self
             .store

@@ -40,10 +40,31 @@ pub fn event_received_notice(
     )
 }
 
+/// A delivery's outcome (`delivery.delivered`, `delivery.retrying`,
+/// `delivery.failed` once dead-lettered), written with the attempt's record, so a
+/// dashboard's delivery list follows it. `status_code` is the receiver's answer.
+pub fn delivery_notice(
+    outcome: &str,
+    outbox_id: &str,
+    destination_id: &str,
+    attempts: i64,
+    status_code: Option<i64>,
+) -> NewNotice {
+    new_notice(
+        &format!("delivery.{outcome}"),
+        &json!({"delivery_id": outbox_id, "destination_id": destination_id,
+                "attempts": attempts, "status_code": status_code}),
+    )
+}
+
 /// A notice for the stream, written as an effect of the change it announces.
 pub fn notice(event_type: &str, payload: &Value) -> Effect {
-    Effect::Notice(NewNotice {
+    Effect::Notice(new_notice(event_type, payload))
+}
+
+fn new_notice(event_type: &str, payload: &Value) -> NewNotice {
+    NewNotice {
         event_type: event_type.to_owned(),
         payload: payload.to_string(),
-    })
+    }
 }

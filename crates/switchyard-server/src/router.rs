@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> impl App {
         .route("/outbox", get(deliveries::outbox))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))
+        .route("/deliveries/retry", post(deliveries::retry_many))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
         .route(
             "/destinations",

@@ -249,7 +249,7 @@ pub trait DeliveryStore: Send + Sync {
 
     /// How many messages have `status` (pending: the queue's depth, every
     /// replica's).
-    async fn count_deliveries(&self, status: DeliveryStatus) -> Result<i64>;
+    async fn count_with_status(&self, status: DeliveryStatus) -> Result<i64>;
 
     async fn get_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
 
@@ -261,12 +261,18 @@ pub trait DeliveryStore: Send + Sync {
 
     /// The outbox messages written for the stored event `event_id`, oldest first.
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
+    /// How many deliveries `q`'s filters select (its cursor and limit aside).
+    async fn count_deliveries(&self, q: &DeliveryQuery) -> Result<u64>;
 
     async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>>;
 
     /// Puts a pending or dead-lettered message back in the queue, due now. `None`
     /// when there is no such message; a delivered one is returned unchanged.
     async fn retry_delivery(&self, outbox_id: &str) -> Result<Option<Delivery>>;
+
+    /// Puts these messages back in the queue, due now, those still pending or
+    /// dead-lettered (a workflow run's record never); returns how many.
+    async fn retry_deliveries(&self, outbox_ids: &[String]) -> Result<u64>;
 
     /// Requeues a destination's dead-lettered messages created at or after `since`,
     /// due now; returns how many.
@@ -356,6 +362,10 @@ pub trait RetentionStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Changes newest first.
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// Writes a row that goes with no stored change: a secret shown, the summary
+    /// of a bulk operation made in several transactions.
+    async fn record_audit(&self, a: &NewAudit) -> Result<()>;
 }
 
 /// Checkpoints and their history. Every change is one transaction: the row, its

@@ -487,14 +487,23 @@ pub struct FinishedAttempt {
     /// outcome when the message is delivered or dead-lettered (its notification
     /// sent or failed, its callback delivered or failed).
     pub history: Option<(String, NewHistory)>,
+    /// The live stream's notice of the outcome (`delivery.delivered`, …), written
+    /// with it.
+    pub notice: Option<NewNotice>,
 }
 
-/// Filters for listing deliveries.
+/// Filters for listing deliveries; `since`/`until` bound `created_at` (inclusive,
+/// Unix micros).
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
     pub status: Option<DeliveryStatus>,
     pub destination_id: Option<String>,
     pub kind: Option<OutboxKind>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only messages a retry would put back in the queue: pending or dead-lettered
+    /// (and never a workflow run's record, which the delivery engine does not send).
+    pub retryable: bool,
     pub before: Option<String>,
     pub limit: i64,
 }

@@ -195,6 +195,10 @@ text_enum! {
         Rotate = "rotate",
         /// An event routed again (what it created, counted).
         Replay = "replay",
+        /// A signing secret shown to someone.
+        Reveal = "reveal",
+        /// Deliveries put back in the queue by a bulk retry.
+        Retry = "retry",
     }
 }
 
@@ -212,6 +216,8 @@ text_enum! {
         Workflow = "workflow",
         /// A stored event (replayed).
         Event = "event",
+        /// Outbox messages; a bulk retry's id names its filter.
+        Delivery = "delivery",
     }
 }
 

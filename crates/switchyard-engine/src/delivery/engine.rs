@@ -739,8 +739,24 @@ impl Dispatcher {
             }
             _ => None,
         };
+        let notice = match outcome {
+            AttemptOutcome::Delivered => Some("delivered"),
+            AttemptOutcome::Retry { .. } => Some("retrying"),
+            AttemptOutcome::Dead => Some("failed"),
+            AttemptOutcome::Released { .. } => None,
+        }
+        .map(|o| {
+            crate::notices::delivery_notice(
+                o,
+                &d.outbox_id,
+                &d.destination_id,
+                d.attempts,
+                r.status.map(i64::from),
+            )
+        });
         let f = FinishedAttempt {
             history,
+            notice,
             outbox_id: d.outbox_id.clone(),
             claim_id: self.claim_id.clone(),
             outcome,
@@ -820,6 +836,7 @@ fn released(claim_id: &str, d: Delivery, in_micros: i64) -> FinishedAttempt {
         disable_destination: None,
         requeue_task: None,
         history: None,
+        notice: None,
     }
 }
 

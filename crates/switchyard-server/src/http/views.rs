@@ -899,6 +899,16 @@ pub struct DestinationList {
     pub destinations: Vec<DestinationView>,
 }
 
+/// `POST /api/deliveries/retry`'s answer: how many deliveries the filter selects
+/// that a retry touches, and how many were put back in the queue (0 for a dry
+/// run). Deserialize too: the command line reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkRetried {
+    pub matched: u64,
+    pub retried: u64,
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Recovered {
     pub destination_id: String,

@@ -11,9 +11,11 @@ use super::{now, query, query_as, PgStore};
 use crate::error::DbResultExt;
 use crate::model::{
     AttemptOutcome, ClaimQuery, Delivery, DeliveryAttempt, DeliveryQuery, FinishedAttempt,
+    NewNotice,
 };
 use crate::rows::{self, DeliveryAttemptRow, DeliveryRow};
 use crate::sql::deliveries::{self as sql, qualified_columns};
+use crate::sql::effects::insert_notices;
 use crate::sql::{checkpoints as csql, destinations as dest_sql, Stmt};
 use crate::{DeliveryStore, Result};
 
@@ -185,6 +187,11 @@ impl DeliveryStore for PgStore {
         for s in csql::insert_finished_steps(done, &ids, now) {
             query(&s).execute(&mut *tx).await.db()?;
         }
+        // The live stream's notices of the outcomes, last (their order is theirs).
+        let notices: Vec<&NewNotice> = done.iter().filter_map(|d| d.notice.as_ref()).collect();
+        for s in insert_notices(&notices, now) {
+            query(&s).execute(&mut *tx).await.db()?;
+        }
         tx.commit().await.db()?;
         Ok(())
     }
@@ -195,8 +202,8 @@ impl DeliveryStore for PgStore {
         Ok(due)
     }
 
-    async fn count_deliveries(&self, status: crate::state::DeliveryStatus) -> Result<i64> {
-        let s = sql::count(status);
+    async fn count_with_status(&self, status: crate::state::DeliveryStatus) -> Result<i64> {
+        let s = sql::count_status(status);
         let (n,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
         Ok(n)
     }
@@ -225,6 +232,12 @@ impl DeliveryStore for PgStore {
         rows::all(rows)
     }
 
+    async fn count_deliveries(&self, q: &DeliveryQuery) -> Result<u64> {
+        let s = sql::count(q);
+        let (n,): (i64,) = query_as(&s).fetch_one(&self.reader).await.db()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn list_attempts(&self, outbox_id: &str) -> Result<Vec<DeliveryAttempt>> {
         let s = sql::list_attempts(outbox_id);
         let rows: Vec<DeliveryAttemptRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
@@ -235,6 +248,14 @@ impl DeliveryStore for PgStore {
         let s = sql::retry(outbox_id, now());
         query(&s).execute(&self.writer).await.db()?;
         self.get_delivery(outbox_id).await
+    }
+
+    async fn retry_deliveries(&self, outbox_ids: &[String]) -> Result<u64> {
+        if outbox_ids.is_empty() {
+            return Ok(0);
+        }
+        let s = sql::retry_many(outbox_ids, now());
+        Ok(query(&s).execute(&self.writer).await.db()?.rows_affected())
     }
 
     async fn recover_destination(&self, destination_id: &str, since: i64) -> Result<u64> {

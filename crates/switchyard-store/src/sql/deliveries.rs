@@ -48,7 +48,25 @@ pub(crate) fn of_event(event_id: &str) -> Stmt<'_> {
 }
 
 pub(crate) fn list(q: &DeliveryQuery) -> Stmt<'_> {
-    let mut s = Stmt::new(format!("SELECT {DELIVERY_COLUMNS} FROM outbox WHERE 1 = 1"));
+    let mut s = Stmt::new(format!("SELECT {DELIVERY_COLUMNS} FROM outbox"));
+    filter(&mut s, q);
+    if let Some(before) = &q.before {
+        s.push(" AND outbox_id < ").push_bind(before.as_str());
+    }
+    s.push(" ORDER BY outbox_id DESC LIMIT ").push_bind(q.limit);
+    s
+}
+
+/// How many messages `q`'s filters select (its cursor and limit aside).
+pub(crate) fn count(q: &DeliveryQuery) -> Stmt<'_> {
+    let mut s = Stmt::new("SELECT COUNT(*) FROM outbox");
+    filter(&mut s, q);
+    s
+}
+
+/// ` WHERE …` for `q`'s filters (every caller may go on with ` AND …`).
+fn filter<'a>(s: &mut Stmt<'a>, q: &'a DeliveryQuery) {
+    s.push(" WHERE 1 = 1");
     for (col, val) in [
         ("status", q.status.map(DbText::to_db)),
         ("destination_id", q.destination_id.as_deref()),
@@ -58,12 +76,21 @@ pub(crate) fn list(q: &DeliveryQuery) -> Stmt<'_> {
             s.push(&format!(" AND {col} = ")).push_bind(v);
         }
     }
-    if let Some(before) = &q.before {
-        s.push(" AND outbox_id < ").push_bind(before.as_str());
+    if let Some(t) = q.since {
+        s.push(" AND created_at >= ").push_bind(t);
     }
-    s.push(" ORDER BY outbox_id DESC LIMIT ").push_bind(q.limit);
-    s
+    if let Some(t) = q.until {
+        s.push(" AND created_at <= ").push_bind(t);
+    }
+    if q.retryable {
+        s.push(RETRYABLE);
+    }
 }
+
+/// What a bulk retry touches ([`retry_many`], [`DeliveryQuery::retryable`]): what
+/// [`retry`] would (pending or dead-lettered), less workflow runs' records, which
+/// the delivery engine never sends.
+const RETRYABLE: &str = " AND status IN ('pending', 'failed') AND kind <> 'run_workflow'";
 
 /// How long from `now` until the earliest pending message the engine delivers is
 /// due.
@@ -76,7 +103,7 @@ pub(crate) fn next_due(now: Moment) -> Stmt<'static> {
 
 /// How many messages the engine delivers have `status` (a workflow start waiting in
 /// the outbox is the runner's, not a delivery).
-pub(crate) fn count(status: DeliveryStatus) -> Stmt<'static> {
+pub(crate) fn count_status(status: DeliveryStatus) -> Stmt<'static> {
     let mut s = Stmt::new("SELECT COUNT(*) FROM outbox WHERE kind <> 'run_workflow' AND status = ");
     s.push_bind(status.as_str());
     s
@@ -100,6 +127,19 @@ pub(crate) fn retry(outbox_id: &str, now: Moment) -> Stmt<'_> {
         .push(" WHERE outbox_id = ")
         .push_bind(outbox_id)
         .push(" AND status IN ('pending', 'failed')");
+    s
+}
+
+/// [`retry`] for several messages at once (a bulk retry's batch).
+pub(crate) fn retry_many(outbox_ids: &[String], now: Moment) -> Stmt<'_> {
+    let mut s = Stmt::new("UPDATE outbox SET status = 'pending', next_attempt_at = ");
+    s.push_bind(now)
+        .push(", updated_at = ")
+        .push_bind(now)
+        .push(" WHERE outbox_id IN (")
+        .push_list(outbox_ids.iter().map(String::as_str))
+        .push(")")
+        .push(RETRYABLE);
     s
 }
 

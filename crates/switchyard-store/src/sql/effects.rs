@@ -112,16 +112,24 @@ pub(crate) fn insert<'a>(effects: &[&'a Effect], now: Moment) -> Vec<Stmt<'a>> {
             _ => None,
         })
         .collect();
-    for chunk in chunks(&notices) {
-        let mut s = Stmt::new("INSERT INTO stream (event_type, payload, at) ");
-        s.push_values(chunk.iter().copied(), |n| {
-            [
-                n.event_type.as_str().into(),
-                n.payload.as_str().into(),
-                now.into(),
-            ]
-        });
-        out.push(s);
-    }
+    out.extend(insert_notices(&notices, now));
     out
+}
+
+/// The stream rows of `notices`, in order, in multi-row chunks.
+pub(crate) fn insert_notices<'a>(notices: &[&'a NewNotice], now: Moment) -> Vec<Stmt<'a>> {
+    chunks(notices)
+        .into_iter()
+        .map(|chunk| {
+            let mut s = Stmt::new("INSERT INTO stream (event_type, payload, at) ");
+            s.push_values(chunk.iter().copied(), |n| {
+                [
+                    n.event_type.as_str().into(),
+                    n.payload.as_str().into(),
+                    now.into(),
+                ]
+            });
+            s
+        })
+        .collect()
 }

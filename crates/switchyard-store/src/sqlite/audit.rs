@@ -1,8 +1,8 @@
 //! The audit log on SQLite (rows are written by the changes, see `audited`).
 
-use super::{query_as, SqliteStore};
+use super::{query, query_as, SqliteStore};
 use crate::error::DbResultExt;
-use crate::model::{AuditEntry, AuditQuery};
+use crate::model::{AuditEntry, AuditQuery, NewAudit};
 use crate::rows::{self, AuditRow};
 use crate::sql::audit as sql;
 use crate::{AuditStore, Result};
@@ -13,5 +13,11 @@ impl AuditStore for SqliteStore {
         let s = sql::list(q);
         let rows: Vec<AuditRow> = query_as(&s).fetch_all(&self.reader).await.db()?;
         rows::all(rows)
+    }
+
+    async fn record_audit(&self, a: &NewAudit) -> Result<()> {
+        let s = sql::insert(a);
+        query(&s).execute(&self.writer).await.db()?;
+        Ok(())
     }
 }

@@ -11,28 +11,57 @@ use crate::http::error::{ApiError, Query};
 use crate::http::views::{AuditPage, AuditView};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// `GET /api/audit`'s query, which the dashboard's audit page takes too. An empty
+/// value (a form's unset field) filters nothing.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    resource_kind: Option<String>,
-    resource_id: Option<String>,
-    key_id: Option<String>,
-    action: Option<String>,
+    pub resource_kind: Option<String>,
+    pub resource_id: Option<String>,
+    pub key_id: Option<String>,
+    pub action: Option<String>,
     /// RFC 3339; changes at or after it.
-    since: Option<String>,
+    pub since: Option<String>,
     /// RFC 3339; changes at or before it.
-    until: Option<String>,
+    pub until: Option<String>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-    limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
 }
 
-/// `a, b, c`: the names a filter takes.
-fn names<T: std::fmt::Display>(all: &[T]) -> String {
-    all.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+impl ListParams {
+    /// The store's query; 400 for a value it cannot take.
+    pub fn query(self) -> Result<AuditQuery, ApiError> {
+        let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let limit = check_limit(self.limit)?;
+        let resource_kind = given(self.resource_kind)
+            .map(|k| k.parse::<ResourceKind>())
+            .transpose()
+            .map_err(|_| bad_value("resource_kind", ResourceKind::ALL))?;
+        let action = given(self.action)
+            .map(|a| a.parse::<AuditAction>())
+            .transpose()
+            .map_err(|_| bad_value("action", AuditAction::ALL))?;
+        Ok(AuditQuery {
+            resource_kind,
+            resource_id: given(self.resource_id),
+            key_id: given(self.key_id),
+            action,
+            since: check_time("since", given(self.since).as_deref())?,
+            until: check_time("until", given(self.until).as_deref())?,
+            before: check_cursor("aud", given(self.cursor))?,
+            limit,
+        })
+    }
+}
+
+/// 400 `invalid_query`: `param` must be one of `all`.
+fn bad_value<T: std::fmt::Display>(param: &str, all: &[T]) -> ApiError {
+    let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+    ApiError::bad_request(
+        "invalid_query",
+        format!("{param} must be one of {}", names.join(", ")),
+    )
 }
 
 /// `GET /api/audit?resource_kind=&resource_id=&key_id=&action=&since=&until=`.
@@ -40,40 +69,10 @@ pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = check_limit(p.limit)?;
-    let resource_kind = p
-        .resource_kind
-        .map(|k| k.parse::<ResourceKind>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("resource_kind must be one of {}", names(ResourceKind::ALL)),
-            )
-        })?;
-    let action = p
-        .action
-        .map(|a| a.parse::<AuditAction>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("action must be one of {}", names(AuditAction::ALL)),
-            )
-        })?;
-    let q = AuditQuery {
-        resource_kind,
-        resource_id: p.resource_id,
-        key_id: p.key_id,
-        action,
-        since: check_time("since", p.since)?,
-        until: check_time("until", p.until)?,
-        before: check_cursor("aud", p.cursor)?,
-        limit,
-    };
+    let q = p.query()?;
     let rows = st.engine.audit_log(&q).await?;
     Ok(Json(AuditPage {
-        next_cursor: next_cursor(&rows, limit, |a| &a.audit_id),
+        next_cursor: next_cursor(&rows, q.limit, |a| &a.audit_id),
         audit: rows.iter().map(AuditView::from).collect(),
     }))
 }

@@ -1,6 +1,7 @@
 //! `/api/deliveries`: what the delivery engine did with each outbox message (every
-//! attempt, with status, latency and the start of the answer) and manual retry.
-//! `/api/outbox` is session one's name for the same list.
+//! attempt, with status, latency and the start of the answer), manual retry of one
+//! and bulk retry of what a filter selects. `/api/outbox` is session one's name for
+//! the same list.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,52 +10,110 @@ use serde::Deserialize;
 use switchyard_engine::deliveries::resolve_destination;
 use switchyard_store::{DeliveryQuery, DeliveryStatus, OutboxKind};
 
-use super::{check_cursor, check_limit, check_status, next_cursor};
-use crate::http::error::{ApiError, Path, Query};
-use crate::http::views::{AttemptView, DeliveryPage, DeliveryView, OutboxList};
+use super::{check_cursor, check_limit, check_status, check_time, next_cursor};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, Json as Body, Path, Query};
+use crate::http::views::{AttemptView, BulkRetried, DeliveryPage, DeliveryView, OutboxList};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    status: Option<String>,
-    destination: Option<String>,
-    kind: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
+/// What selects deliveries, as the list, the bulk retry and the dashboard take
+/// it: the one place its names and meaning are read.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// `pending`, `delivered` or `failed` (`dead` is read as `failed`: a dead letter).
+    pub status: Option<String>,
+    /// An id (`dst_...`) or the URL / key it stands for.
+    pub destination: Option<String>,
+    pub kind: Option<String>,
+    /// RFC 3339; created at or after it.
+    pub since: Option<String>,
+    /// RFC 3339; created at or before it.
+    pub until: Option<String>,
 }
 
-/// `GET /api/deliveries?status=&destination=&kind=`: newest first. `destination`
-/// takes an id (`dst_...`) or the URL / key it stands for.
+/// A parameter as given: an empty value (a form's unset field) is none.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+impl DeliveryFilter {
+    /// The store's query (cursor and limit unset), or `None` when the filter can
+    /// match nothing (an unknown kind); 400 for a bad status or time.
+    pub fn query(&self) -> Result<Option<DeliveryQuery>, ApiError> {
+        // An empty value (a form's unset field) filters nothing.
+        let status = match given(&self.status) {
+            Some("dead") => Some(DeliveryStatus::Failed),
+            s => check_status(s, DeliveryStatus::ALL)?,
+        };
+        let kind = match given(&self.kind) {
+            Some(k) => match k.parse::<OutboxKind>() {
+                Ok(k) => Some(k),
+                Err(_) => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some(DeliveryQuery {
+            status,
+            destination_id: given(&self.destination).map(resolve_destination),
+            kind,
+            since: check_time("since", given(&self.since))?,
+            until: check_time("until", given(&self.until))?,
+            ..DeliveryQuery::default()
+        }))
+    }
+}
+
+/// `GET /api/deliveries`' query, which the dashboard's list takes too.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub status: Option<String>,
+    #[serde(alias = "destination_id")]
+    pub destination: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl ListParams {
+    pub fn filter(&self) -> DeliveryFilter {
+        DeliveryFilter {
+            status: self.status.clone(),
+            destination: self.destination.clone(),
+            kind: self.kind.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+        }
+    }
+
+    /// The store's query for this page, or `None` when it can match nothing.
+    pub fn query(&self) -> Result<Option<DeliveryQuery>, ApiError> {
+        let limit = check_limit(self.limit)?;
+        let before = check_cursor("msg", self.cursor.clone().filter(|c| !c.is_empty()))?;
+        Ok(self
+            .filter()
+            .query()?
+            .map(|q| DeliveryQuery { before, limit, ..q }))
+    }
+}
+
+/// `GET /api/deliveries?status=&destination=&kind=&since=&until=`: newest first.
+/// `destination` takes an id (`dst_...`) or the URL / key it stands for.
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let limit = check_limit(p.limit)?;
-    let status = check_status(p.status.as_deref(), DeliveryStatus::ALL)?;
-    // An unknown kind matches no message.
-    let kind = match &p.kind {
-        Some(k) => match k.parse::<OutboxKind>() {
-            Ok(k) => Some(k),
-            Err(_) => {
-                return Ok(Json(DeliveryPage {
-                    deliveries: Vec::new(),
-                    next_cursor: None,
-                }))
-            }
-        },
-        None => None,
-    };
-    let q = DeliveryQuery {
-        status,
-        destination_id: p.destination.as_deref().map(resolve_destination),
-        kind,
-        before: check_cursor("msg", p.cursor)?,
-        limit,
+    let Some(q) = p.query()? else {
+        return Ok(Json(DeliveryPage {
+            deliveries: Vec::new(),
+            next_cursor: None,
+        }));
     };
     let rows = st.engine.list_deliveries(&q).await?;
     Ok(Json(DeliveryPage {
-        next_cursor: next_cursor(&rows, limit, |d| &d.outbox_id),
+        next_cursor: next_cursor(&rows, q.limit, |d| &d.outbox_id),
         deliveries: rows.iter().map(DeliveryView::from).collect(),
     }))
 }
@@ -78,6 +137,76 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let d = st.engine.retry_delivery(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(&d))))
+}
+
+/// `POST /api/deliveries/retry`'s body: the list's filters (at least a status or a
+/// destination) and whether only to count.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRetryBody {
+    status: Option<String>,
+    #[serde(alias = "destination")]
+    destination_id: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl BulkRetryBody {
+    pub fn new(filter: DeliveryFilter, dry_run: bool) -> Self {
+        Self {
+            status: filter.status,
+            destination_id: filter.destination,
+            kind: filter.kind,
+            since: filter.since,
+            until: filter.until,
+            dry_run,
+        }
+    }
+}
+
+/// Runs a bulk retry as `who`: the API's and the dashboard's one way to it.
+pub async fn bulk_retry(
+    st: &AppState,
+    who: &str,
+    b: BulkRetryBody,
+) -> Result<BulkRetried, ApiError> {
+    let filter = DeliveryFilter {
+        status: b.status,
+        destination: b.destination_id,
+        kind: b.kind,
+        since: b.since,
+        until: b.until,
+    };
+    // Unlike the list, an unknown kind is refused: a typo must not look like a
+    // retry that found nothing to do.
+    let q = filter.query()?.ok_or_else(|| {
+        let kinds: Vec<String> = OutboxKind::ALL.iter().map(ToString::to_string).collect();
+        ApiError::bad_request(
+            "invalid_kind",
+            format!("kind must be one of {}", kinds.join(", ")),
+        )
+    })?;
+    let r = st.engine.retry_deliveries(who, &q, b.dry_run).await?;
+    Ok(BulkRetried {
+        matched: r.matched,
+        retried: r.retried,
+        dry_run: b.dry_run,
+    })
+}
+
+/// `POST /api/deliveries/retry {"status"?, "destination_id"?, "kind"?, "since"?,
+/// "until"?, "dry_run"?}`: retries every pending or dead-lettered delivery the
+/// filter selects (at least a status or a destination, else 400), or with
+/// `dry_run` only counts them.
+pub async fn retry_many(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(b): Body<BulkRetryBody>,
+) -> Result<Json<BulkRetried>, ApiError> {
+    Ok(Json(bulk_retry(&st, &caller.who(), b).await?))
 }
 
 #[derive(Debug, Deserialize)]

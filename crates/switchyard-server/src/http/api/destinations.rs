@@ -110,12 +110,14 @@ pub async fn recover(
     ))
 }
 
-/// `GET /api/destinations/{id}/secret`: the signing secret receivers verify with.
+/// `GET /api/destinations/{id}/secret`: the signing secret receivers verify with
+/// (each reveal is in the audit log).
 pub async fn secret(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let (destination_id, secret) = st.engine.destination_secret(&id).await?;
+    let (destination_id, secret) = st.engine.destination_secret(&caller.who(), &id).await?;
     Ok(Json(SecretView {
         destination_id,
         secret,

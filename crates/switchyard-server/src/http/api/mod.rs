@@ -41,6 +41,17 @@ where
     })
 }
 
+/// A time filter (`since`, `until`): RFC 3339, as Unix micros; 400
+/// `invalid_query` naming the parameter otherwise.
+pub fn check_time(param: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        switchyard_engine::time::parse_rfc3339(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("{param} must be an RFC 3339 time"))
+        })
+    })
+    .transpose()
+}
+
 /// A page size: 1 to 500, 50 when not given.
 pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
@@ -51,16 +62,6 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
             format!("limit must be between 1 and {MAX_LIMIT}"),
         )),
     }
-}
-
-/// A time parameter (`param`) as given: RFC 3339, else 400 `invalid_query`.
-pub fn check_time(param: &'static str, v: Option<String>) -> Result<Option<i64>, ApiError> {
-    v.map(|s| {
-        switchyard_engine::time::parse_rfc3339(&s).ok_or_else(|| {
-            ApiError::bad_request("invalid_query", format!("{param} must be an RFC 3339 time"))
-        })
-    })
-    .transpose()
 }
 
 /// A `cursor` as given: one of this list's ids (`{prefix}_` and hex, as
