@@ -10,11 +10,16 @@
 //! in-place form posts; every action is a plain form that works without it.
 //! docs/dashboard.md.
 
+mod audit;
+mod deliveries;
+mod destinations;
 mod events;
 mod inbox;
 mod login;
+mod overview;
 mod runs;
 pub mod session;
+mod tasks;
 mod templates;
 mod viewer;
 mod webhook_form;
@@ -37,7 +42,7 @@ use viewer::Viewer;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(overview))
+        .route("/ui/", get(overview::overview))
         .route("/ui/login", get(login::form_page).post(login::submit))
         .route("/ui/logout", post(login::logout))
         .route("/ui/static/style.css", get(templates::style))
@@ -74,6 +79,19 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/runs/{id}", get(runs::run))
         .route("/ui/runs/{id}/cancel", post(runs::cancel))
         .route("/ui/runs/{id}/restart", post(runs::restart))
+        .route("/ui/deliveries", get(deliveries::list))
+        .route(
+            "/ui/deliveries/retry",
+            get(deliveries::confirm_bulk).post(deliveries::bulk),
+        )
+        .route("/ui/deliveries/{id}", get(deliveries::detail))
+        .route("/ui/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/ui/destinations", get(destinations::list))
+        .route("/ui/destinations/{id}/secret", post(destinations::reveal))
+        .route("/ui/destinations/{id}/enable", post(destinations::enable))
+        .route("/ui/destinations/{id}/disable", post(destinations::disable))
+        .route("/ui/tasks", get(tasks::list))
+        .route("/ui/audit", get(audit::list))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -192,27 +210,4 @@ fn back(fields: &HashMap<String, String>, fallback: &str) -> Redirect {
         }
         _ => Redirect::to(fallback),
     }
-}
-
-/// `GET /ui/`: what needs attention, and where each page is.
-async fn overview(State(st): State<AppState>, v: Viewer) -> Result<Response, UiError> {
-    let pending = if v.may(&http::Method::GET, "/api/checkpoints") {
-        let q = switchyard_store::CheckpointQuery {
-            status: Some(switchyard_store::CheckpointStatus::Pending),
-            kickoff_id: None,
-            name: None,
-            before: None,
-            limit: 100,
-        };
-        Some(st.engine.list_checkpoints(&q).await?.len())
-    } else {
-        None
-    };
-    let webhooks = v
-        .may(&http::Method::GET, "/api/webhooks")
-        .then(|| st.engine.registry.all().len());
-    page(
-        "overview.html",
-        context! { pending => pending, webhooks => webhooks, ..base(&v, "overview") },
-    )
 }

@@ -40,6 +40,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("decide.html", include_str!("templates/decide.html")),
     ("workflows.html", include_str!("templates/workflows.html")),
     ("run.html", include_str!("templates/run.html")),
+    ("deliveries.html", include_str!("templates/deliveries.html")),
+    ("delivery.html", include_str!("templates/delivery.html")),
+    (
+        "deliveries_retry.html",
+        include_str!("templates/deliveries_retry.html"),
+    ),
+    (
+        "destinations.html",
+        include_str!("templates/destinations.html"),
+    ),
+    ("tasks.html", include_str!("templates/tasks.html")),
+    ("audit.html", include_str!("templates/audit.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
