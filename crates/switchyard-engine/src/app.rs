@@ -48,6 +48,9 @@ pub struct Engine {
     pub traces: crate::otlp::TraceExporter,
     /// Allow-lists, rate limits and the refusal cap (see [`crate::protect`]).
     pub protections: Arc<Protections>,
+    /// The delivery queue's depth per minute, as the "metrics" worker read it
+    /// (see [`crate::activity`]).
+    pub queue_samples: crate::telemetry::QueueSamples,
 }
 
 /// The engine's background work, stopped in order by [`Background::stop`].
@@ -139,6 +142,7 @@ impl Engine {
             llm,
             traces,
             protections,
+            queue_samples: crate::telemetry::QueueSamples::default(),
         };
         let stop_loops = CancellationToken::new();
         let mut loops = JoinSet::new();

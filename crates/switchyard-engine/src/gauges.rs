@@ -99,6 +99,8 @@ impl Engine {
             .count_with_status(DeliveryStatus::Pending)
             .await?;
         metrics::gauge!(OUTBOX_DEPTH).set(depth as f64);
+        self.queue_samples
+            .record(switchyard_store::now_micros(), depth);
         let pending = self
             .store
             .count_checkpoints(CheckpointStatus::Pending)

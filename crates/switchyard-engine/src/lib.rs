@@ -16,6 +16,7 @@
 //! renders. [`otlp`] exports workflow runs' traces to an OpenTelemetry collector.
 
 pub mod access;
+pub mod activity;
 mod app;
 pub mod audit;
 pub mod checkpoints;

@@ -18,6 +18,8 @@
 //!   series per status with `workflow=""` — Prometheus reads an empty label as
 //!   absent: no run of any workflow has finished.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use switchyard_store::RunStatus;
@@ -125,4 +127,60 @@ pub fn describe() {
 pub(crate) fn run_finished(workflow: &str, status: RunStatus) {
     metrics::counter!(WORKFLOW_RUNS, "workflow" => workflow.to_owned(), "status" => status.as_str())
         .increment(1);
+}
+
+/// One minute.
+pub const MINUTE_MICROS: i64 = 60_000_000;
+/// How many minutes [`QueueSamples`] (and the overview's charts) hold.
+pub const WINDOW_MINUTES: usize = 60;
+
+/// The queue depths sampled in the last [`WINDOW_MINUTES`], per minute (cheap to
+/// clone: one shared list).
+#[derive(Clone, Default)]
+pub struct QueueSamples(Arc<Mutex<VecDeque<(i64, i64)>>>);
+
+impl QueueSamples {
+    /// Remembers `depth` seen at `at` (Unix micros).
+    pub fn record(&self, at: i64, depth: i64) {
+        let minute = at.div_euclid(MINUTE_MICROS);
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match list.back_mut() {
+            Some((m, d)) if *m == minute => *d = (*d).max(depth),
+            _ => list.push_back((minute, depth)),
+        }
+        while list
+            .front()
+            .is_some_and(|(m, _)| minute - m >= WINDOW_MINUTES as i64)
+        {
+            list.pop_front();
+        }
+    }
+
+    /// The deepest sample of the minute starting at `at`, if any.
+    pub fn at(&self, at: i64) -> Option<i64> {
+        let minute = at.div_euclid(MINUTE_MICROS);
+        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        list.iter().find(|(m, _)| *m == minute).map(|(_, d)| *d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_keep_each_minutes_deepest_and_forget_after_the_window() {
+        let s = QueueSamples::default();
+        let t0 = 1_000 * MINUTE_MICROS;
+        s.record(t0 + 1, 3);
+        s.record(t0 + 2, 7);
+        s.record(t0 + 3, 5);
+        s.record(t0 + MINUTE_MICROS, 1);
+        assert_eq!(s.at(t0), Some(7));
+        assert_eq!(s.at(t0 + MINUTE_MICROS + 9), Some(1));
+        assert_eq!(s.at(t0 + 2 * MINUTE_MICROS), None);
+        s.record(t0 + WINDOW_MINUTES as i64 * MINUTE_MICROS, 2);
+        assert_eq!(s.at(t0), None, "the minute an hour ago is gone");
+        assert_eq!(s.at(t0 + MINUTE_MICROS), Some(1));
+    }
 }

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> impl App {
         .route("/events/{id}/caused", get(events::caused))
         .route("/events/{id}/replay", post(events::replay))
         .route("/rejections", get(events::rejections))
+        .route("/activity", get(events::activity))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{id}",

@@ -42,9 +42,9 @@ pub use state::{
 /// an `Arc<dyn Store>` needs the trait that declares it in scope.
 pub mod prelude {
     pub use crate::{
-        AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore, EventStore,
-        ExecutionStore, KeyStore, QuestionStore, RetentionStore, RunStore, SettingStore, Store,
-        StreamStore, TaskStore, WebhookStore, WorkflowStore,
+        ActivityStore, AgentStore, AuditStore, CheckpointStore, DeliveryStore, DestinationStore,
+        EventStore, ExecutionStore, KeyStore, QuestionStore, RetentionStore, RunStore,
+        SettingStore, Store, StreamStore, TaskStore, WebhookStore, WorkflowStore,
     };
 }
 
@@ -68,6 +68,7 @@ pub trait Store:
     + WorkflowStore
     + RunStore
     + RetentionStore
+    + ActivityStore
     + Send
     + Sync
     + 'static
@@ -355,6 +356,15 @@ pub trait RetentionStore: Send + Sync {
     /// that no pending work needs, oldest first; how many went (runs: the runs, their
     /// steps go with them).
     async fn prune(&self, kind: PruneKind, before: i64, limit: i64) -> Result<u64>;
+}
+
+/// What happened recently, counted per step (the dashboard's overview charts).
+#[async_trait::async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// `steps` consecutive windows of `step` microseconds from `since` (Unix
+    /// micros): events received, requests refused and delivery attempts in each,
+    /// one entry per window in order, empty windows included.
+    async fn activity(&self, since: i64, step: i64, steps: usize) -> Result<Vec<ActivityCounts>>;
 }
 
 /// The audit log of configuration changes (written by the changes themselves).

@@ -915,6 +915,23 @@ pub struct WorkflowRecord {
     pub updated_at: i64,
 }
 
+/// One window of [`crate::ActivityStore::activity`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityCounts {
+    /// Where the window starts (Unix micros).
+    pub at: i64,
+    /// Events received (stored).
+    pub events: i64,
+    /// Requests refused (bad signature, unknown webhook, rate limit…).
+    pub rejected: i64,
+    /// Delivery attempts started.
+    pub attempts: i64,
+    /// Of those, the ones without a 2xx answer.
+    pub failed_attempts: i64,
+    /// The attempts' latencies, summed (microseconds).
+    pub latency_micros: i64,
+}
+
 /// What retention deletes ([`crate::RetentionStore::prune`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PruneKind {

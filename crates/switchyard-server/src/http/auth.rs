@@ -120,6 +120,7 @@ pub const RULES: &[(Method, &str, Allow)] = &[
     (Method::GET, "/api/events/{id}/caused", READ),
     // POST /api/events/{id}/replay: admin keys only (not listed).
     (Method::GET, "/api/rejections", READ),
+    (Method::GET, "/api/activity", READ),
     (Method::GET, "/api/webhooks", READ),
     (Method::GET, "/api/webhooks/{id}", READ),
     (Method::GET, "/api/webhooks/{id}/commands", READ),

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::routing::{CommandConfig, FieldError};
+use switchyard_engine::activity::Minute;
 use switchyard_engine::delivery::engine::LiveState;
 use switchyard_engine::events::{CausedItem, CausedKind, Replay};
 use switchyard_engine::interactive::Interacted;
@@ -1094,6 +1095,50 @@ impl WorkflowResult {
             run_id: r.run_id.clone(),
             event_id,
             error: r.error.clone(),
+        }
+    }
+}
+
+/// `GET /api/activity`: the last hour a minute at a time, oldest first (the last
+/// minute is the one under way).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivityView {
+    pub minutes: Vec<ActivityMinuteView>,
+}
+
+/// One minute of [`ActivityView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityMinuteView {
+    /// Where the minute starts.
+    pub at: String,
+    /// Events received.
+    pub events: i64,
+    /// Requests refused (`/api/rejections`).
+    pub rejected: i64,
+    /// `rejected / (events + rejected)`; null when nothing arrived.
+    pub error_rate: Option<f64>,
+    /// Delivery attempts started.
+    pub attempts: i64,
+    /// Attempts without a 2xx answer.
+    pub failed_attempts: i64,
+    /// The attempts' mean latency; null without attempts.
+    pub latency_ms: Option<f64>,
+    /// The deepest the delivery queue was seen; null when this server did not look
+    /// (it was not running then).
+    pub queue_depth: Option<i64>,
+}
+
+impl From<&Minute> for ActivityMinuteView {
+    fn from(m: &Minute) -> Self {
+        Self {
+            at: rfc3339(m.at),
+            events: m.events,
+            rejected: m.rejected,
+            error_rate: m.error_rate,
+            attempts: m.attempts,
+            failed_attempts: m.failed_attempts,
+            latency_ms: m.latency_ms,
+            queue_depth: m.queue_depth,
         }
     }
 }

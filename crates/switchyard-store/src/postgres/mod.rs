@@ -7,6 +7,7 @@
 //! (`tasks.rs`'s lease, `deliveries.rs`'s claim) choose rows `FOR UPDATE SKIP
 //! LOCKED`: each skips rows another transaction is taking.
 
+mod activity;
 mod agents;
 mod audit;
 mod checkpoints;

@@ -21,6 +21,11 @@ fn parse(cursor: &str) -> Result<(u64, i64)> {
         .ok_or_else(|| StoreError::InvalidCursor(cursor.to_owned()))
 }
 
+/// How often, and how long apart, [`StreamStore::stream_head`] looks for the newest
+/// row's transaction to be settled (a second at most).
+const HEAD_TRIES: u32 = 50;
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Rows no running transaction can still precede.
 const SETTLED: &str = "tx < pg_snapshot_xmin(pg_current_snapshot())";
 
@@ -54,6 +59,25 @@ impl StreamStore for PgStore {
     }
 
     async fn stream_head(&self) -> Result<Option<String>> {
+        // The newest committed row. Once its transaction is settled, every row at or
+        // before it is too, and every later one comes after it: that row is "now".
+        // While an older transaction still runs it is not settled yet, and starting
+        // from the newest settled row instead would replay rows committed before
+        // the reader came; transactions are short, so wait a little for it.
+        let s = Stmt::new(format!(
+            "SELECT tx::text, seq, {SETTLED} FROM stream ORDER BY tx DESC, seq DESC LIMIT 1"
+        ));
+        for _ in 0..HEAD_TRIES {
+            let row: Option<(String, i64, bool)> =
+                query_as(&s).fetch_optional(&self.reader).await.db()?;
+            match row {
+                None => return Ok(None),
+                Some((tx, seq, true)) => return Ok(Some(format!("{tx}.{seq}"))),
+                Some(_) => tokio::time::sleep(HEAD_WAIT).await,
+            }
+        }
+        // Still running: start from the newest settled row (a reader may then get
+        // a few notices from just before it came, never miss one after).
         let s = Stmt::new(format!(
             "SELECT tx::text, seq FROM stream WHERE {SETTLED} ORDER BY tx DESC, seq DESC LIMIT 1"
         ));

@@ -10,6 +10,7 @@
 //! the delivery claim, finishing deliveries, parking — are not here: each backend
 //! writes its own (`sqlite/`, `postgres/`).
 
+pub(crate) mod activity;
 pub(crate) mod agents;
 pub(crate) mod audit;
 pub(crate) mod checkpoints;

@@ -6,6 +6,7 @@
 //! `deliveries.rs`'s claim) safe: a select-then-update runs with no other writer in
 //! between, so two callers never take the same row.
 
+mod activity;
 mod agents;
 mod audit;
 mod checkpoints;

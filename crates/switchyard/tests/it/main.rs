@@ -6,6 +6,7 @@
 
 mod support;
 
+mod activity;
 mod architecture;
 mod browser;
 mod browser_events;

@@ -1,7 +1,8 @@
 //! `/api/events` (the event log, newest first, filtered, a page at a time),
 //! `/api/events/{id}`, what it caused (`/api/events/{id}/caused`), replaying it
 //! (`POST /api/events/{id}/replay`, admin keys only) and `/api/rejections` (the
-//! audit log of refused requests).
+//! audit log of refused requests), and `/api/activity` (the last hour a minute at a
+//! time).
 
 use axum::extract::State;
 use axum::Json;
@@ -12,7 +13,8 @@ use super::{check_cursor, check_limit, check_time, next_cursor};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, OptionalJson, Path, Query};
 use crate::http::views::{
-    CausedList, CausedView, EventPage, EventSummaryView, EventView, RejectionList, ReplayView,
+    ActivityMinuteView, ActivityView, CausedList, CausedView, EventPage, EventSummaryView,
+    EventView, RejectionList, ReplayView,
 };
 use crate::state::AppState;
 
@@ -123,5 +125,14 @@ pub async fn rejections(
         .await?;
     Ok(Json(RejectionList {
         rejections: rows.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// `GET /api/activity`: events, refusals, delivery attempts and queue depth per
+/// minute over the last hour.
+pub async fn activity(State(st): State<AppState>) -> Result<Json<ActivityView>, ApiError> {
+    let minutes = st.engine.activity().await?;
+    Ok(Json(ActivityView {
+        minutes: minutes.iter().map(ActivityMinuteView::from).collect(),
     }))
 }

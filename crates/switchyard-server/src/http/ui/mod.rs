@@ -11,6 +11,7 @@
 //! docs/dashboard.md.
 
 mod audit;
+mod charts;
 mod deliveries;
 mod destinations;
 mod events;

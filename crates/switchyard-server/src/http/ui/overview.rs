@@ -1,5 +1,6 @@
-//! `/ui/`: what needs attention — pending checkpoints, failing destinations — and
-//! where each page is.
+//! `/ui/`: the last hour at a glance (events per minute, error rate, delivery
+//! latency, queue depth: [`super::charts`]), what needs attention — pending
+//! checkpoints, failing destinations — and where each page is.
 
 use axum::extract::State;
 use axum::http::Method;
@@ -34,9 +35,15 @@ pub async fn overview(State(st): State<AppState>, v: Viewer) -> Result<Response,
     } else {
         None
     };
+    let charts = if v.may(&Method::GET, "/api/activity") {
+        Some(super::charts::charts(&st.engine.activity().await?))
+    } else {
+        None
+    };
     page(
         "overview.html",
         context! {
+            charts => charts,
             pending => pending,
             webhooks => webhooks,
             failing => failing,

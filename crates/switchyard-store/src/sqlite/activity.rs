@@ -1,0 +1,6 @@
+//! Activity per step over a window (the statements and the glue are shared:
+//! [`crate::sql::activity::activity_store`]).
+
+use super::{query_as, SqliteStore};
+
+crate::sql::activity::activity_store!(SqliteStore);
