@@ -21,12 +21,13 @@ use serde_json::Value;
 
 pub use stream::{EventReceived, Notice, Update};
 pub use switchyard_server::http::views::{
-    CausedView, CheckpointPage, CheckpointView, CreatedKeyView, DeliveryPage, DeliveryView,
-    EventPage, EventSummaryView, EventView, KeyList, KeyView, ReplayView, RunStarted, RunView,
+    BulkRetried, CausedList, CausedView, CheckpointPage, CheckpointView, CreatedKeyView,
+    DeliveryPage, DeliveryView, EventPage, EventSummaryView, EventView, KeyList, KeyView,
+    ReplayView, RunStarted, RunView,
 };
 pub use types::{
-    ApiErrorBody, ApiErrorDetail, BulkRetry, BulkRetryAnswer, CheckpointFilter, DeliveryFilter,
-    EventFilter, WorkflowList, WorkflowSummary,
+    ApiErrorBody, ApiErrorDetail, BulkRetry, CheckpointFilter, DeliveryFilter, EventFilter,
+    WorkflowList, WorkflowSummary,
 };
 
 /// Where a client talks to when told nothing else.
@@ -215,6 +216,12 @@ impl Client {
         self.get(&["api", "events", id]).await
     }
 
+    /// `GET /api/events/{id}/caused`: the tasks, deliveries, questions,
+    /// checkpoints and runs the event caused.
+    pub async fn caused(&self, id: &str) -> Result<CausedList, Error> {
+        self.get(&["api", "events", id, "caused"]).await
+    }
+
     /// `POST /api/events/{id}/replay`: routes a stored event again; what it created
     /// (or, with `dry_run`, would create).
     pub async fn replay(&self, id: &str, dry_run: bool) -> Result<ReplayView, Error> {
@@ -302,7 +309,7 @@ impl Client {
 
     /// `POST /api/deliveries/retry`: every delivery the filter selects sent again
     /// (with `dry_run`, only counted).
-    pub async fn retry_deliveries(&self, filter: &BulkRetry) -> Result<BulkRetryAnswer, Error> {
+    pub async fn retry_deliveries(&self, filter: &BulkRetry) -> Result<BulkRetried, Error> {
         self.post(&["api", "deliveries", "retry"], filter).await
     }
 

@@ -1,7 +1,6 @@
 //! What the client sends (filters, bodies) and the few answers it reads into types
 //! of its own: the server's views that cannot be deserialized as they are (their
-//! fixed texts are `&'static str`: `ErrorBody`, `WorkflowView`), and the answers of
-//! the replay and bulk-retry calls.
+//! fixed texts are `&'static str`: `ErrorBody`, `WorkflowView`).
 
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -106,20 +105,15 @@ pub struct BulkRetry {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_id: Option<String>,
+    /// The outbox kind (`forward`, `task_push`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// RFC 3339: created at or after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
     /// RFC 3339: created before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
-    pub dry_run: bool,
-}
-
-/// The answer to [`BulkRetry`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BulkRetryAnswer {
-    pub matched: u64,
-    pub retried: u64,
     pub dry_run: bool,
 }
 

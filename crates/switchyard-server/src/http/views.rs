@@ -314,7 +314,7 @@ impl From<&CausedItem> for CausedView {
 }
 
 /// `GET /api/events/{id}/caused`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CausedList {
     pub event_id: String,
     pub caused: Vec<CausedView>,

@@ -36,7 +36,7 @@ pub enum DeliveriesCmd {
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     /// The delivery to send again; without it, the filter flags choose.
-    #[arg(conflicts_with_all = ["status", "destination", "since", "until", "dry_run"])]
+    #[arg(conflicts_with_all = ["status", "destination", "kind", "since", "until", "dry_run"])]
     delivery_id: Option<String>,
     /// Filter: deliveries in this status (failed, pending, delivered).
     #[arg(long)]
@@ -44,6 +44,9 @@ pub struct RetryArgs {
     /// Filter: deliveries to this destination id (dst_…).
     #[arg(long, value_name = "ID")]
     destination: Option<String>,
+    /// Filter: deliveries of this kind (forward, task_push, comment, …).
+    #[arg(long)]
+    kind: Option<String>,
     /// Filter: created at or after this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
@@ -105,15 +108,16 @@ async fn retry(client: &Client, a: &RetryArgs) -> Outcome {
         ));
         return Ok(());
     }
-    if a.status.is_none() && a.destination.is_none() && a.since.is_none() && a.until.is_none() {
+    if a.status.is_none() && a.destination.is_none() && a.kind.is_none() {
         return Err(Failure::Usage(
-            "retry takes a delivery id, or at least one of --status, --destination, --since, --until".into(),
+            "retry takes a delivery id, or a filter: --status, --destination or --kind (--since and --until narrow it)".into(),
         ));
     }
     let answer = client
         .retry_deliveries(&BulkRetry {
             status: a.status.clone(),
             destination_id: a.destination.clone(),
+            kind: a.kind.clone(),
             since: a.since.clone(),
             until: a.until.clone(),
             dry_run: a.dry_run,

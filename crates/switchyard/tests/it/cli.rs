@@ -2,7 +2,7 @@
 //! on both stores, with setup and checks through the client crate
 //! (`switchyard_client`): events list/show, tail (both formats, a filter, a
 //! reconnection after the server comes back), checkpoints list/show/decide,
-//! deliveries list/retry, workflows list/run, the exit codes (1 refused, 2 usage,
+//! deliveries list/retry (one, and by filter), replay, workflows list/run, the exit codes (1 refused, 2 usage,
 //! 3 unreachable), the global flags on either side of the subcommand, the
 //! `./data/admin.key` fallback and shell completions.
 
@@ -559,10 +559,175 @@ async fn serve_says_where_it_listens_once(kind: Kind) {
     }
 }
 
+/// `METHOD /api/PATH` with the admin key; the status and the JSON answer.
+async fn admin_call(base: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `replay` prints what it created, once (a second replay prints nothing, a dry
+/// run creates nothing), and `deliveries retry` with a filter counts first and
+/// then puts the dead deliveries back in the queue.
+async fn replay_and_bulk_retry(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, pg) = db_url_for(kind, dir.path()).await;
+    let server = Server::start_with(
+        &db,
+        &dir.path().join("data"),
+        &[
+            ("SWITCHYARD_DELIVERY_ALLOW", "127.0.0.1/32"),
+            ("SWITCHYARD_RETRY_SCHEDULE", "0"),
+        ],
+    );
+    let base = server.base.as_str();
+    let api = Client::new(base, Some(ADMIN_KEY.to_owned())).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        base,
+        cwd: cwd.path(),
+    };
+    let (s, b) = admin_call(
+        base,
+        reqwest::Method::POST,
+        "/api/webhooks",
+        json!({"webhook_id": "cli-replay", "name": "replay", "provider": "github",
+               "secret": GITHUB_SECRET, "commands": []}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let body = issue_body(7, "opened", &[]);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/webhooks/github/cli-replay"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "issues")
+        .header("x-github-delivery", "cli-replay-7")
+        .header(
+            "x-hub-signature-256",
+            github_signature(GITHUB_SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let event = r.json::<Value>().await.unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Nothing matched and nothing was added: nothing to print.
+    assert_eq!(expect(&cli.run(&["replay", &event]).await, 0), "");
+    // Two commands added since: a dry run lists them with no id, creates nothing.
+    let closed = format!("http://127.0.0.1:{}/hook", closed_port());
+    for cmd in [
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage"}),
+        json!({"trigger": "issues.opened", "action": "forward", "url": closed}),
+    ] {
+        let (s, b) = admin_call(
+            base,
+            reqwest::Method::POST,
+            "/api/webhooks/cli-replay/commands",
+            cmd,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let dry = expect(&cli.run(&["replay", &event, "--dry-run"]).await, 0);
+    let lines: Vec<&str> = dry.lines().collect();
+    assert_eq!(lines.len(), 2, "{dry}");
+    assert!(
+        lines.iter().all(|l| l.split('\t').nth(1) == Some("-")),
+        "{dry}"
+    );
+    assert!(api.caused(&event).await.unwrap().caused.is_empty());
+    // The replay creates them and prints each with its id; a second prints nothing.
+    let done = expect(&cli.run(&["replay", &event]).await, 0);
+    let caused = api.caused(&event).await.unwrap().caused;
+    assert_eq!(caused.len(), 2, "{caused:?}");
+    for c in &caused {
+        let id = c.id.as_deref().unwrap();
+        assert!(
+            done.lines().any(|l| l.split('\t').nth(1) == Some(id)),
+            "{id} in {done}"
+        );
+    }
+    assert_eq!(expect(&cli.run(&["replay", &event]).await, 0), "");
+
+    // The forward to a closed port dies at its one attempt; a bulk retry by
+    // filter counts it first, then sends it again.
+    let dead = DeliveryFilter {
+        status: Some("failed".into()),
+        ..Default::default()
+    };
+    eventually("the forward is dead", || {
+        let (api, dead) = (api.clone(), dead.clone());
+        async move { api.deliveries(&dead).await.unwrap().deliveries.len() == 1 }
+    })
+    .await;
+    let id = api.deliveries(&dead).await.unwrap().deliveries[0]
+        .delivery_id
+        .clone();
+    let counted = expect(
+        &cli.run(&["deliveries", "retry", "--status", "failed", "--dry-run"])
+            .await,
+        0,
+    );
+    assert_eq!(
+        counted.trim(),
+        "matched=1 retried=0 (dry run: nothing was retried)"
+    );
+    assert_eq!(api.delivery(&id).await.unwrap().attempts, 1);
+    let retried = expect(
+        &cli.run(&[
+            "deliveries",
+            "retry",
+            "--status",
+            "failed",
+            "--kind",
+            "forward",
+        ])
+        .await,
+        0,
+    );
+    assert_eq!(retried.trim(), "matched=1 retried=1");
+    eventually("the bulk retry's attempt", || {
+        let (api, id) = (api.clone(), id.clone());
+        async move {
+            let d = api.delivery(&id).await.unwrap();
+            d.attempts == 2 && d.status == DeliveryStatus::Failed
+        }
+    })
+    .await;
+    // A time alone is no filter (usage, exit 2); a bad status is refused (exit 1).
+    let out = cli
+        .run(&["deliveries", "retry", "--since", "2020-01-01T00:00:00Z"])
+        .await;
+    expect(&out, 2);
+    let out = cli.run(&["deliveries", "retry", "--status", "lost"]).await;
+    expect(&out, 1);
+    assert!(
+        text(&out.stderr).contains("invalid_status"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(server);
+    if let Some(pg) = pg {
+        pg.drop_now().await;
+    }
+}
+
 both_stores!(
     client_commands_against_a_server,
     events_tail_prints_each_event_and_reconnects,
-    serve_says_where_it_listens_once
+    serve_says_where_it_listens_once,
+    replay_and_bulk_retry
 );
 
 #[tokio::test]

@@ -59,7 +59,10 @@ pub fn charts(minutes: &[Minute]) -> Vec<Chart> {
             minutes,
             |m| Some(m.events as f64),
             |v| format!("{v:.0}"),
-            format!("{events} events received in the last hour, at most {peak} in a minute."),
+            format!(
+                "{events} {} received in the last hour, at most {peak} in a minute.",
+                if events == 1 { "event" } else { "events" }
+            ),
         ),
         chart(
             "errors",
