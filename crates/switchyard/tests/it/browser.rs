@@ -124,9 +124,13 @@ pub(crate) async fn still_marked(c: &Client) -> bool {
 /// Signs in with the admin key through the login form (from a page that
 /// sends there), landing on the overview.
 pub(crate) async fn sign_in(c: &Client, app: &TestApp) {
+    sign_in_with(c, app, ADMIN_KEY).await
+}
+
+/// Signs in with `key` through the login form, landing on the overview.
+pub(crate) async fn sign_in_with(c: &Client, app: &TestApp, key: &str) {
     c.goto(&app.url("/ui/webhooks")).await.unwrap();
-    let key = wait_for(c, "#api_key").await;
-    key.send_keys(ADMIN_KEY).await.unwrap();
+    wait_for(c, "#api_key").await.send_keys(key).await.unwrap();
     c.find(Locator::Css("form button[type=submit]"))
         .await
         .unwrap()
@@ -185,6 +189,30 @@ async fn dashboard_in_a_browser(kind: Kind) {
         wait_for(
             &c,
             &format!("#event-list tbody tr:first-child[id='{event_id}']"),
+        )
+        .await;
+        assert!(still_marked(&c).await, "the event list reloaded");
+
+        // The webhook's Test button, pressed in a second tab, sends a signed sample
+        // through ingest and shows the event; the list in the first tab gets it
+        // without a reload.
+        let list_tab = c.window().await.unwrap();
+        let test_tab = c.new_window(true).await.unwrap().handle;
+        c.switch_to_window(test_tab).await.unwrap();
+        c.goto(&app.url("/ui/webhooks/gh1")).await.unwrap();
+        wait_for(&c, "#test-webhook").await.click().await.unwrap();
+        // The event's page: what matched (the webhook has no commands: nothing).
+        wait_for(&c, "#matched").await;
+        let tested = c.current_url().await.unwrap();
+        let tested = tested.path().trim_start_matches("/ui/events/").to_owned();
+        let stored = app.api_get(&format!("/api/events/{tested}")).await;
+        assert_eq!(stored.0, 200, "{}", stored.1);
+        assert_eq!(stored.1["webhook_id"], "gh1", "{}", stored.1);
+        c.close_window().await.unwrap();
+        c.switch_to_window(list_tab).await.unwrap();
+        wait_for(
+            &c,
+            &format!("#event-list tbody tr:first-child[id='{tested}']"),
         )
         .await;
         assert!(still_marked(&c).await, "the event list reloaded");

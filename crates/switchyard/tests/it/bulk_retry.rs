@@ -13,7 +13,7 @@ use crate::delivery::{delivery_of, wait_for_status};
 use crate::receiver::{Receiver, Reply};
 use crate::support::{github_signature, issue_body, Kind, TestApp};
 
-const SECRET: &str = "gh-bulk-secret";
+pub(crate) const SECRET: &str = "gh-bulk-secret";
 
 /// A GitHub webhook `id` forwarding `issues.opened` to `url`.
 pub(crate) async fn forwarding(app: &TestApp, id: &str, url: &str) {
