@@ -272,6 +272,10 @@ async fn dashboard_in_a_browser(kind: Kind) {
             .await
             .unwrap_or_else(|e| panic!("the run page never showed the run succeeded: {e}"));
         assert!(still_marked(&c).await, "the run page reloaded");
+        screenshot(&c, "run").await;
+        c.goto(&app.url("/ui/workflows")).await.unwrap();
+        wait_for(&c, "h1").await;
+        screenshot(&c, "workflows").await;
     };
     // Close the session whatever happened, then report.
     let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
