@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::delivery::{delivery_of, wait_for_status};
 use crate::receiver::{Receiver, Reply};
-use crate::support::{github_signature, issue_body, Kind, TestApp};
+use crate::support::{Kind, TestApp};
 
 pub(crate) const SECRET: &str = "gh-bulk-secret";
 
@@ -33,23 +33,7 @@ pub(crate) async fn forwarding(app: &TestApp, id: &str, url: &str) {
 
 /// Posts issue `n` to webhook `id`; returns the delivery it caused.
 pub(crate) async fn forwarded(app: &TestApp, id: &str, n: u64) -> String {
-    let body = issue_body(n, "opened", &[]);
-    let r = app
-        .client
-        .post(app.url(&format!("/webhooks/github/{id}")))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", format!("bulk-{id}-{n}"))
-        .header(
-            "x-hub-signature-256",
-            github_signature(SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    delivery_of(&r.json::<Value>().await.unwrap())
+    delivery_of(&app.post_issue_to(id, SECRET, "bulk", n).await)
 }
 
 /// Every attempt is made on schedule, however many fail (no circuit opens).

@@ -12,7 +12,7 @@ use sqlx::Connection as _;
 
 use crate::both_stores;
 use crate::receiver::{Receiver, Recorded, Reply};
-use crate::support::{github_signature, hmac_sha256, issue_body, Kind, TestApp};
+use crate::support::{github_signature, hmac_sha256, Kind, TestApp};
 
 const SECRET: &str = "gh-secret";
 
@@ -36,23 +36,7 @@ async fn forwarding_webhook(app: &TestApp, id: &str, url: &str) {
 }
 
 async fn post_issue(app: &TestApp, webhook: &str, n: u64) -> Value {
-    let body = issue_body(n, "opened", &[]);
-    let r = app
-        .client
-        .post(app.url(&format!("/webhooks/github/{webhook}")))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", format!("d-{webhook}-{n}"))
-        .header(
-            "x-hub-signature-256",
-            github_signature(SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.json().await.unwrap()
+    app.post_issue_to(webhook, SECRET, "d", n).await
 }
 
 /// The delivery id routing reported for an event's first match.

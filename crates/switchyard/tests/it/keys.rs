@@ -13,7 +13,7 @@ use sha2::Digest;
 
 use crate::both_stores;
 use crate::receiver::Receiver;
-use crate::support::{db_url_for, github_signature, issue_body, Kind, Server, TestApp, ADMIN_KEY};
+use crate::support::{db_url_for, issue_body, Kind, Server, TestApp, ADMIN_KEY};
 
 const SECRET: &str = "gh-hook-secret-7f3a";
 
@@ -88,23 +88,7 @@ async fn task_webhook(app: &TestApp, id: &str, agent: &str) {
 
 /// Posts a signed `issues.opened` to webhook `id`; returns the 202 answer.
 async fn post_issue(app: &TestApp, id: &str, n: u64) -> Value {
-    let body = issue_body(n, "opened", &[]);
-    let r = app
-        .client
-        .post(app.url(&format!("/webhooks/github/{id}")))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", format!("d-{id}-{n}"))
-        .header(
-            "x-hub-signature-256",
-            github_signature(SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.json().await.unwrap()
+    app.post_issue_to(id, SECRET, "d", n).await
 }
 
 async fn make_agent(app: &TestApp, name: &str) {

@@ -434,22 +434,36 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    /// POSTs a GitHub-signed delivery.
+    /// POSTs a GitHub-signed delivery to `/webhooks/github`.
     pub async fn post_github(
         &self,
         event: &str,
         delivery: &str,
         body: &str,
     ) -> (u16, serde_json::Value) {
+        self.post_github_to("/webhooks/github", GITHUB_SECRET, event, delivery, body)
+            .await
+    }
+
+    /// POSTs `body` to `path` as GitHub would: event and delivery headers, signed
+    /// with `secret`. The status and the JSON answer.
+    pub async fn post_github_to(
+        &self,
+        path: &str,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
         let r = self
             .client
-            .post(self.url("/webhooks/github"))
+            .post(self.url(path))
             .header("content-type", "application/json")
             .header("x-github-event", event)
             .header("x-github-delivery", delivery)
             .header(
                 "x-hub-signature-256",
-                github_signature(GITHUB_SECRET, body.as_bytes()),
+                github_signature(secret, body.as_bytes()),
             )
             .body(body.to_owned())
             .send()
@@ -457,6 +471,29 @@ impl TestApp {
             .expect("send");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Posts issue `n` (`issues.opened`) to GitHub webhook `id`, signed with
+    /// `secret` (delivery `{prefix}-{id}-{n}`); its 202 answer.
+    pub async fn post_issue_to(
+        &self,
+        id: &str,
+        secret: &str,
+        prefix: &str,
+        n: u64,
+    ) -> serde_json::Value {
+        let body = issue_body(n, "opened", &[]);
+        let (s, b) = self
+            .post_github_to(
+                &format!("/webhooks/github/{id}"),
+                secret,
+                "issues",
+                &format!("{prefix}-{id}-{n}"),
+                &body,
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        b
     }
 
     /// Makes the registry read the store's webhooks now.

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::support::{github_signature, issue_body, Kind, TestApp, ADMIN_KEY};
+use crate::support::{Kind, TestApp, ADMIN_KEY};
 
 const SECRET: &str = "gh-ui-secret";
 
@@ -140,23 +140,7 @@ pub async fn github_webhook(app: &TestApp, id: &str) {
 
 /// Posts a signed `issues.opened` to webhook `id`; returns its event id.
 pub async fn post_issue(app: &TestApp, id: &str, n: u64) -> String {
-    let body = issue_body(n, "opened", &[]);
-    let r = app
-        .client
-        .post(app.url(&format!("/webhooks/github/{id}")))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", format!("ui-{id}-{n}"))
-        .header(
-            "x-hub-signature-256",
-            github_signature(SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let b: Value = r.json().await.unwrap();
+    let b = app.post_issue_to(id, SECRET, "ui", n).await;
     b["event_id"].as_str().unwrap().to_owned()
 }
 
