@@ -662,6 +662,31 @@ async fn run_workflow_command_starts_a_run_from_github(kind: Kind) {
         .await;
     assert_eq!(bad["status"], "failed");
     assert!(bad["error"].as_str().unwrap().contains("missing"), "{bad}");
+
+    // Replay: both runs exist (by trigger key), so nothing is new; a run_workflow
+    // command added since starts exactly one run, once.
+    let event = answer["event_id"].as_str().unwrap();
+    let replay = format!("/api/events/{event}/replay");
+    let (s, r) = post(&app, &replay, json!({})).await;
+    assert_eq!((s, &r["created"]), (200, &json!([])), "{r}");
+    let (s, b) = post(
+        &app,
+        "/api/webhooks/gh/commands",
+        json!({"trigger": "issues.*", "action": "run_workflow", "workflow": "shout",
+               "inputs": {"message": "again: {{ issue.title }}"}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, r) = post(&app, &replay, json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    let created = r["created"].as_array().unwrap();
+    assert_eq!(created.len(), 1, "{r}");
+    assert_eq!(created[0]["kind"], "run", "{r}");
+    let run = wait_for(&app, created[0]["id"].as_str().unwrap(), "succeeded").await;
+    assert_eq!(run["state"]["loud"], "AGAIN: FLAKY TEST!");
+    assert_eq!(run["event_id"], event);
+    let (s, r) = post(&app, &replay, json!({})).await;
+    assert_eq!((s, &r["created"]), (200, &json!([])), "{r}");
     app.stop().await;
 }
 
