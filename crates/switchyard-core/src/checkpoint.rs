@@ -26,7 +26,7 @@ pub const MAX_CHANNELS: usize = 20;
 pub const MAX_ID: usize = 128;
 
 /// A decision a person can make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
@@ -113,7 +113,7 @@ impl Status {
 }
 
 /// Where a notification goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "channel", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Channel {
     /// A Block Kit message to an incoming webhook (this one, or `SLACK_WEBHOOK_URL`),
@@ -134,7 +134,7 @@ pub enum Channel {
 }
 
 /// A step of escalation: after this long, these are told too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Escalation {
     pub after_seconds: u64,
@@ -142,8 +142,9 @@ pub struct Escalation {
 }
 
 /// The exact action being approved; its digest is what an approval is bound to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CheckpointAction)]
 pub struct Action {
     pub name: String,
     #[serde(default)]
@@ -151,7 +152,7 @@ pub struct Action {
 }
 
 /// How the waiting agent is resumed besides `wait` and the callback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Resume {
     /// CrewAI Enterprise's `POST {CREWAI_API_URL}/resume`.
@@ -174,8 +175,9 @@ pub enum Resume {
 }
 
 /// What `POST /api/checkpoints` takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CheckpointSpec)]
 pub struct Spec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_id: Option<String>,
@@ -531,7 +533,7 @@ pub struct Approval {
 }
 
 /// A decision as a person (or a channel on their behalf) submits it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     pub decision: String,

@@ -30,7 +30,7 @@ pub use crate::keys::{
 };
 
 /// `POST /api/keys` and `switchyard keys create`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
     #[serde(default)]

@@ -18,7 +18,7 @@ use crate::hub::Changes;
 use crate::outbox::{destination_id, url_key};
 
 /// A destination's settings; absent fields keep their value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSettings {
     /// Only when creating: the URL the destination stands for.

@@ -22,7 +22,7 @@ use crate::app::Engine;
 use crate::error::{Error, Result};
 
 /// What kind of thing an event caused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CausedKind {
     Task,

@@ -21,7 +21,7 @@ use crate::hub::Changes;
 use crate::outbox::{self, Cause, Thread};
 
 /// An agent as registered (`POST /api/agents`, `PUT /api/agents/{name}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
     pub name: Option<String>,
@@ -39,7 +39,7 @@ fn pull() -> String {
 
 /// How to lease: up to `max` tasks, waiting up to `wait_seconds` (≤ 60) for one,
 /// each held for `lease_seconds`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseInput {
     pub max: Option<i64>,
@@ -47,14 +47,14 @@ pub struct LeaseInput {
     pub lease_seconds: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatInput {
     pub lease_id: String,
     pub lease_seconds: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteInput {
     pub lease_id: String,
@@ -67,7 +67,7 @@ pub struct CompleteInput {
 
 /// What a finished task asks for next: `comment` (or `ask`) on the thread of the
 /// event the task came from, or `forward` to a URL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
     pub action: String,
@@ -77,7 +77,7 @@ pub struct FollowUp {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailInput {
     pub lease_id: String,

@@ -215,7 +215,7 @@ pub struct Loading {
 /// seed 003's `{"name", "config_path"}` or `{"name", "yaml"}`, exactly one of the
 /// two sources. `name` is required when registering; on a replace it may be left
 /// out, and must otherwise match the path's.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowInput {
     pub name: Option<String>,

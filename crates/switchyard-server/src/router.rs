@@ -1,8 +1,14 @@
 //! Every route the server answers, and the layers around them
 //! ([`crate::http::layers`]).
+//!
+//! The routes are one table, built through [`Table`], which keeps every path it is
+//! given beside the axum router: [`paths`] lists them, so the OpenAPI coverage test
+//! (`tests/it/openapi.rs`) can compare the router with the document
+//! ([`crate::http::openapi`], which says how to add a route). axum's `Router` cannot
+//! list its routes itself.
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 use crate::http::api::{
@@ -10,14 +16,77 @@ use crate::http::api::{
     questions, runs, stream, tasks, webhooks, workflows,
 };
 use crate::http::layers::{self, App};
-use crate::http::{auth, error, hitl, ingest, ops, seed000, ui};
+use crate::http::{auth, error, hitl, ingest, openapi, ops, seed000, ui};
 use crate::state::AppState;
+
+/// A router being built, and every path it has been given.
+pub struct Table {
+    router: Router<AppState>,
+    paths: Vec<String>,
+}
+
+impl Table {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    fn route(mut self, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        self.paths.push(path.to_owned());
+        self.router = self.router.route(path, method_router);
+        self
+    }
+
+    fn nest(mut self, prefix: &str, inner: Table) -> Self {
+        self.paths
+            .extend(inner.paths.iter().map(|p| format!("{prefix}{p}")));
+        self.router = self.router.nest(prefix, inner.router);
+        self
+    }
+
+    fn merge(mut self, other: Table) -> Self {
+        self.paths.extend(other.paths);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    /// The dashboard's pages (all under `/ui`), which the OpenAPI document leaves
+    /// out: merged without listing their paths.
+    fn merge_dashboard(mut self, dashboard: Router<AppState>) -> Self {
+        self.router = self.router.merge(dashboard);
+        self
+    }
+
+    /// Wraps the routes so far (layers, route layers).
+    fn wrap(mut self, f: impl FnOnce(Router<AppState>) -> Router<AppState>) -> Self {
+        self.router = f(self.router);
+        self
+    }
+}
 
 /// Every route the server answers, in the layers every answer goes through.
 pub fn router(state: AppState) -> impl App {
-    let api_limit = state.engine.config.max_api_body_bytes;
     let body_read_timeout = state.engine.config.body_read_timeout;
-    let api = Router::new()
+    let routes = table(state.clone())
+        .router
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .with_state(state);
+    layers::with_layers(routes, body_read_timeout)
+}
+
+/// Every path in the router's table, as the router spells it (`/api/events/{id}`),
+/// except the dashboard's under `/ui`.
+pub fn paths(state: AppState) -> Vec<String> {
+    table(state).paths
+}
+
+/// The routes.
+fn table(state: AppState) -> Table {
+    let api_limit = state.engine.config.max_api_body_bytes;
+    let api = Table::new()
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get))
         .route("/events/{id}/caused", get(events::caused))
@@ -109,29 +178,32 @@ pub fn router(state: AppState) -> impl App {
         .route("/keys/{key_id}", delete(keys::revoke))
         .route("/audit", get(audit::list))
         .route("/stream", get(stream::sse))
-        .layer(DefaultBodyLimit::max(api_limit))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::guard,
-        ));
+        .wrap(|r| {
+            r.layer(DefaultBodyLimit::max(api_limit)).route_layer(
+                axum::middleware::from_fn_with_state(state.clone(), auth::guard),
+            )
+        });
     // Seed 000's endpoints (docs/hitl.md): feedback and reads behind the guard.
-    let seed000_guarded = Router::new()
+    let seed000_guarded = Table::new()
         .route("/webhook/feedback", post(seed000::feedback))
         .route("/webhook/checkpoint/{id}", get(seed000::checkpoint))
         .route("/webhook/status/{kickoff_id}", get(seed000::status))
-        .layer(DefaultBodyLimit::max(api_limit))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::guard,
-        ));
-    let seed000_open = Router::new()
+        .wrap(|r| {
+            r.layer(DefaultBodyLimit::max(api_limit)).route_layer(
+                axum::middleware::from_fn_with_state(state.clone(), auth::guard),
+            )
+        });
+    let seed000_open = Table::new()
         .route("/health", get(seed000::health))
         .route("/webhook/crewai", post(seed000::crewai))
         .route("/webhook/crewai/human-input", post(seed000::human_input))
         .merge(seed000_guarded);
-    let routes = Router::new()
+    Table::new()
         .route("/", get(ui::root))
         .route("/healthz", get(ops::health))
+        // The OpenAPI document and its page (http/openapi.rs).
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
         .route("/metrics", get(ops::metrics))
         .route("/webhooks/{provider}", post(ingest::default_endpoint))
         .route(
@@ -153,11 +225,7 @@ pub fn router(state: AppState) -> impl App {
             get(hitl::confirm_page).post(hitl::confirm_post),
         )
         // The dashboard (issue 12), signed in with a session cookie.
-        .merge(ui::routes())
+        .merge_dashboard(ui::routes())
         .nest("/api", api)
         .merge(seed000_open)
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::wrong_method)
-        .with_state(state);
-    layers::with_layers(routes, body_read_timeout)
 }

@@ -6,7 +6,8 @@
 //! text the enum does not know into [`StoreError::Corrupt`]; binds go through
 //! [`DbText::to_db`]. SQL text that names a state as a literal (`status = 'pending'`,
 //! kept literal so the planner sees a constant the indexes lead with) uses the same
-//! spelling; the store tests round-trip every variant through both databases.
+//! spelling; the store tests round-trip every variant through both databases. The
+//! OpenAPI document's schema of each (a string enum) is built from the same list.
 
 use std::fmt;
 use std::str::FromStr;
@@ -94,6 +95,19 @@ macro_rules! text_enum {
                 text.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        /// In the OpenAPI document: a string, one of the spellings.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("A ", $what, ".")))
+                    .enum_values(Some([$($text,)+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl DbText for $name {
             fn to_db(self) -> &'static str {

@@ -18,7 +18,7 @@ pub const MAX_BURST: u32 = 1_000_000;
 pub const MAX_ALLOWED_IPS: usize = 1_000;
 
 /// A token bucket: `per_second` requests a second on average, `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests a second, on average (0.001 to 1,000,000; `0.5` is one every 2 s).

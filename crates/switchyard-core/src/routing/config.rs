@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ProviderName, WebhookId};
 
 /// One webhook: seed 002's `WebhookConfig`, plus rotation secrets and a bot user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookConfig {
     /// The id in `/webhooks/{provider}/{webhook_id}`; [`slugify`] of the name when absent.
     #[serde(default)]
@@ -76,7 +76,7 @@ fn yes() -> bool {
 
 /// One command: seed 002's `WebhookCommand`, plus id, priority, stop and the targets
 /// of `forward` and `run_workflow`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandConfig {
     /// Stable id; `cmd-{n}` (1-based position in the list) when absent.
     #[serde(default)]
@@ -118,8 +118,9 @@ pub struct CommandConfig {
 }
 
 /// What a matching command does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CommandAction)]
 pub enum Action {
     /// A task for the command's agent.
     CreateTask,
@@ -167,7 +168,7 @@ impl std::fmt::Display for Action {
 
 /// One problem in a config, at a field path like `commands[1].conditions.labels`.
 /// The path is empty when the problem is the body as a whole (not JSON at all).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub path: String,
     pub message: String,

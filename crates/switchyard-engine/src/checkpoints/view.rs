@@ -12,7 +12,7 @@ fn json_or_text(s: &str) -> Value {
 }
 
 /// Where a checkpoint's API calls and its dashboard page are.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointLinks {
     #[serde(rename = "self")]
     pub this: String,
@@ -24,7 +24,7 @@ pub struct CheckpointLinks {
 }
 
 /// A checkpoint: what was asked, and what became of it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointView {
     pub checkpoint_id: String,
     pub name: String,

@@ -12,7 +12,7 @@ fn json_of(s: &str) -> Value {
 }
 
 /// One node step: an attempt of a node (a loop's iterations are steps each).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepView {
     pub node_id: String,
     pub kind: String,
@@ -32,7 +32,7 @@ pub struct StepView {
 }
 
 /// A child run, as its parent lists it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChildView {
     pub run_id: String,
     pub workflow: String,
@@ -40,7 +40,7 @@ pub struct ChildView {
 }
 
 /// A run: what started it, where it stands, and each node step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunView {
     pub run_id: String,
     pub workflow: String,

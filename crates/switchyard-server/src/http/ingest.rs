@@ -22,6 +22,23 @@ use crate::http::views::{IngestAnswer, WorkflowResult};
 use crate::state::AppState;
 
 /// `POST /webhooks/{provider}`: the provider's default webhook, configured from env.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{provider}",
+    tag = "ingest",
+    params(("provider" = String, Path, description = "A provider: `github`, `gitlab`, `jira`, `notion`, `slack`, `stripe`, `shopify`, `sentry`, `linear`, `standard`, `generic`, `crewai`"), ("wait" = Option<u64>, Query, maximum = 60, description = "Seed 003: wait up to this many seconds for the run the event starts")),
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    responses(
+        (status = 202, description = "Stored", body = IngestAnswer),
+        (status = 200, description = "A redelivery (`duplicate`), a `respond` command's answer, or with `?wait` the finished run", body = IngestAnswer),
+        (status = 401, description = "The signature (or token) does not verify"),
+        (status = 403, description = "The client address is not allowed"),
+        (status = 404, description = "No such provider or webhook, or it is disabled"),
+        (status = 413, description = "The body is over the limit"),
+        (status = 415, description = "The content type is not one the provider sends"),
+        (status = 429, description = "Over the webhook's rate limit")
+    ),
+)]
 pub async fn default_endpoint(
     State(st): State<AppState>,
     Path(provider): Path<String>,
@@ -44,6 +61,23 @@ pub async fn default_endpoint(
 }
 
 /// `POST /webhooks/{provider}/{webhook_id}`: a registered webhook.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{provider}/{webhook_id}",
+    tag = "ingest",
+    params(("provider" = String, Path, description = "A provider: `github`, `gitlab`, `jira`, `notion`, `slack`, `stripe`, `shopify`, `sentry`, `linear`, `standard`, `generic`, `crewai`"), ("webhook_id" = String, Path, description = "A registered webhook's id"), ("wait" = Option<u64>, Query, maximum = 60, description = "Seed 003: wait up to this many seconds for the run the event starts")),
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    responses(
+        (status = 202, description = "Stored", body = IngestAnswer),
+        (status = 200, description = "A redelivery (`duplicate`), a `respond` command's answer, or with `?wait` the finished run", body = IngestAnswer),
+        (status = 401, description = "The signature (or token) does not verify"),
+        (status = 403, description = "The client address is not allowed"),
+        (status = 404, description = "No such provider or webhook, or it is disabled"),
+        (status = 413, description = "The body is over the limit"),
+        (status = 415, description = "The content type is not one the provider sends"),
+        (status = 429, description = "Over the webhook's rate limit")
+    ),
+)]
 pub async fn stored_endpoint(
     State(st): State<AppState>,
     Path((provider, webhook_id)): Path<(String, String)>,

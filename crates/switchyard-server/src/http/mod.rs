@@ -8,6 +8,7 @@ pub mod error;
 pub mod hitl;
 pub mod ingest;
 pub mod layers;
+pub mod openapi;
 pub mod ops;
 pub mod seed000;
 pub mod ui;

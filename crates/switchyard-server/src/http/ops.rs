@@ -46,6 +46,15 @@ pub fn recorder() -> PrometheusBuilder {
 
 /// `GET /healthz` and `GET /`: 200 when the store answers and every background
 /// worker runs, else 503 naming what is down.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The store answers and every worker runs", body = Health),
+        (status = 503, description = "Something is down", body = Health)
+    ),
+)]
 pub async fn health(State(st): State<AppState>) -> Response {
     let store = &st.engine.store;
     let store_ok = store.ping().await.is_ok();

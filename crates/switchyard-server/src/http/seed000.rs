@@ -32,6 +32,23 @@ use crate::state::AppState;
 /// events, and seed 000's `checkpoint.required`. The event is stored; then its
 /// checkpoint is opened and its execution updated, and only then answered (202,
 /// or 200 for a redelivery, which still does whatever the first one could not).
+#[utoipa::path(
+    post,
+    path = "/webhook/crewai",
+    tag = "ingest",
+    params(("event" = Option<String>, Query, description = "`task`, `step` or `crew`")),
+    request_body(content = Object, description = "CrewAI's event JSON"),
+    responses(
+        (status = 202, description = "Stored", body = CrewaiAnswer),
+        (status = 200, description = "A redelivery (or a command's answer)", body = CrewaiAnswer),
+        (status = 401, description = "The signature (or token) does not verify"),
+        (status = 403, description = "The client address is not allowed"),
+        (status = 404, description = "No such provider or webhook, or it is disabled"),
+        (status = 413, description = "The body is over the limit"),
+        (status = 415, description = "The content type is not one the provider sends"),
+        (status = 429, description = "Over the webhook's rate limit")
+    ),
+)]
 pub async fn crewai(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -77,6 +94,22 @@ pub async fn crewai(
 /// `WEBHOOK_SECRET`, verified like `/webhook/crewai`). Stored as a task event,
 /// then opens a checkpoint with a CrewAI resume spec: 201 (200 when the same
 /// request was seen before) with its `checkpoint_id`.
+#[utoipa::path(
+    post,
+    path = "/webhook/crewai/human-input",
+    tag = "ingest",
+    request_body(content = Object, description = "CrewAI's human-input request"),
+    responses(
+        (status = 201, description = "Stored; a checkpoint is open", body = CrewaiAnswer),
+        (status = 200, description = "Seen before", body = CrewaiAnswer),
+        (status = 401, description = "The signature (or token) does not verify"),
+        (status = 403, description = "The client address is not allowed"),
+        (status = 404, description = "No such provider or webhook, or it is disabled"),
+        (status = 413, description = "The body is over the limit"),
+        (status = 415, description = "The content type is not one the provider sends"),
+        (status = 429, description = "Over the webhook's rate limit")
+    ),
+)]
 pub async fn human_input(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -116,6 +149,18 @@ pub async fn human_input(
 /// `{"status": "feedback_received", "checkpoint_id", …}`; 400 for a missing or
 /// wrong field, 404 for an unknown checkpoint, 409 (with the checkpoint) when it
 /// is decided already.
+#[utoipa::path(
+    post,
+    path = "/webhook/feedback",
+    tag = "seed 000",
+    request_body(content = crate::http::openapi::FeedbackBody),
+    responses(
+        (status = 200, description = "The checkpoint is decided", body = FeedbackAnswer),
+        (status = 404, description = "No such checkpoint"),
+        (status = 409, description = "Decided already; the body carries the checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn feedback(
     State(st): State<AppState>,
     caller: Caller,
@@ -134,6 +179,17 @@ pub async fn feedback(
 }
 
 /// `GET /webhook/checkpoint/{checkpoint_id}`.
+#[utoipa::path(
+    get,
+    path = "/webhook/checkpoint/{id}",
+    tag = "seed 000",
+    params(("id" = String, Path, description = "The checkpoint id")),
+    responses(
+        (status = 200, description = "The checkpoint with seed 000's names", body = SeedCheckpointView),
+        (status = 404, description = "No such checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn checkpoint(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -146,6 +202,17 @@ pub async fn checkpoint(
 }
 
 /// `GET /webhook/status/{kickoff_id}`: the kickoff's execution.
+#[utoipa::path(
+    get,
+    path = "/webhook/status/{kickoff_id}",
+    tag = "seed 000",
+    params(("kickoff_id" = String, Path, description = "The CrewAI kickoff id")),
+    responses(
+        (status = 200, description = "The kickoff's execution", body = ExecutionView),
+        (status = 404, description = "Nothing is known of this kickoff")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn status(
     State(st): State<AppState>,
     Path(kickoff_id): Path<String>,
@@ -156,6 +223,15 @@ pub async fn status(
 
 /// `GET /health`: 200 `healthy` with the count of pending checkpoints, or 503
 /// `unhealthy` when the store does not answer. (`/healthz` has the workers.)
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Healthy, with the pending count", body = SeedHealth),
+        (status = 503, description = "The store does not answer", body = SeedHealth)
+    ),
+)]
 pub async fn health(State(st): State<AppState>) -> Response {
     let pending = st.engine.pending_checkpoints().await.ok();
     let ok = pending.is_some();

@@ -27,7 +27,7 @@ fn json_or_text(s: &str) -> Value {
 }
 
 /// `{"error": {...}}`: the body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
     /// A checkpoint's 409s: the checkpoint as it is.
@@ -35,7 +35,7 @@ pub struct ErrorBody {
     pub checkpoint: Option<Box<CheckpointView>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: &'static str,
     pub message: String,
@@ -57,7 +57,7 @@ impl From<Error> for ErrorBody {
 }
 
 /// The answer to an accepted webhook (202, or 200 for a redelivery).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestAnswer {
     pub event_id: String,
     pub duplicate: bool,
@@ -66,7 +66,7 @@ pub struct IngestAnswer {
 
 /// The answer to a CrewAI event (`/webhook/crewai`, seed 000): the stored event,
 /// and the checkpoint a `checkpoint.required` event opened (or found).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CrewaiAnswer {
     /// `received`, as seed 000's own server answers.
     pub status: &'static str,
@@ -77,7 +77,7 @@ pub struct CrewaiAnswer {
 }
 
 /// `POST /webhook/feedback` (seed 000).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedbackAnswer {
     /// `feedback_received`.
     pub status: &'static str,
@@ -88,7 +88,7 @@ pub struct FeedbackAnswer {
 
 /// `GET /webhook/checkpoint/{checkpoint_id}`: our checkpoint with seed 000's
 /// names for its name and feedback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SeedCheckpointView {
     #[serde(flatten)]
     pub checkpoint: CheckpointView,
@@ -107,7 +107,7 @@ impl SeedCheckpointView {
 }
 
 /// `GET /webhook/status/{kickoff_id}`: a CrewAI kickoff's execution (seed 000).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
     pub kickoff_id: String,
     pub status: switchyard_store::ExecutionStatus,
@@ -121,7 +121,7 @@ pub struct ExecutionView {
 }
 
 /// A checkpoint in an execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionCheckpointView {
     pub checkpoint_id: String,
     pub checkpoint_name: String,
@@ -134,7 +134,7 @@ pub struct ExecutionCheckpointView {
 }
 
 /// A step of an execution's timeline.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TimelineView {
     pub at: String,
     pub kind: String,
@@ -186,7 +186,7 @@ impl From<&switchyard_engine::executions::ExecutionState> for ExecutionView {
 
 /// `GET /health` (seed 000): `healthy` when the store answers, with the count of
 /// checkpoints waiting for a person.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SeedHealth {
     pub status: &'static str,
     pub pending_checkpoints: Option<i64>,
@@ -197,7 +197,7 @@ pub struct SeedHealth {
 }
 
 /// `GET /healthz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: &'static str,
     pub service: &'static str,
@@ -211,7 +211,7 @@ pub struct Health {
 }
 
 /// A background worker's health in `/healthz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkerView {
     pub up: bool,
     pub restarts: u64,
@@ -229,14 +229,14 @@ impl From<switchyard_engine::WorkerHealth> for WorkerView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoreHealth {
     pub kind: &'static str,
     pub ok: bool,
 }
 
 /// An event in a list: no headers or payload.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventSummaryView {
     pub id: String,
     pub event_id: String,
@@ -269,14 +269,14 @@ impl From<&EventSummary> for EventSummaryView {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {
     pub events: Vec<EventSummaryView>,
     pub next_cursor: Option<String>,
 }
 
 /// One event with its headers (credentials redacted) and payload.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     #[serde(flatten)]
     pub summary: EventSummaryView,
@@ -289,7 +289,7 @@ pub struct EventView {
 
 /// One thing an event caused (`GET /api/events/{id}/caused`) or a replay created
 /// (`created` of [`ReplayView`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CausedView {
     pub kind: CausedKind,
     /// Null for what a dry run would create.
@@ -314,14 +314,14 @@ impl From<&CausedItem> for CausedView {
 }
 
 /// `GET /api/events/{id}/caused`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CausedList {
     pub event_id: String,
     pub caused: Vec<CausedView>,
 }
 
 /// `POST /api/events/{id}/replay`: what was created (on a dry run, what would be).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplayView {
     pub event_id: String,
     pub dry_run: bool,
@@ -352,7 +352,7 @@ impl From<&Event> for EventView {
 }
 
 /// A refused request in the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectionView {
     pub id: i64,
     pub at: String,
@@ -379,14 +379,14 @@ impl From<Rejection> for RejectionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectionList {
     pub rejections: Vec<RejectionView>,
 }
 
 /// A registered webhook. Secrets are shown once, in the answer to the call that
 /// set them, and as `********` ever after.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub webhook_id: String,
     pub name: String,
@@ -456,7 +456,7 @@ impl WebhookView {
 }
 
 /// A file of a watched folder that did not load, with why.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileErrorView {
     pub file: String,
     pub error: String,
@@ -471,7 +471,7 @@ impl From<(std::path::PathBuf, String)> for FileErrorView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookList {
     pub webhooks: Vec<WebhookView>,
     pub file_errors: Vec<FileErrorView>,
@@ -480,7 +480,7 @@ pub struct WebhookList {
 /// A workflow the engine serves (`/api/workflows`): what it is, where it comes
 /// from, what starting it needs (`inputs`: the required state fields) and its
 /// nodes. `yaml` only on `GET /api/workflows/{name}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkflowView {
     pub name: String,
     pub title: String,
@@ -504,7 +504,7 @@ pub struct WorkflowView {
     pub yaml: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateFieldView {
     /// The type as configurable-agents writes it (`str`, `list[str]`, ...).
     #[serde(rename = "type")]
@@ -514,7 +514,7 @@ pub struct StateFieldView {
     pub default: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkflowNodeView {
     pub id: String,
     /// `llm`, `log`, `template`, `http`, `forward`, `task`, `ask` or `workflow`.
@@ -578,20 +578,20 @@ impl WorkflowView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkflowList {
     pub workflows: Vec<WorkflowView>,
     /// Folder files, and registrations, that did not load.
     pub file_errors: Vec<FileErrorView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CommandList {
     pub commands: Vec<CommandConfig>,
 }
 
 /// What an interactive call created.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InteractionView {
     pub event_id: String,
     pub action: &'static str,
@@ -612,7 +612,7 @@ impl From<Interacted> for InteractionView {
 }
 
 /// An agent; its secret is shown only as present.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     pub name: String,
     pub description: String,
@@ -637,13 +637,13 @@ impl From<&Agent> for AgentView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentList {
     pub agents: Vec<AgentView>,
 }
 
 /// A task; its lease is shown only while it is held.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     pub task_id: String,
     pub agent: String,
@@ -688,26 +688,26 @@ impl From<&Task> for TaskView {
 }
 
 /// The tasks a lease got.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeasedTasks {
     pub tasks: Vec<TaskView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaskPage {
     pub tasks: Vec<TaskView>,
     pub next_cursor: Option<String>,
 }
 
 /// A page of questions, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuestionPage {
     pub questions: Vec<QuestionView>,
     pub next_cursor: Option<String>,
 }
 
 /// A question opened by `ask`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuestionView {
     pub question_id: String,
     pub status: QuestionStatus,
@@ -743,7 +743,7 @@ impl From<&Question> for QuestionView {
 }
 
 /// An outbound message and what became of it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: String,
     pub delivery_id: String,
@@ -802,7 +802,7 @@ impl From<&Delivery> for DeliveryView {
 }
 
 /// One attempt at a delivery.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub attempt: i64,
     pub started_at: String,
@@ -826,20 +826,20 @@ impl From<&DeliveryAttempt> for AttemptView {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliveryView>,
     pub next_cursor: Option<String>,
 }
 
 /// `GET /api/outbox` (session one's name for the deliveries list).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutboxList {
     pub outbox: Vec<DeliveryView>,
 }
 
 /// A destination: its settings and this process's live view of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DestinationView {
     pub id: String,
     pub destination_id: String,
@@ -895,7 +895,7 @@ impl DestinationView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DestinationList {
     pub destinations: Vec<DestinationView>,
 }
@@ -903,26 +903,26 @@ pub struct DestinationList {
 /// `POST /api/deliveries/retry`'s answer: how many deliveries the filter selects
 /// that a retry touches, and how many were put back in the queue (0 for a dry
 /// run). Deserialize too: the command line reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkRetried {
     pub matched: u64,
     pub retried: u64,
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Recovered {
     pub destination_id: String,
     pub requeued: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SecretView {
     pub destination_id: String,
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RotatedSecret {
     pub destination_id: String,
     pub secret: String,
@@ -930,7 +930,7 @@ pub struct RotatedSecret {
 }
 
 /// An API key: never the key nor its hash.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub key_id: String,
     pub name: String,
@@ -954,20 +954,20 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A key just created: the only answer that carries the key itself.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedKeyView {
     #[serde(flatten)]
     pub view: KeyView,
     pub key: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
 
 /// A change in the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub audit_id: String,
     pub at: String,
@@ -994,7 +994,7 @@ impl From<&AuditEntry> for AuditView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub audit: Vec<AuditView>,
     pub next_cursor: Option<String>,
@@ -1003,14 +1003,14 @@ pub struct AuditPage {
 pub use switchyard_engine::checkpoints::view::{CheckpointLinks, CheckpointView};
 
 /// A page of checkpoints, newest first.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointPage {
     pub checkpoints: Vec<CheckpointView>,
     pub next_cursor: Option<String>,
 }
 
 /// One step in a checkpoint's history.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub at: String,
     pub kind: HistoryKind,
@@ -1032,7 +1032,7 @@ impl From<&HistoryEntry> for HistoryView {
 }
 
 /// `GET /api/checkpoints/{id}/history`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     pub checkpoint_id: String,
     pub history: Vec<HistoryView>,
@@ -1041,14 +1041,14 @@ pub struct HistoryPage {
 pub use switchyard_engine::runs::{RunView, StepView};
 
 /// A page of runs, newest first (without their steps).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunPage {
     pub runs: Vec<RunView>,
     pub next_cursor: Option<String>,
 }
 
 /// A run just started (`POST /api/workflows/{name}/runs`, a restart).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunStarted {
     pub run_id: String,
     pub status: switchyard_store::RunStatus,
@@ -1070,7 +1070,7 @@ impl RunStarted {
 
 /// Seed 003's answer to `POST /webhooks/generic?wait=SECONDS` once the run finished:
 /// `status` is `success`, `failed` or `cancelled`; `result` the final state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkflowResult {
     pub status: &'static str,
     pub workflow_name: String,

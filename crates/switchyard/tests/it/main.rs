@@ -25,6 +25,7 @@ mod hygiene;
 mod keys;
 mod llm;
 mod observability;
+mod openapi;
 mod otlp;
 mod protections;
 mod receiver;

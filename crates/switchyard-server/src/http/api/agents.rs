@@ -12,6 +12,15 @@ use crate::http::views::{AgentList, AgentView, LeasedTasks};
 use crate::state::AppState;
 
 /// `GET /api/agents`.
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "agents",
+    responses(
+        (status = 200, description = "Every agent", body = AgentList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(st): State<AppState>) -> Result<Json<AgentList>, ApiError> {
     let agents = st.engine.list_agents().await?;
     Ok(Json(AgentList {
@@ -20,6 +29,17 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<AgentList>, ApiErro
 }
 
 /// `POST /api/agents`.
+#[utoipa::path(
+    post,
+    path = "/api/agents",
+    tag = "agents",
+    request_body(content = AgentInput),
+    responses(
+        (status = 201, description = "Created", body = AgentView),
+        (status = 409, description = "An agent with this name exists")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -30,6 +50,17 @@ pub async fn create(
 }
 
 /// `GET /api/agents/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent name")),
+    responses(
+        (status = 200, description = "The agent", body = AgentView),
+        (status = 404, description = "No such agent")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -38,6 +69,17 @@ pub async fn get(
 }
 
 /// `PUT /api/agents/{name}`: creates or replaces; without a secret the old one is kept.
+#[utoipa::path(
+    put,
+    path = "/api/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent name")),
+    request_body(content = AgentInput),
+    responses(
+        (status = 200, description = "Created or replaced", body = AgentView)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -50,6 +92,17 @@ pub async fn put(
 }
 
 /// `DELETE /api/agents/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such agent")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -61,6 +114,18 @@ pub async fn delete(
 
 /// `POST /api/agents/{name}/tasks/lease {"max", "wait_seconds", "lease_seconds"}`:
 /// an empty body means one task, no waiting, a 300 s lease.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{name}/tasks/lease",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent name")),
+    request_body(content = LeaseInput, description = "Optional: an empty body leases one task without waiting, for 300 s"),
+    responses(
+        (status = 200, description = "The tasks leased (none when none was queued in time)", body = LeasedTasks),
+        (status = 404, description = "No such agent")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn lease(
     State(st): State<AppState>,
     Path(agent): Path<String>,

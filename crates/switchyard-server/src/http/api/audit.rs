@@ -13,12 +13,15 @@ use crate::state::AppState;
 
 /// `GET /api/audit`'s query, which the dashboard's audit page takes too. An empty
 /// value (a form's unset field) filters nothing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(value_type = Option<switchyard_store::ResourceKind>)]
     pub resource_kind: Option<String>,
     pub resource_id: Option<String>,
     pub key_id: Option<String>,
+    #[param(value_type = Option<switchyard_store::AuditAction>)]
     pub action: Option<String>,
     /// RFC 3339; changes at or after it.
     pub since: Option<String>,
@@ -26,6 +29,8 @@ pub struct ListParams {
     pub until: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -65,6 +70,16 @@ fn bad_value<T: std::fmt::Display>(param: &str, all: &[T]) -> ApiError {
 }
 
 /// `GET /api/audit?resource_kind=&resource_id=&key_id=&action=&since=&until=`.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of changes, newest first", body = AuditPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,

@@ -35,6 +35,18 @@ pub(crate) fn refused(st: &AppState, r: Refusal) -> ApiError {
 
 /// `POST /api/checkpoints`: 201 with the new checkpoint; 200 with the stored one
 /// when its `checkpoint_id` exists.
+#[utoipa::path(
+    post,
+    path = "/api/checkpoints",
+    tag = "checkpoints",
+    request_body(content = switchyard_core::checkpoint::Spec),
+    responses(
+        (status = 201, description = "Opened", body = CheckpointView),
+        (status = 200, description = "A checkpoint with this `checkpoint_id` exists: as stored", body = CheckpointView),
+        (status = 409, description = "The `checkpoint_id` exists with another spec")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -52,17 +64,31 @@ pub async fn create(
     Ok((status, Json(view(&st, &c))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(value_type = Option<switchyard_store::CheckpointStatus>)]
     status: Option<String>,
     kickoff_id: Option<String>,
     name: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/checkpoints?status=&kickoff_id=&name=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/checkpoints",
+    tag = "checkpoints",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of checkpoints, newest first", body = CheckpointPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -84,6 +110,17 @@ pub async fn list(
 }
 
 /// `GET /api/checkpoints/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/checkpoints/{id}",
+    tag = "checkpoints",
+    params(("id" = String, Path, description = "The checkpoint id")),
+    responses(
+        (status = 200, description = "The checkpoint", body = CheckpointView),
+        (status = 404, description = "No such checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -92,6 +129,17 @@ pub async fn get(
 }
 
 /// `GET /api/checkpoints/{id}/history`: every step, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/checkpoints/{id}/history",
+    tag = "checkpoints",
+    params(("id" = String, Path, description = "The checkpoint id")),
+    responses(
+        (status = 200, description = "Every step, oldest first", body = HistoryPage),
+        (status = 404, description = "No such checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn history(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -103,14 +151,28 @@ pub async fn history(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WaitParams {
+    /// Seconds to wait, at most 60 (30 when absent).
+    #[param(maximum = 60)]
     timeout: Option<u64>,
 }
 
 /// `GET /api/checkpoints/{id}/wait?timeout=SECS` (default 30; above 60 is 60):
 /// the checkpoint once terminal, or as it is when the time is up.
+#[utoipa::path(
+    get,
+    path = "/api/checkpoints/{id}/wait",
+    tag = "checkpoints",
+    params(("id" = String, Path, description = "The checkpoint id"), WaitParams),
+    responses(
+        (status = 200, description = "The checkpoint, decided or as it is when the time is up", body = CheckpointView),
+        (status = 404, description = "No such checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn wait(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -123,6 +185,19 @@ pub async fn wait(
 
 /// `POST /api/checkpoints/{id}/decision {"decision", "comment"?, "edited_context"?,
 /// "response"?, "by"?, "action_digest"?}`.
+#[utoipa::path(
+    post,
+    path = "/api/checkpoints/{id}/decision",
+    tag = "checkpoints",
+    params(("id" = String, Path, description = "The checkpoint id")),
+    request_body(content = DecisionInput),
+    responses(
+        (status = 200, description = "Decided (or an approval counted toward the quorum)", body = CheckpointView),
+        (status = 404, description = "No such checkpoint"),
+        (status = 409, description = "Decided already, expired or cancelled; the body carries the checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn decide(
     State(st): State<AppState>,
     caller: Caller,
@@ -140,6 +215,18 @@ pub async fn decide(
 }
 
 /// `POST /api/checkpoints/{id}/cancel`: 200 cancelled; 409 when already terminal.
+#[utoipa::path(
+    post,
+    path = "/api/checkpoints/{id}/cancel",
+    tag = "checkpoints",
+    params(("id" = String, Path, description = "The checkpoint id")),
+    responses(
+        (status = 200, description = "Cancelled", body = CheckpointView),
+        (status = 404, description = "No such checkpoint"),
+        (status = 409, description = "Already terminal; the body carries the checkpoint")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn cancel(
     State(st): State<AppState>,
     caller: Caller,

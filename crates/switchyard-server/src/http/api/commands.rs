@@ -12,6 +12,17 @@ use crate::http::views::CommandList;
 use crate::state::AppState;
 
 /// `GET /api/webhooks/{id}/commands`.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}/commands",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "The webhook's commands", body = CommandList),
+        (status = 404, description = "No such webhook")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -22,6 +33,19 @@ pub async fn list(
 }
 
 /// `POST /api/webhooks/{id}/commands`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/commands",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    request_body(content = CommandConfig),
+    responses(
+        (status = 201, description = "Added", body = CommandConfig),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "A command with this id exists, or the webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn add(
     State(st): State<AppState>,
     caller: Caller,
@@ -33,6 +57,19 @@ pub async fn add(
 }
 
 /// `PUT /api/webhooks/{id}/commands/{cmd_id}`.
+#[utoipa::path(
+    put,
+    path = "/api/webhooks/{id}/commands/{cmd_id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id"), ("cmd_id" = String, Path, description = "The command id")),
+    request_body(content = CommandConfig),
+    responses(
+        (status = 200, description = "Replaced", body = CommandConfig),
+        (status = 404, description = "No such webhook or command"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -47,6 +84,18 @@ pub async fn put(
 }
 
 /// `DELETE /api/webhooks/{id}/commands/{cmd_id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/webhooks/{id}/commands/{cmd_id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id"), ("cmd_id" = String, Path, description = "The command id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such webhook or command"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,

@@ -64,16 +64,27 @@ impl DeliveryFilter {
 }
 
 /// `GET /api/deliveries`' query, which the dashboard's list takes too.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `pending`, `delivered` or `failed` (`dead`, a dead letter, reads as `failed`).
+    #[param(value_type = Option<switchyard_store::DeliveryStatus>)]
     pub status: Option<String>,
+    /// A destination id (`dst_...`) or the URL / key it stands for
+    /// (`destination_id` is read too).
     #[serde(alias = "destination_id")]
     pub destination: Option<String>,
+    /// An outbox kind; an unknown one matches no message.
     pub kind: Option<String>,
+    /// RFC 3339; created at or after it.
     pub since: Option<String>,
+    /// RFC 3339; created at or before it.
     pub until: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -101,6 +112,16 @@ impl ListParams {
 
 /// `GET /api/deliveries?status=&destination=&kind=&since=&until=`: newest first.
 /// `destination` takes an id (`dst_...`) or the URL / key it stands for.
+#[utoipa::path(
+    get,
+    path = "/api/deliveries",
+    tag = "deliveries",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of deliveries, newest first", body = DeliveryPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -119,6 +140,17 @@ pub async fn list(
 }
 
 /// `GET /api/deliveries/{id}`: the delivery and every attempt.
+#[utoipa::path(
+    get,
+    path = "/api/deliveries/{id}",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "The delivery id (`msg_…`)")),
+    responses(
+        (status = 200, description = "The delivery and every attempt", body = DeliveryView),
+        (status = 404, description = "No such delivery")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -131,6 +163,18 @@ pub async fn get(
 
 /// `POST /api/deliveries/{id}/retry`: sends the message again now — a dead letter
 /// gets one more attempt, a delivered message is sent once more (same `webhook-id`).
+#[utoipa::path(
+    post,
+    path = "/api/deliveries/{id}/retry",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "The delivery id (`msg_…`)")),
+    responses(
+        (status = 202, description = "Queued for another attempt", body = DeliveryView),
+        (status = 404, description = "No such delivery"),
+        (status = 409, description = "The message is being sent now")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn retry(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -141,7 +185,7 @@ pub async fn retry(
 
 /// `POST /api/deliveries/retry`'s body: the list's filters (at least a status or a
 /// destination) and whether only to count.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRetryBody {
     status: Option<String>,
@@ -209,13 +253,26 @@ pub async fn retry_many(
     Ok(Json(bulk_retry(&st, &caller.who(), b).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxParams {
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/outbox`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/outbox",
+    tag = "deliveries",
+    params(OutboxParams),
+    responses(
+        (status = 200, description = "Outbox messages, newest first", body = OutboxList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn outbox(
     State(st): State<AppState>,
     Query(p): Query<OutboxParams>,

@@ -18,6 +18,15 @@ fn view(st: &AppState, d: &Destination) -> DestinationView {
 }
 
 /// `GET /api/destinations`.
+#[utoipa::path(
+    get,
+    path = "/api/destinations",
+    tag = "destinations",
+    responses(
+        (status = 200, description = "Every destination", body = DestinationList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(st): State<AppState>) -> Result<Json<DestinationList>, ApiError> {
     let rows = st.engine.list_destinations().await?;
     Ok(Json(DestinationList {
@@ -26,6 +35,17 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<DestinationList>, A
 }
 
 /// `GET /api/destinations/{id}` (an id, or the URL it stands for).
+#[utoipa::path(
+    get,
+    path = "/api/destinations/{id}",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    responses(
+        (status = 200, description = "The destination", body = DestinationView),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -36,6 +56,17 @@ pub async fn get(
 
 /// `POST /api/destinations {"url", ...settings}`: sets a URL's destination up before
 /// (or after) its first message; 201 when new, 200 when it existed.
+#[utoipa::path(
+    post,
+    path = "/api/destinations",
+    tag = "destinations",
+    request_body(content = DestinationSettings),
+    responses(
+        (status = 201, description = "Created", body = DestinationView),
+        (status = 200, description = "It existed; its settings are updated", body = DestinationView)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -51,6 +82,18 @@ pub async fn create(
 }
 
 /// `PUT /api/destinations/{id}`: changes limits and ordering.
+#[utoipa::path(
+    put,
+    path = "/api/destinations/{id}",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    request_body(content = DestinationSettings),
+    responses(
+        (status = 200, description = "Updated", body = DestinationView),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -62,6 +105,17 @@ pub async fn put(
 }
 
 /// `POST /api/destinations/{id}/enable`: deliveries resume, oldest first.
+#[utoipa::path(
+    post,
+    path = "/api/destinations/{id}/enable",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    responses(
+        (status = 200, description = "Enabled", body = DestinationView),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn enable(
     State(st): State<AppState>,
     caller: Caller,
@@ -75,6 +129,17 @@ pub async fn enable(
 }
 
 /// `POST /api/destinations/{id}/disable`: pending deliveries wait.
+#[utoipa::path(
+    post,
+    path = "/api/destinations/{id}/disable",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    responses(
+        (status = 200, description = "Disabled", body = DestinationView),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn disable(
     State(st): State<AppState>,
     caller: Caller,
@@ -87,7 +152,7 @@ pub async fn disable(
     Ok(Json(view(&st, &d)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverBody {
     /// RFC 3339; dead letters created at or after it are sent again.
@@ -95,6 +160,18 @@ pub struct RecoverBody {
 }
 
 /// `POST /api/destinations/{id}/recover {"since"}`.
+#[utoipa::path(
+    post,
+    path = "/api/destinations/{id}/recover",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    request_body(content = RecoverBody),
+    responses(
+        (status = 202, description = "Dead letters queued again", body = Recovered),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn recover(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -112,6 +189,17 @@ pub async fn recover(
 
 /// `GET /api/destinations/{id}/secret`: the signing secret receivers verify with
 /// (each reveal is in the audit log).
+#[utoipa::path(
+    get,
+    path = "/api/destinations/{id}/secret",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    responses(
+        (status = 200, description = "The signing secret; the reveal is written to the audit log", body = SecretView),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn secret(
     State(st): State<AppState>,
     caller: Caller,
@@ -125,7 +213,7 @@ pub async fn secret(
 }
 
 /// `{"secret"?}`: the body of a secret rotation (destinations and webhooks).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     /// The new secret; generated (`whsec_...`) when absent.
@@ -134,6 +222,18 @@ pub struct RotateBody {
 
 /// `POST /api/destinations/{id}/secret/rotate {"secret"?}`: a new secret signs from
 /// now on; the old one signs too until the grace period ends.
+#[utoipa::path(
+    post,
+    path = "/api/destinations/{id}/secret/rotate",
+    tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
+    request_body(content = RotateBody, description = "Optional: an empty body generates the secret"),
+    responses(
+        (status = 200, description = "Rotated; the new secret is shown", body = RotatedSecret),
+        (status = 404, description = "No such destination")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_secret(
     State(st): State<AppState>,
     caller: Caller,

@@ -18,8 +18,9 @@ use crate::http::views::{
 };
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     provider: Option<String>,
     event_type: Option<String>,
@@ -33,10 +34,22 @@ pub struct ListParams {
     q: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/events?provider=&event_type=&webhook_id=&delivery_id=&since=&until=&q=`.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = EventPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -61,6 +74,17 @@ pub async fn list(
 }
 
 /// `GET /api/events/{id}`: one event with its headers and payload.
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id (`evt_…`)")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "No such event")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -71,6 +95,17 @@ pub async fn get(
 
 /// `GET /api/events/{id}/caused`: the tasks, deliveries, questions, checkpoints
 /// and runs the event caused.
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}/caused",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id (`evt_…`)")),
+    responses(
+        (status = 200, description = "What the event caused", body = CausedList),
+        (status = 404, description = "No such event")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn caused(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -83,9 +118,11 @@ pub async fn caused(
 }
 
 /// `dry_run`, in the query or the JSON body (either one saying true makes it dry).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReplayParams {
+    /// Only say what a replay would create; nothing is written.
     #[serde(default)]
     dry_run: bool,
 }
@@ -93,6 +130,18 @@ pub struct ReplayParams {
 /// `POST /api/events/{id}/replay` (`?dry_run=true` or `{"dry_run": true}`): routes
 /// the stored event again with its webhook's current commands; answers what was
 /// (or would be) created.
+#[utoipa::path(
+    post,
+    path = "/api/events/{id}/replay",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id (`evt_…`)"), ReplayParams),
+    request_body(content = ReplayParams, description = "Optional: an empty body is `{\"dry_run\": false}`"),
+    responses(
+        (status = 200, description = "What the replay created (on a dry run, what it would)", body = ReplayView),
+        (status = 404, description = "No such event")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replay(
     State(st): State<AppState>,
     caller: Caller,
@@ -107,13 +156,26 @@ pub async fn replay(
     Ok(Json(ReplayView::from(&r)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RejectionParams {
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/rejections`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/rejections",
+    tag = "events",
+    params(RejectionParams),
+    responses(
+        (status = 200, description = "Refused requests, newest first", body = RejectionList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rejections(
     State(st): State<AppState>,
     Query(p): Query<RejectionParams>,

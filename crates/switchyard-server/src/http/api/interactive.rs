@@ -47,6 +47,19 @@ async fn interact(
 }
 
 /// `POST /api/webhooks/{id}/comment {"event_id", "message"}`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/comment",
+    tag = "interactive",
+    params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
+    request_body(content = crate::http::openapi::CommentBody),
+    responses(
+        (status = 202, description = "Queued for delivery", body = InteractionView),
+        (status = 404, description = "No such webhook or event"),
+        (status = 409, description = "The idempotency key was used for another call")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn comment(
     State(st): State<AppState>,
     caller: Caller,
@@ -58,6 +71,19 @@ pub async fn comment(
 }
 
 /// `POST /api/webhooks/{id}/ask {"event_id", "question"}`: opens a question.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/ask",
+    tag = "interactive",
+    params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
+    request_body(content = crate::http::openapi::AskBody),
+    responses(
+        (status = 202, description = "Queued for delivery", body = InteractionView),
+        (status = 404, description = "No such webhook or event"),
+        (status = 409, description = "The idempotency key was used for another call")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn ask(
     State(st): State<AppState>,
     caller: Caller,
@@ -69,6 +95,19 @@ pub async fn ask(
 }
 
 /// `POST /api/webhooks/{id}/respond {"event_id", "response"}`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/respond",
+    tag = "interactive",
+    params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
+    request_body(content = crate::http::openapi::RespondBody),
+    responses(
+        (status = 202, description = "Queued for delivery", body = InteractionView),
+        (status = 404, description = "No such webhook or event"),
+        (status = 409, description = "The idempotency key was used for another call")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn respond(
     State(st): State<AppState>,
     caller: Caller,

@@ -13,6 +13,15 @@ use crate::http::views::{CreatedKeyView, KeyList, KeyView};
 use crate::state::AppState;
 
 /// `GET /api/keys`.
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "Every key (never the key itself)", body = KeyList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(st): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let keys = st.engine.list_keys().await?;
     Ok(Json(KeyList {
@@ -21,6 +30,16 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<KeyList>, ApiError>
 }
 
 /// `POST /api/keys {"name", "scopes": [...]}`: 201 with the key, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    request_body(content = KeyInput),
+    responses(
+        (status = 201, description = "Created; the key is shown this once", body = CreatedKeyView)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -37,6 +56,17 @@ pub async fn create(
 }
 
 /// `DELETE /api/keys/{key_id}`: revoked at once.
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = String, Path, description = "The key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such live key")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke(
     State(st): State<AppState>,
     caller: Caller,

@@ -16,17 +16,31 @@ use crate::http::error::{ApiError, Path, Query};
 use crate::http::views::{QuestionPage, QuestionView};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(value_type = Option<switchyard_store::QuestionStatus>)]
     status: Option<String>,
     webhook_id: Option<String>,
     event_id: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/questions?status=open|answered&webhook_id=&event_id=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/questions",
+    tag = "questions",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of questions, newest first", body = QuestionPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -48,6 +62,17 @@ pub async fn list(
 }
 
 /// `GET /api/questions/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/questions/{id}",
+    tag = "questions",
+    params(("id" = String, Path, description = "The question id (`q_…`)")),
+    responses(
+        (status = 200, description = "The question", body = QuestionView),
+        (status = 404, description = "No such question")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -55,14 +80,28 @@ pub async fn get(
     Ok(Json(QuestionView::from(&st.engine.question(&id).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WaitParams {
+    /// Seconds to wait, at most 60 (30 when absent).
+    #[param(maximum = 60)]
     timeout: Option<u64>,
 }
 
 /// `GET /api/questions/{id}/wait?timeout=SECS` (default 30, at most 60): answers
 /// with the question either way — `status` tells which.
+#[utoipa::path(
+    get,
+    path = "/api/questions/{id}/wait",
+    tag = "questions",
+    params(("id" = String, Path, description = "The question id (`q_…`)"), WaitParams),
+    responses(
+        (status = 200, description = "The question, answered or as it is when the time is up", body = QuestionView),
+        (status = 404, description = "No such question")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn wait(
     State(st): State<AppState>,
     Path(id): Path<String>,

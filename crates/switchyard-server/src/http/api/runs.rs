@@ -17,17 +17,31 @@ use crate::http::error::{ApiError, OptionalJson, Path, Query};
 use crate::http::views::{RunPage, RunStarted, RunView};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     workflow: Option<String>,
+    #[param(value_type = Option<switchyard_store::RunStatus>)]
     status: Option<String>,
     event_id: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/runs?workflow=&status=&event_id=`: newest first, paged.
+#[utoipa::path(
+    get,
+    path = "/api/runs",
+    tag = "runs",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of runs, newest first, without steps", body = RunPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -49,6 +63,17 @@ pub async fn list(
 }
 
 /// `GET /api/runs/{id}`: the run, each node step, its child runs.
+#[utoipa::path(
+    get,
+    path = "/api/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (`run_…`)")),
+    responses(
+        (status = 200, description = "The run with its steps and children", body = RunView),
+        (status = 404, description = "No such run")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -56,14 +81,28 @@ pub async fn get(
     Ok(Json(st.engine.run_view(&id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WaitParams {
+    /// Seconds to wait, at most 60 (30 when absent).
+    #[param(maximum = 60)]
     timeout: Option<u64>,
 }
 
 /// `GET /api/runs/{id}/wait?timeout=SECS` (default 30, at most 60): the run once
 /// finished, or as it is when the time is up.
+#[utoipa::path(
+    get,
+    path = "/api/runs/{id}/wait",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (`run_…`)"), WaitParams),
+    responses(
+        (status = 200, description = "The run, finished or as it is when the time is up", body = RunView),
+        (status = 404, description = "No such run")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn wait(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -76,6 +115,18 @@ pub async fn wait(
 
 /// `POST /api/runs/{id}/cancel`: the run, cancelled (with what it waited for);
 /// 409 when it had finished.
+#[utoipa::path(
+    post,
+    path = "/api/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (`run_…`)")),
+    responses(
+        (status = 200, description = "Cancelled", body = RunView),
+        (status = 404, description = "No such run"),
+        (status = 409, description = "The run had finished")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn cancel(
     State(st): State<AppState>,
     caller: Caller,
@@ -87,6 +138,17 @@ pub async fn cancel(
 
 /// `POST /api/runs/{id}/restart`: 202 with a new run of the same inputs, linked to
 /// the old one (`restarted_from`).
+#[utoipa::path(
+    post,
+    path = "/api/runs/{id}/restart",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (`run_…`)")),
+    responses(
+        (status = 202, description = "A new run of the same inputs started", body = RunStarted),
+        (status = 404, description = "No such run or its workflow")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn restart(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -95,7 +157,7 @@ pub async fn restart(
     Ok((StatusCode::ACCEPTED, Json(RunStarted::of(&run))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     inputs: Option<Value>,
@@ -104,6 +166,18 @@ pub struct StartBody {
 /// `POST /api/workflows/{name}/runs {"inputs"}`: 202 `{"run_id", "status"}`; 404
 /// for an unknown workflow, 400 naming each input that does not fit. No body (or
 /// no `inputs`) is no inputs: a workflow whose fields all have defaults runs.
+#[utoipa::path(
+    post,
+    path = "/api/workflows/{name}/runs",
+    tag = "runs",
+    params(("name" = String, Path, description = "The workflow name")),
+    request_body(content = StartBody, description = "Optional: no body is no inputs"),
+    responses(
+        (status = 202, description = "Started", body = RunStarted),
+        (status = 404, description = "No such workflow")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn start(
     State(st): State<AppState>,
     Path(name): Path<String>,

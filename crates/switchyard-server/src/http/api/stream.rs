@@ -26,8 +26,9 @@ use crate::state::AppState;
 /// so proxies do not close it.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// For clients that cannot set `Last-Event-ID` (the WebSocket).
     last_event_id: Option<String>,
@@ -68,6 +69,16 @@ fn notices(
 }
 
 /// `GET /api/stream`: Server-Sent Events.
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    tag = "stream",
+    params(StreamParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor")),
+    responses(
+        (status = 200, description = "Server-Sent Events until the server stops: each `id:` is a cursor, `event:` the notice type, `data:` `{\"event_type\", \"payload\", \"timestamp\"}`", body = String, content_type = "text/event-stream")
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn sse(
     State(st): State<AppState>,
     headers: HeaderMap,

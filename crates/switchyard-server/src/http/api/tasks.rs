@@ -13,16 +13,30 @@ use crate::http::error::{ApiError, Json as Body, Path, Query};
 use crate::http::views::{TaskPage, TaskView};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     agent: Option<String>,
+    #[param(value_type = Option<switchyard_store::TaskStatus>)]
     status: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/tasks?agent=&status=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/tasks",
+    tag = "tasks",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of tasks, newest first", body = TaskPage)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(p): Query<ListParams>,
@@ -43,6 +57,17 @@ pub async fn list(
 }
 
 /// `GET /api/tasks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id (`task_…`)")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "No such task")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -51,6 +76,19 @@ pub async fn get(
 }
 
 /// `POST /api/tasks/{id}/heartbeat {"lease_id", "lease_seconds"?}`.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/heartbeat",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id (`task_…`)")),
+    request_body(content = HeartbeatInput),
+    responses(
+        (status = 200, description = "Lease extended", body = TaskView),
+        (status = 404, description = "No such task"),
+        (status = 409, description = "The lease is lost (expired, or another holds the task)")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn heartbeat(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -62,6 +100,19 @@ pub async fn heartbeat(
 }
 
 /// `POST /api/tasks/{id}/complete {"lease_id", "result"?, "actions"?}`.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/complete",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id (`task_…`)")),
+    request_body(content = CompleteInput),
+    responses(
+        (status = 200, description = "Completed", body = TaskView),
+        (status = 404, description = "No such task"),
+        (status = 409, description = "The lease is lost (expired, or another holds the task)")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn complete(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -73,6 +124,19 @@ pub async fn complete(
 }
 
 /// `POST /api/tasks/{id}/fail {"lease_id", "error"?, "retry"?}`.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/fail",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id (`task_…`)")),
+    request_body(content = FailInput),
+    responses(
+        (status = 200, description = "Failed, or queued again", body = TaskView),
+        (status = 404, description = "No such task"),
+        (status = 409, description = "The lease is lost (expired, or another holds the task)")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn fail(
     State(st): State<AppState>,
     Path(id): Path<String>,

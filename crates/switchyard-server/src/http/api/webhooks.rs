@@ -13,6 +13,15 @@ use crate::http::views::{WebhookList, WebhookView};
 use crate::state::AppState;
 
 /// `GET /api/webhooks`: every webhook, and config files that could not be loaded.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "Every webhook, and config files that did not load", body = WebhookList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(st): State<AppState>) -> Json<WebhookList> {
     let r = &st.engine.registry;
     Json(WebhookList {
@@ -26,6 +35,17 @@ pub async fn list(State(st): State<AppState>) -> Json<WebhookList> {
 }
 
 /// `GET /api/webhooks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookView),
+        (status = 404, description = "No such webhook")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -39,6 +59,17 @@ pub async fn get(
 }
 
 /// `POST /api/webhooks` with seed 002's `WebhookConfig`; the secret is shown once.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks",
+    tag = "webhooks",
+    request_body(content = switchyard_core::routing::WebhookConfig, description = "Seed 002's `WebhookConfig`"),
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = WebhookView),
+        (status = 409, description = "A webhook with this id exists")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -57,6 +88,19 @@ pub async fn create(
 
 /// `PUT /api/webhooks/{id}`: replaces the definition; without a secret in the body
 /// the stored secrets are kept.
+#[utoipa::path(
+    put,
+    path = "/api/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    request_body(content = switchyard_core::routing::WebhookConfig),
+    responses(
+        (status = 200, description = "Replaced", body = WebhookView),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -72,6 +116,18 @@ pub async fn put(
 }
 
 /// `DELETE /api/webhooks/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -82,6 +138,18 @@ pub async fn delete(
 }
 
 /// `POST /api/webhooks/{id}/enable`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/enable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "Enabled", body = WebhookView),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn enable(
     State(st): State<AppState>,
     caller: Caller,
@@ -99,6 +167,18 @@ pub async fn enable(
 }
 
 /// `POST /api/webhooks/{id}/disable`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/disable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "Disabled", body = WebhookView),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn disable(
     State(st): State<AppState>,
     caller: Caller,

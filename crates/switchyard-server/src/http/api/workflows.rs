@@ -13,6 +13,15 @@ use crate::http::views::{WorkflowList, WorkflowView};
 use crate::state::AppState;
 
 /// `GET /api/workflows`: every workflow served, and the files that did not load.
+#[utoipa::path(
+    get,
+    path = "/api/workflows",
+    tag = "workflows",
+    responses(
+        (status = 200, description = "Every workflow served, and files that did not load", body = WorkflowList)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(st): State<AppState>) -> Json<WorkflowList> {
     Json(WorkflowList {
         workflows: st
@@ -32,6 +41,17 @@ pub async fn list(State(st): State<AppState>) -> Json<WorkflowList> {
 }
 
 /// `POST /api/workflows`: 201 with the workflow as served.
+#[utoipa::path(
+    post,
+    path = "/api/workflows",
+    tag = "workflows",
+    request_body(content = WorkflowInput),
+    responses(
+        (status = 201, description = "Registered", body = WorkflowView),
+        (status = 409, description = "A workflow with this name exists")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -42,6 +62,17 @@ pub async fn create(
 }
 
 /// `GET /api/workflows/{name}`, with its YAML.
+#[utoipa::path(
+    get,
+    path = "/api/workflows/{name}",
+    tag = "workflows",
+    params(("name" = String, Path, description = "The workflow name")),
+    responses(
+        (status = 200, description = "The workflow with its YAML", body = WorkflowView),
+        (status = 404, description = "No such workflow")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -51,6 +82,18 @@ pub async fn get(
 }
 
 /// `PUT /api/workflows/{name}`: registers or replaces it.
+#[utoipa::path(
+    put,
+    path = "/api/workflows/{name}",
+    tag = "workflows",
+    params(("name" = String, Path, description = "The workflow name")),
+    request_body(content = WorkflowInput),
+    responses(
+        (status = 200, description = "Registered or replaced", body = WorkflowView),
+        (status = 409, description = "The workflow comes from the workflows folder")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -65,6 +108,18 @@ pub async fn put(
 }
 
 /// `DELETE /api/workflows/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/api/workflows/{name}",
+    tag = "workflows",
+    params(("name" = String, Path, description = "The workflow name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such workflow"),
+        (status = 409, description = "The workflow comes from the workflows folder")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
