@@ -24,11 +24,17 @@ use crate::outbox::{self, Cause, Thread};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
+    /// Letters, digits, '_', '-' and '.' (the path's name on a replace).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// `pull` (the agent leases) or `push` (tasks are posted to `url`).
     #[serde(default = "pull")]
+    #[schema(pattern = "^(pull|push)$")]
     pub mode: String,
+    /// An http or https URL; required for `push`.
+    #[schema(pattern = "^https?://")]
     pub url: Option<String>,
     pub secret: Option<String>,
 }

@@ -16,8 +16,10 @@ use crate::{ProviderName, WebhookId};
 pub struct WebhookConfig {
     /// The id in `/webhooks/{provider}/{webhook_id}`; [`slugify`] of the name when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub webhook_id: Option<String>,
     /// Human-readable name.
+    #[schema(min_length = 1)]
     pub name: String,
     /// A provider Switchyard knows (`github`, `jira`, `slack`, ...).
     pub provider: String,
