@@ -92,9 +92,10 @@ use crate::http::{ingest, ops, seed000};
     tags(
         (name = "ops", description = "Health and this document"),
         (name = "ingest", description = "Where providers post their webhooks; each request is verified by the provider's signature"),
-        (name = "seed 000", description = "Seed 000's feedback and reads (docs/hitl.md)"),
+        (name = "seed 000", description = "Seed 000's feedback, reads and health (docs/hitl.md)"),
         (name = "events", description = "The event log and refused requests"),
-        (name = "webhooks", description = "Registered webhooks and their commands (seed 002)"),
+        (name = "webhooks", description = "Registered webhooks (seed 002)"),
+        (name = "commands", description = "A webhook's commands, one at a time (seed 002)"),
         (name = "interactive", description = "What an agent sends back about an event"),
         (name = "workflows", description = "The workflow registry"),
         (name = "runs", description = "Workflow runs"),
@@ -550,7 +551,10 @@ mod tests {
 
     #[test]
     fn the_page_renders() {
-        let html = render_docs(document()).expect("renders");
+        // minijinja's HTML escaping writes `/` as `&#x2f;`.
+        let html = render_docs(document())
+            .expect("renders")
+            .replace("&#x2f;", "/");
         assert!(html.contains("/api/events/{id}"));
         assert!(html.contains("ErrorBody"));
     }

@@ -226,7 +226,7 @@ pub async fn status(
 #[utoipa::path(
     get,
     path = "/health",
-    tag = "ops",
+    tag = "seed 000",
     responses(
         (status = 200, description = "Healthy, with the pending count", body = SeedHealth),
         (status = 503, description = "The store does not answer", body = SeedHealth)

@@ -15,7 +15,7 @@ use crate::state::AppState;
 #[utoipa::path(
     get,
     path = "/api/webhooks/{id}/commands",
-    tag = "webhooks",
+    tag = "commands",
     params(("id" = String, Path, description = "The webhook id")),
     responses(
         (status = 200, description = "The webhook's commands", body = CommandList),
@@ -36,7 +36,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/api/webhooks/{id}/commands",
-    tag = "webhooks",
+    tag = "commands",
     params(("id" = String, Path, description = "The webhook id")),
     request_body(content = CommandConfig),
     responses(
@@ -60,7 +60,7 @@ pub async fn add(
 #[utoipa::path(
     put,
     path = "/api/webhooks/{id}/commands/{cmd_id}",
-    tag = "webhooks",
+    tag = "commands",
     params(("id" = String, Path, description = "The webhook id"), ("cmd_id" = String, Path, description = "The command id")),
     request_body(content = CommandConfig),
     responses(
@@ -87,7 +87,7 @@ pub async fn put(
 #[utoipa::path(
     delete,
     path = "/api/webhooks/{id}/commands/{cmd_id}",
-    tag = "webhooks",
+    tag = "commands",
     params(("id" = String, Path, description = "The webhook id"), ("cmd_id" = String, Path, description = "The command id")),
     responses(
         (status = 204, description = "Removed"),
