@@ -101,7 +101,7 @@ macro_rules! text_enum {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::schema::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
-                    .description(Some(concat!("A ", $what, ".")))
+                    .description(Some(concat!("One ", $what, ".")))
                     .enum_values(Some([$($text,)+]))
                     .into()
             }

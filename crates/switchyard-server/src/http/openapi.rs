@@ -25,7 +25,9 @@
 //! Add it to [`crate::router`]'s table, annotate its handler with
 //! `#[utoipa::path]` (path spelled as the router spells it, under `/api` in full),
 //! derive `ToSchema` on any new view or body, and list the handler in
-//! [`ApiDoc`]'s `paths(...)`. Who besides an admin may call it goes in
+//! [`ApiDoc`]'s `paths(...)`. A body the handler reads by hand gets a schema-only
+//! struct beside the handler: this module imports the handlers, so they must not
+//! import it. Who besides an admin may call it goes in
 //! [`auth::RULES`]. `tests/it/openapi.rs` walks the router and the document and
 //! fails while either has a route the other lacks (`/ui`, `/ws`, `/metrics`,
 //! `/slack/interactivity` and `/`, a browser's way into the dashboard, are left out
@@ -67,13 +69,15 @@ use crate::http::{ingest, ops, seed000};
         ingest::default_endpoint, ingest::stored_endpoint,
         seed000::crewai, seed000::human_input, seed000::feedback, seed000::checkpoint,
         seed000::status, seed000::health,
-        events::list, events::get, events::rejections,
+        events::list, events::get, events::caused, events::replay, events::rejections,
+        events::activity,
         webhooks::list, webhooks::create, webhooks::get, webhooks::put, webhooks::delete,
-        webhooks::enable, webhooks::disable,
+        webhooks::enable, webhooks::disable, webhooks::rotate_secret,
         commands::list, commands::add, commands::put, commands::delete,
         interactive::comment, interactive::ask, interactive::respond,
         workflows::list, workflows::create, workflows::get, workflows::put, workflows::delete,
         deliveries::outbox, deliveries::list, deliveries::get, deliveries::retry,
+        deliveries::retry_many,
         destinations::list, destinations::create, destinations::get, destinations::put,
         destinations::enable, destinations::disable, destinations::recover,
         destinations::secret, destinations::rotate_secret,
@@ -93,7 +97,7 @@ use crate::http::{ingest, ops, seed000};
         (name = "ops", description = "Health and this document"),
         (name = "ingest", description = "Where providers post their webhooks; each request is verified by the provider's signature"),
         (name = "seed 000", description = "Seed 000's feedback, reads and health (docs/hitl.md)"),
-        (name = "events", description = "The event log and refused requests"),
+        (name = "events", description = "The event log, refused requests and the last hour's activity"),
         (name = "webhooks", description = "Registered webhooks (seed 002)"),
         (name = "commands", description = "A webhook's commands, one at a time (seed 002)"),
         (name = "interactive", description = "What an agent sends back about an event"),
@@ -111,46 +115,6 @@ use crate::http::{ingest, ops, seed000};
     ),
 )]
 pub struct ApiDoc;
-
-/// `POST /api/webhooks/{id}/comment`: what the handler reads.
-#[derive(Debug, ToSchema)]
-pub struct CommentBody {
-    /// The event whose thread is commented on.
-    pub event_id: String,
-    /// The comment's text.
-    pub message: String,
-}
-
-/// `POST /api/webhooks/{id}/ask`: what the handler reads.
-#[derive(Debug, ToSchema)]
-pub struct AskBody {
-    /// The event whose thread is asked on.
-    pub event_id: String,
-    /// The question's text.
-    pub question: String,
-}
-
-/// `POST /api/webhooks/{id}/respond`: what the handler reads.
-#[derive(Debug, ToSchema)]
-pub struct RespondBody {
-    /// The event whose sender is answered.
-    pub event_id: String,
-    /// The answer's text.
-    pub response: String,
-}
-
-/// `POST /webhook/feedback` (seed 000); fields it does not know are ignored.
-#[derive(Debug, ToSchema)]
-pub struct FeedbackBody {
-    pub checkpoint_id: String,
-    /// `continue` (approve), `stop` (reject), `revise` (edit; needs `feedback`) or
-    /// `skip` (approve).
-    #[schema(pattern = "^(continue|stop|revise|skip)$")]
-    pub action: String,
-    pub feedback: Option<String>,
-    /// Who decided; seed 000's `user_id` also works. The key's id when absent.
-    pub by: Option<String>,
-}
 
 /// The document, built once.
 pub fn document() -> &'static Document {
@@ -547,6 +511,35 @@ mod tests {
             }
         }
         assert!(ids.len() > 70, "{}", ids.len());
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    if let Some(r) = o.get("$ref").and_then(|r| r.as_str()) {
+                        out.push(r.to_owned());
+                    }
+                    o.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(document()).expect("the document is JSON");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{r} is not a schema reference"));
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} refers to no schema"
+            );
+        }
     }
 
     #[test]

@@ -145,6 +145,19 @@ pub async fn human_input(
     (status, Json(body)).into_response()
 }
 
+/// `POST /webhook/feedback` (seed 000); fields it does not know are ignored.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct FeedbackBody {
+    pub checkpoint_id: String,
+    /// `continue` (approve), `stop` (reject), `revise` (edit; needs `feedback`) or
+    /// `skip` (approve).
+    #[schema(pattern = "^(continue|stop|revise|skip)$")]
+    pub action: String,
+    pub feedback: Option<String>,
+    /// Who decided; seed 000's `user_id` also works. The key's id when absent.
+    pub by: Option<String>,
+}
+
 /// `POST /webhook/feedback {"checkpoint_id", "action", "feedback"?}`: 200
 /// `{"status": "feedback_received", "checkpoint_id", …}`; 400 for a missing or
 /// wrong field, 404 for an unknown checkpoint, 409 (with the checkpoint) when it
@@ -153,7 +166,7 @@ pub async fn human_input(
     post,
     path = "/webhook/feedback",
     tag = "seed 000",
-    request_body(content = crate::http::openapi::FeedbackBody),
+    request_body(content = FeedbackBody),
     responses(
         (status = 200, description = "The checkpoint is decided", body = FeedbackAnswer),
         (status = 404, description = "No such checkpoint"),

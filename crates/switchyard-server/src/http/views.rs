@@ -902,7 +902,8 @@ pub struct DestinationList {
 
 /// `POST /api/deliveries/retry`'s answer: how many deliveries the filter selects
 /// that a retry touches, and how many were put back in the queue (0 for a dry
-/// run). Deserialize too: the command line reads it.
+/// run).
+// Deserialize too: the command line reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkRetried {
     pub matched: u64,
@@ -1101,13 +1102,13 @@ impl WorkflowResult {
 
 /// `GET /api/activity`: the last hour a minute at a time, oldest first (the last
 /// minute is the one under way).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityView {
     pub minutes: Vec<ActivityMinuteView>,
 }
 
 /// One minute of [`ActivityView`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityMinuteView {
     /// Where the minute starts.
     pub at: String,

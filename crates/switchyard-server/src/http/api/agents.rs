@@ -119,7 +119,7 @@ pub async fn delete(
     path = "/api/agents/{name}/tasks/lease",
     tag = "agents",
     params(("name" = String, Path, description = "The agent name")),
-    request_body(content = LeaseInput, description = "Optional: an empty body leases one task without waiting, for 300 s"),
+    request_body(content = Option<LeaseInput>, description = "Optional: an empty body leases one task without waiting, for 300 s"),
     responses(
         (status = 200, description = "The tasks leased (none when none was queued in time)", body = LeasedTasks),
         (status = 404, description = "No such agent")

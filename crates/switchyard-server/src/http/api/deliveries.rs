@@ -31,6 +31,37 @@ pub struct DeliveryFilter {
     pub until: Option<String>,
 }
 
+/// The status filter's one word that is not a [`DeliveryStatus`]: a dead letter,
+/// read as `failed`.
+const DEAD: &str = "dead";
+
+/// `status` as the list and the bulk retry take it, in the OpenAPI document: a
+/// delivery status, or `dead`.
+pub struct StatusFilter;
+
+impl utoipa::PartialSchema for StatusFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names: Vec<&str> = DeliveryStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain([DEAD])
+            .collect();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A delivery status, or `dead` (a dead letter, read as `failed`).",
+            ))
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StatusFilter {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "DeliveryStatusFilter".into()
+    }
+}
+
 /// A parameter as given: an empty value (a form's unset field) is none.
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.is_empty())
@@ -42,7 +73,7 @@ impl DeliveryFilter {
     pub fn query(&self) -> Result<Option<DeliveryQuery>, ApiError> {
         // An empty value (a form's unset field) filters nothing.
         let status = match given(&self.status) {
-            Some("dead") => Some(DeliveryStatus::Failed),
+            Some(DEAD) => Some(DeliveryStatus::Failed),
             s => check_status(s, DeliveryStatus::ALL)?,
         };
         let kind = match given(&self.kind) {
@@ -69,13 +100,14 @@ impl DeliveryFilter {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `pending`, `delivered` or `failed` (`dead`, a dead letter, reads as `failed`).
-    #[param(value_type = Option<switchyard_store::DeliveryStatus>)]
+    #[param(value_type = Option<StatusFilter>)]
     pub status: Option<String>,
     /// A destination id (`dst_...`) or the URL / key it stands for
     /// (`destination_id` is read too).
     #[serde(alias = "destination_id")]
     pub destination: Option<String>,
     /// An outbox kind; an unknown one matches no message.
+    #[param(value_type = Option<OutboxKind>)]
     pub kind: Option<String>,
     /// RFC 3339; created at or after it.
     pub since: Option<String>,
@@ -188,12 +220,22 @@ pub async fn retry(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRetryBody {
+    /// `pending` or `failed` (`dead`, a dead letter, reads as `failed`); delivered
+    /// messages are never retried in bulk.
+    #[schema(value_type = Option<StatusFilter>)]
     status: Option<String>,
+    /// A destination id (`dst_...`) or the URL / key it stands for
+    /// (`destination` is read too).
     #[serde(alias = "destination")]
     destination_id: Option<String>,
+    /// An outbox kind; an unknown one is refused (400 `invalid_kind`).
+    #[schema(value_type = Option<OutboxKind>)]
     kind: Option<String>,
+    /// RFC 3339; created at or after it.
     since: Option<String>,
+    /// RFC 3339; created at or before it.
     until: Option<String>,
+    /// Only count what would be retried.
     #[serde(default)]
     dry_run: bool,
 }
@@ -245,6 +287,17 @@ pub async fn bulk_retry(
 /// "until"?, "dry_run"?}`: retries every pending or dead-lettered delivery the
 /// filter selects (at least a status or a destination, else 400), or with
 /// `dry_run` only counts them.
+#[utoipa::path(
+    post,
+    path = "/api/deliveries/retry",
+    tag = "deliveries",
+    request_body(content = BulkRetryBody, description = "The list's filters (at least `status` or `destination_id`) and `dry_run`"),
+    responses(
+        (status = 200, description = "How many the filter selects, and how many were queued again (0 on a dry run)", body = BulkRetried),
+        (status = 400, description = "Neither `status` nor `destination_id`, an unknown `kind`, or a bad status or time")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn retry_many(
     State(st): State<AppState>,
     caller: Caller,

@@ -227,7 +227,7 @@ pub struct RotateBody {
     path = "/api/destinations/{id}/secret/rotate",
     tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`), or the URL it stands for")),
-    request_body(content = RotateBody, description = "Optional: an empty body generates the secret"),
+    request_body(content = Option<RotateBody>, description = "Optional: an empty body generates the secret"),
     responses(
         (status = 200, description = "Rotated; the new secret is shown", body = RotatedSecret),
         (status = 404, description = "No such destination")

@@ -135,10 +135,11 @@ pub struct ReplayParams {
     path = "/api/events/{id}/replay",
     tag = "events",
     params(("id" = String, Path, description = "The event id (`evt_…`)"), ReplayParams),
-    request_body(content = ReplayParams, description = "Optional: an empty body is `{\"dry_run\": false}`"),
+    request_body(content = Option<ReplayParams>, description = "Optional: an empty body is `{\"dry_run\": false}`"),
     responses(
         (status = 200, description = "What the replay created (on a dry run, what it would)", body = ReplayView),
-        (status = 404, description = "No such event")
+        (status = 404, description = "No such event"),
+        (status = 409, description = "The event's webhook is disabled or gone, so it cannot route it")
     ),
     security(("bearer" = [])),
 )]
@@ -192,6 +193,15 @@ pub async fn rejections(
 
 /// `GET /api/activity`: events, refusals, delivery attempts and queue depth per
 /// minute over the last hour.
+#[utoipa::path(
+    get,
+    path = "/api/activity",
+    tag = "events",
+    responses(
+        (status = 200, description = "The last hour a minute at a time, oldest first; the last minute is the one under way", body = ActivityView)
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn activity(State(st): State<AppState>) -> Result<Json<ActivityView>, ApiError> {
     let minutes = st.engine.activity().await?;
     Ok(Json(ActivityView {

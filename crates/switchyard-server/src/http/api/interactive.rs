@@ -14,6 +14,33 @@ use crate::http::error::{ApiError, Body, Path};
 use crate::http::views::InteractionView;
 use crate::state::AppState;
 
+/// `POST /api/webhooks/{id}/comment`: what the handler reads.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct CommentBody {
+    /// The event whose thread is commented on.
+    pub event_id: String,
+    /// The comment's text.
+    pub message: String,
+}
+
+/// `POST /api/webhooks/{id}/ask`: what the handler reads.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct AskBody {
+    /// The event whose thread is asked on.
+    pub event_id: String,
+    /// The question's text.
+    pub question: String,
+}
+
+/// `POST /api/webhooks/{id}/respond`: what the handler reads.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct RespondBody {
+    /// The event whose sender is answered.
+    pub event_id: String,
+    /// The answer's text.
+    pub response: String,
+}
+
 async fn interact(
     st: AppState,
     caller: Caller,
@@ -52,7 +79,7 @@ async fn interact(
     path = "/api/webhooks/{id}/comment",
     tag = "interactive",
     params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
-    request_body(content = crate::http::openapi::CommentBody),
+    request_body(content = CommentBody),
     responses(
         (status = 202, description = "Queued for delivery", body = InteractionView),
         (status = 404, description = "No such webhook or event"),
@@ -76,7 +103,7 @@ pub async fn comment(
     path = "/api/webhooks/{id}/ask",
     tag = "interactive",
     params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
-    request_body(content = crate::http::openapi::AskBody),
+    request_body(content = AskBody),
     responses(
         (status = 202, description = "Queued for delivery", body = InteractionView),
         (status = 404, description = "No such webhook or event"),
@@ -100,7 +127,7 @@ pub async fn ask(
     path = "/api/webhooks/{id}/respond",
     tag = "interactive",
     params(("id" = String, Path, description = "The webhook id"), ("Idempotency-Key" = Option<String>, Header, description = "A retried call with the same key creates nothing new")),
-    request_body(content = crate::http::openapi::RespondBody),
+    request_body(content = RespondBody),
     responses(
         (status = 202, description = "Queued for delivery", body = InteractionView),
         (status = 404, description = "No such webhook or event"),

@@ -171,7 +171,7 @@ pub struct StartBody {
     path = "/api/workflows/{name}/runs",
     tag = "runs",
     params(("name" = String, Path, description = "The workflow name")),
-    request_body(content = StartBody, description = "Optional: no body is no inputs"),
+    request_body(content = Option<StartBody>, description = "Optional: no body is no inputs"),
     responses(
         (status = 202, description = "Started", body = RunStarted),
         (status = 404, description = "No such workflow")

@@ -198,6 +198,19 @@ pub async fn disable(
 /// `POST /api/webhooks/{id}/secret/rotate {"secret"?}`: one new secret (given, or
 /// generated) replaces the webhook's secrets and is shown once; the old ones stop
 /// verifying at once.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{id}/secret/rotate",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    request_body(content = Option<RotateBody>, description = "Optional: an empty body generates the secret"),
+    responses(
+        (status = 200, description = "Rotated; the new secret is shown this once", body = WebhookView),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "The webhook is defined by a config file")
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_secret(
     State(st): State<AppState>,
     caller: Caller,
