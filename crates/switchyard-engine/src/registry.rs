@@ -59,6 +59,10 @@ struct Inner {
     file_errors: BTreeMap<PathBuf, String>,
     /// The store's registry version the stored webhooks were loaded at.
     stored_version: Option<i64>,
+    /// Changes this replica made itself ([`Registry::put_stored`],
+    /// [`Registry::remove_stored`]), counted, so a reload that read the store
+    /// before one of them committed does not put the old rows back.
+    local_changes: u64,
     /// Push agents by name, so routing knows which tasks to push.
     push_agents: HashMap<String, ()>,
 }
@@ -113,6 +117,7 @@ impl Registry {
     pub fn put_stored(&self, e: Entry) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.stored.insert(e.webhook_id.clone(), Arc::new(e));
+        inner.local_changes += 1;
     }
 
     /// Whether tasks for `agent` are pushed (a registered agent in `push` mode).
@@ -135,6 +140,7 @@ impl Registry {
     pub fn remove_stored(&self, id: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.stored.remove(id);
+        inner.local_changes += 1;
     }
 
     /// Reloads the stored webhooks and the agents when the store's registry version
@@ -148,12 +154,13 @@ impl Registry {
         // Read before the rows: a change committed in between moves it again, so
         // the next look reloads.
         let version = store.registry_version().await?;
-        {
+        let local_changes = {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
             if inner.stored_version == Some(version) {
                 return Ok(false);
             }
-        }
+            inner.local_changes
+        };
         self.set_agents(&store.list_agents().await?);
         let records = store.list_webhooks().await?;
         let mut stored = HashMap::new();
@@ -168,6 +175,12 @@ impl Registry {
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.local_changes != local_changes {
+            // This replica changed a webhook while the rows were read: they may
+            // predate it. Keep what is here; the change moved the version, so the
+            // next look reloads.
+            return Ok(false);
+        }
         inner.stored = stored;
         inner.stored_version = Some(version);
         Ok(true)
