@@ -151,17 +151,30 @@ impl Registry {
         store: &dyn Store,
         sealer: &Sealer,
     ) -> switchyard_store::Result<bool> {
+        match self.read_stored(store, sealer).await? {
+            Some(read) => Ok(self.install(read)),
+            None => Ok(false),
+        }
+    }
+
+    /// The first half of [`Registry::refresh_stored`]: the stored webhooks as the
+    /// store has them now, or `None` when the version has not moved.
+    pub async fn read_stored(
+        &self,
+        store: &dyn Store,
+        sealer: &Sealer,
+    ) -> switchyard_store::Result<Option<StoredRead>> {
         // Read before the rows: a change committed in between moves it again, so
         // the next look reloads.
         let version = store.registry_version().await?;
         let local_changes = {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
             if inner.stored_version == Some(version) {
-                return Ok(false);
+                return Ok(None);
             }
             inner.local_changes
         };
-        self.set_agents(&store.list_agents().await?);
+        let agents = store.list_agents().await?;
         let records = store.list_webhooks().await?;
         let mut stored = HashMap::new();
         for r in records {
@@ -174,17 +187,36 @@ impl Registry {
                 }
             }
         }
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if inner.local_changes != local_changes {
-            // This replica changed a webhook while the rows were read: they may
-            // predate it. Keep what is here; the change moved the version, so the
-            // next look reloads.
-            return Ok(false);
-        }
-        inner.stored = stored;
-        inner.stored_version = Some(version);
-        Ok(true)
+        Ok(Some(StoredRead {
+            version,
+            local_changes,
+            agents,
+            stored,
+        }))
     }
+
+    /// The second half of [`Registry::refresh_stored`]: serves what `read` found,
+    /// unless this replica changed a webhook itself since — then the rows may
+    /// predate that change, and what is here is kept (the change moved the
+    /// version, so the next look reloads). True when installed.
+    pub fn install(&self, read: StoredRead) -> bool {
+        self.set_agents(&read.agents);
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.local_changes != read.local_changes {
+            return false;
+        }
+        inner.stored = read.stored;
+        inner.stored_version = Some(read.version);
+        true
+    }
+}
+
+/// The stored webhooks as [`Registry::read_stored`] found them.
+pub struct StoredRead {
+    version: i64,
+    local_changes: u64,
+    agents: Vec<Agent>,
+    stored: HashMap<String, Arc<Entry>>,
 }
 
 /// Builds a registry entry from a stored row.

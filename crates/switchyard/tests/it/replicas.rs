@@ -26,7 +26,64 @@ both_stores!(
     webhook_changes_reach_other_replicas,
     new_tasks_wake_long_polls_on_other_replicas,
     checkpoint_waits_wake_on_decisions_made_elsewhere,
+    a_stale_reload_does_not_undo_a_local_change,
 );
+
+/// A stored webhook row `id` (as another replica or the CLI writes it).
+fn record(app: &TestApp, id: &str) -> switchyard_store::WebhookRecord {
+    let now = switchyard_store::now_micros();
+    switchyard_store::WebhookRecord {
+        webhook_id: id.into(),
+        name: id.into(),
+        provider: "github".into(),
+        enabled: true,
+        secrets: serde_json::to_string(&[app.state.engine.sealer.seal(SECRET.as_bytes())]).unwrap(),
+        config_json: "{}".into(),
+        created_at: now,
+        created_by: "test".into(),
+        updated_at: now,
+        api_token: None,
+    }
+}
+
+/// A registry reload reads the store, then installs what it read. When this replica
+/// changes a webhook in between (its own API call: committed, then put in the
+/// registry), the read predates that change and installing it would hide the new
+/// webhook until the next reload (a 404 for a webhook the API just created). Such a
+/// read is not installed; the next reload brings both. The registry here is one of
+/// the test's own, so no background reload can interleave.
+async fn a_stale_reload_does_not_undo_a_local_change(kind: Kind) {
+    use switchyard_engine::registry::{entry_from_record, Registry};
+    let app = TestApp::spawn(kind).await;
+    let (store, sealer) = (app.store.as_ref(), &app.state.engine.sealer);
+    let audit = crate::support::test_audit;
+    let registry = Registry::default();
+    assert!(registry.refresh_stored(store, sealer).await.unwrap());
+    // Another replica adds "theirs": the version moves; a reload reads it...
+    store
+        .put_webhook(&record(&app, "theirs"), &audit())
+        .await
+        .unwrap();
+    let read = registry
+        .read_stored(store, sealer)
+        .await
+        .unwrap()
+        .expect("the version moved");
+    // ...while this replica creates "ours": committed, then put in its registry.
+    let ours = record(&app, "ours");
+    store.put_webhook(&ours, &audit()).await.unwrap();
+    registry.put_stored(entry_from_record(&ours, sealer).unwrap());
+    assert!(!registry.install(read), "a read older than a local change");
+    assert!(registry.get("ours").is_some(), "the local change stays");
+    // The next reload installs both.
+    assert!(registry.refresh_stored(store, sealer).await.unwrap());
+    assert!(registry.get("ours").is_some() && registry.get("theirs").is_some());
+    assert!(
+        !registry.refresh_stored(store, sealer).await.unwrap(),
+        "nothing moved"
+    );
+    app.stop().await;
+}
 
 /// A checkpoint wait on replica B answers when replica A decides (the replica
 /// exchange wakes every checkpoint watcher on B), with B's fallback look far away
