@@ -18,8 +18,33 @@ use switchyard_engine::ingest::{Accepted, Endpoint, Refusal, Request};
 use switchyard_engine::Error;
 
 use crate::http::error::{is_body_timeout, status_of, ApiError, Path};
-use crate::http::views::{IngestAnswer, WorkflowResult};
+use crate::http::views::{ErrorBody, IngestAnswer, WorkflowResult};
 use crate::state::AppState;
+
+/// The refusals every ingest route can answer, for their OpenAPI `responses`
+/// (each with the one error body).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only its derived documentation is used
+pub enum Refused {
+    #[response(status = 401, description = "The signature (or token) does not verify")]
+    Unverified(ErrorBody),
+    #[response(status = 403, description = "The client address is not allowed")]
+    Forbidden(ErrorBody),
+    #[response(
+        status = 404,
+        description = "No such provider or webhook, or it is disabled"
+    )]
+    Unknown(ErrorBody),
+    #[response(status = 413, description = "The body is over the limit")]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "The content type is not one the provider sends"
+    )]
+    WrongType(ErrorBody),
+    #[response(status = 429, description = "Over the webhook's rate limit")]
+    Limited(ErrorBody),
+}
 
 /// `POST /webhooks/{provider}`: the provider's default webhook, configured from env.
 #[utoipa::path(
@@ -31,12 +56,7 @@ use crate::state::AppState;
     responses(
         (status = 202, description = "Stored", body = IngestAnswer),
         (status = 200, description = "A redelivery (`duplicate`), a `respond` command's answer, or with `?wait` the finished run", body = IngestAnswer),
-        (status = 401, description = "The signature (or token) does not verify"),
-        (status = 403, description = "The client address is not allowed"),
-        (status = 404, description = "No such provider or webhook, or it is disabled"),
-        (status = 413, description = "The body is over the limit"),
-        (status = 415, description = "The content type is not one the provider sends"),
-        (status = 429, description = "Over the webhook's rate limit")
+        Refused
     ),
 )]
 pub async fn default_endpoint(
@@ -70,12 +90,7 @@ pub async fn default_endpoint(
     responses(
         (status = 202, description = "Stored", body = IngestAnswer),
         (status = 200, description = "A redelivery (`duplicate`), a `respond` command's answer, or with `?wait` the finished run", body = IngestAnswer),
-        (status = 401, description = "The signature (or token) does not verify"),
-        (status = 403, description = "The client address is not allowed"),
-        (status = 404, description = "No such provider or webhook, or it is disabled"),
-        (status = 413, description = "The body is over the limit"),
-        (status = 415, description = "The content type is not one the provider sends"),
-        (status = 429, description = "Over the webhook's rate limit")
+        Refused
     ),
 )]
 pub async fn stored_endpoint(

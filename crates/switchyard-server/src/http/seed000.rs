@@ -21,7 +21,7 @@ use switchyard_engine::ingest::Endpoint;
 use crate::http::api::checkpoints::{refused, view};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Body, Path};
-use crate::http::ingest::{answer, receive};
+use crate::http::ingest::{answer, receive, Refused};
 use crate::http::views::{
     CrewaiAnswer, ExecutionView, FeedbackAnswer, IngestAnswer, SeedCheckpointView, SeedHealth,
     StoreHealth,
@@ -41,12 +41,7 @@ use crate::state::AppState;
     responses(
         (status = 202, description = "Stored", body = CrewaiAnswer),
         (status = 200, description = "A redelivery (or a command's answer)", body = CrewaiAnswer),
-        (status = 401, description = "The signature (or token) does not verify"),
-        (status = 403, description = "The client address is not allowed"),
-        (status = 404, description = "No such provider or webhook, or it is disabled"),
-        (status = 413, description = "The body is over the limit"),
-        (status = 415, description = "The content type is not one the provider sends"),
-        (status = 429, description = "Over the webhook's rate limit")
+        Refused
     ),
 )]
 pub async fn crewai(
@@ -102,12 +97,7 @@ pub async fn crewai(
     responses(
         (status = 201, description = "Stored; a checkpoint is open", body = CrewaiAnswer),
         (status = 200, description = "Seen before", body = CrewaiAnswer),
-        (status = 401, description = "The signature (or token) does not verify"),
-        (status = 403, description = "The client address is not allowed"),
-        (status = 404, description = "No such provider or webhook, or it is disabled"),
-        (status = 413, description = "The body is over the limit"),
-        (status = 415, description = "The content type is not one the provider sends"),
-        (status = 429, description = "Over the webhook's rate limit")
+        Refused
     ),
 )]
 pub async fn human_input(

@@ -95,9 +95,15 @@ fn expect(out: &Output, code: i32) -> String {
 
 /// Posts a GitHub-signed `issues` delivery; the stored event's id.
 async fn post_github(base: &str, number: u64) -> String {
+    post_issue_at(base, "/webhooks/github", number).await
+}
+
+/// Posts issue `number` (`issues.opened`, signed with `GITHUB_SECRET`, a fresh
+/// delivery id) to `path` on `base`; the event id.
+async fn post_issue_at(base: &str, path: &str, number: u64) -> String {
     let body = issue_body(number, "opened", &[]);
     let r = reqwest::Client::new()
-        .post(format!("{base}/webhooks/github"))
+        .post(format!("{base}{path}"))
         .header("content-type", "application/json")
         .header("x-github-event", "issues")
         .header("x-github-delivery", format!("cli-{}", uuid::Uuid::new_v4()))
@@ -602,25 +608,7 @@ async fn replay_and_bulk_retry(kind: Kind) {
     )
     .await;
     assert_eq!(s, 201, "{b}");
-    let body = issue_body(7, "opened", &[]);
-    let r = reqwest::Client::new()
-        .post(format!("{base}/webhooks/github/cli-replay"))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", "cli-replay-7")
-        .header(
-            "x-hub-signature-256",
-            github_signature(GITHUB_SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let event = r.json::<Value>().await.unwrap()["event_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let event = post_issue_at(base, "/webhooks/github/cli-replay", 7).await;
 
     // Nothing matched and nothing was added: nothing to print.
     assert_eq!(expect(&cli.run(&["replay", &event]).await, 0), "");
