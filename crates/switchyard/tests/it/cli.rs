@@ -18,7 +18,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use crate::both_stores;
 use crate::support::{
-    db_url_for, github_signature, issue_body, Kind, Server, ADMIN_KEY, GITHUB_SECRET,
+    db_url_for, github_signature, issue_body, ClosedPort, Kind, Server, ADMIN_KEY, GITHUB_SECRET,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -133,12 +133,6 @@ where
     }
 }
 
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 async fn client_commands_against_a_server(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     let (db, pg) = db_url_for(kind, dir.path()).await;
@@ -232,7 +226,8 @@ async fn client_commands_against_a_server(kind: Kind) {
     assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
     let out = run(&["events", "list", "--server", base, "--bogus"], cwd).await;
     expect(&out, 2);
-    let nowhere = format!("http://127.0.0.1:{}", closed_port());
+    let closed = ClosedPort::new();
+    let nowhere = format!("http://127.0.0.1:{}", closed.port);
     let out = run(&["events", "list", "--server", &nowhere], cwd).await;
     expect(&out, 3);
     assert!(
@@ -256,7 +251,7 @@ async fn client_commands_against_a_server(kind: Kind) {
     assert_eq!(expect(&out, 0), after);
 
     // Checkpoints: listed, shown, decided — and the decision lands.
-    let dead_url = format!("http://127.0.0.1:{}/hook", closed_port());
+    let dead_url = format!("http://127.0.0.1:{}/hook", closed.port);
     api.create_checkpoint(&json!({
         "checkpoint_id": "cli-cp", "name": "deploy", "question": "Ship it?",
         "notify": [{"channel": "webhook", "url": dead_url}],
@@ -613,7 +608,8 @@ async fn replay_and_bulk_retry(kind: Kind) {
     // Nothing matched and nothing was added: nothing to print.
     assert_eq!(expect(&cli.run(&["replay", &event]).await, 0), "");
     // Two commands added since: a dry run lists them with no id, creates nothing.
-    let closed = format!("http://127.0.0.1:{}/hook", closed_port());
+    let closed_port = ClosedPort::new();
+    let closed = format!("http://127.0.0.1:{}/hook", closed_port.port);
     for cmd in [
         json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage"}),
         json!({"trigger": "issues.opened", "action": "forward", "url": closed}),

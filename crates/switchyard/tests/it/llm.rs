@@ -550,10 +550,8 @@ async fn failures_say_whether_a_retry_may_help() {
     );
 
     // Nothing listening.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/v1", l.local_addr().unwrap())
-    };
+    let closed_port = crate::support::ClosedPort::new();
+    let closed = format!("http://127.0.0.1:{}/v1", closed_port.port);
     let c = client(endpoint(&closed, None, Some("m")), &[]);
     let e = c.complete(&request("hi", "k")).await.unwrap_err();
     assert!(

@@ -651,3 +651,25 @@ pub async fn count_sql(at: &StoreAt, sql: &str) -> i64 {
         }
     }
 }
+
+/// A loopback port that refuses connections for as long as this lives: a socket
+/// bound to it but not listening. (A listener bound and dropped leaves a port free
+/// for another test's receiver, which would then get this test's requests.)
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("bind a closed port");
+        let port = socket.local_addr().expect("its address").port();
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
+}
