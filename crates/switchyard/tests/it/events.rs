@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::support::{github_signature, Kind, TestApp};
+use crate::support::{Kind, TestApp};
 use crate::ui::Browser;
 
 const SECRET: &str = "gh-events-secret";
@@ -36,22 +36,16 @@ async fn post(app: &TestApp, id: &str, delivery: &str, title: &str) -> String {
         "sender": {"login": "octocat"}
     })
     .to_string();
-    let r = app
-        .client
-        .post(app.url(&format!("/webhooks/github/{id}")))
-        .header("content-type", "application/json")
-        .header("x-github-event", "issues")
-        .header("x-github-delivery", delivery)
-        .header(
-            "x-hub-signature-256",
-            github_signature(SECRET, body.as_bytes()),
+    let (s, b) = app
+        .post_github_to(
+            &format!("/webhooks/github/{id}"),
+            SECRET,
+            "issues",
+            delivery,
+            &body,
         )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let b: Value = r.json().await.unwrap();
+        .await;
+    assert_eq!(s, 202, "{b}");
     b["event_id"].as_str().unwrap().to_owned()
 }
 
